@@ -1,0 +1,157 @@
+//! The *config* is one TOML file shared by every program, whose path the web server passes in
+//! `SERVERPUSH_CONFIG` (`SetEnv` in Apache, `setenv.add-environment` in lighttpd).
+//!
+//! Every key has a default, so no file at all is a valid setup. Unknown keys and out-of-range
+//! values are errors that name the file and the key: a typo must not silently fall back to a
+//! default.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The settings every program reads.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Seconds between heartbeats on an otherwise silent stream. Keep it below the server's CGI
+    /// timeout (Apache `Timeout`/`CGIDScriptTimeout`, lighttpd `cgi.limits` `read-timeout`):
+    /// a silent stream is cut by the server, and a departed client is noticed only on a write.
+    pub heartbeat_secs: u64,
+    /// Seconds after which a stream ends normally so the client reconnects and frees what it
+    /// has accumulated.
+    pub max_lifetime_secs: u64,
+    /// Spaces sent before the first unit of the chunked transport.
+    pub chunked_padding_bytes: usize,
+    /// Padding of the iframe transport (at least 1 KiB is always sent).
+    pub iframe_padding_bytes: usize,
+    /// The `retry:` delay sent to SSE clients, in milliseconds.
+    pub sse_retry_ms: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            heartbeat_secs: 15,
+            max_lifetime_secs: 3600,
+            chunked_padding_bytes: 4000,
+            iframe_padding_bytes: 1024,
+            sse_retry_ms: 2000,
+        }
+    }
+}
+
+/// Why the config could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// The key at fault, when one is.
+    pub key: Option<String>,
+    /// What is wrong, on one line.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config file {}", self.path.display())?;
+        if let Some(key) = &self.key {
+            write!(f, ", key {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Loads the file at `path`, or the defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            key: None,
+            message: e.to_string(),
+        })?;
+        Config::parse(&text).map_err(|(key, message)| ConfigError {
+            path: path.to_owned(),
+            key,
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error is the key (when known) and a one-line message.
+    pub fn parse(text: &str) -> Result<Config, (Option<String>, String)> {
+        let one_line = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| (None, one_line(e.message().to_owned())))?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let key = (key != ".").then_some(key);
+            (key, one_line(e.into_inner().message().to_owned()))
+        })?;
+        config
+            .validate()
+            .map_err(|(key, m)| (Some(key.to_owned()), m))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=3600).contains(&self.heartbeat_secs) {
+            return Err(("heartbeat_secs", "must be from 1 to 3600".into()));
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.max_lifetime_secs) {
+            return Err(("max_lifetime_secs", "must be from 1 to 2592000".into()));
+        }
+        if self.chunked_padding_bytes > 65536 {
+            return Err(("chunked_padding_bytes", "must be at most 65536".into()));
+        }
+        if self.iframe_padding_bytes > 65536 {
+            return Err(("iframe_padding_bytes", "must be at most 65536".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_defaults() {
+        assert_eq!(Config::parse(""), Ok(Config::default()));
+    }
+
+    #[test]
+    fn values() {
+        let c = Config::parse("heartbeat_secs = 2\nmax_lifetime_secs = 10\n");
+        assert!(c.is_ok_and(|c| c.heartbeat_secs == 2 && c.max_lifetime_secs == 10));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (text, key) in [
+            ("heartbeat_secs = \"x\"", Some("heartbeat_secs")),
+            ("heartbeat_secs = 0", Some("heartbeat_secs")),
+            ("heartbeat_secs = -3", Some("heartbeat_secs")),
+            ("hearbeat_secs = 3", Some("hearbeat_secs")),
+            ("heartbeat_secs = ", None),
+        ] {
+            let err = Config::parse(text).err();
+            assert!(err.is_some(), "{text}");
+            let (got, message) = err.unwrap_or_default();
+            assert_eq!(got.as_deref(), key, "{text}: {message}");
+            assert!(!message.contains('\n'));
+        }
+        // An unknown key is named in the message.
+        let err = Config::parse("hearbeat_secs = 3").err().unwrap_or_default();
+        assert!(err.1.contains("hearbeat_secs"), "{}", err.1);
+    }
+
+    #[test]
+    fn missing_file_names_the_file() {
+        let err = Config::load(Some(Path::new("/nonexistent/serverpush.toml"))).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("/nonexistent/serverpush.toml")));
+    }
+}

@@ -1,0 +1,20 @@
+//! serverpush: NPH CGI programs that push data to browsers through Apache httpd or lighttpd,
+//! with no daemon of their own.
+//!
+//! A binary turns its process environment into a [`cgi::Request`], and [`program::run`] drives a
+//! [`program::Program`] (such as [`source::clock::Clock`]) that writes a [`head::Head`] and then
+//! units through one of the [`transport`] writers, paced by [`pacing::Pacer`].
+//! The library never reads the process environment and never writes to stdout itself: every
+//! input is a parameter and every output a `W: Write`, so everything is testable with bytes.
+
+pub mod cgi;
+pub mod config;
+pub mod head;
+pub mod pacing;
+pub mod program;
+pub mod query;
+pub mod source;
+pub mod transport;
+
+#[cfg(test)]
+mod testing;

@@ -1,0 +1,260 @@
+//! A *program* is one of the suite's CGI executables seen from the library: how it validates a
+//! request ([`Program::prepare`]) and how it answers ([`Program::respond`]).
+//!
+//! [`run`] is the envelope every binary shares, so that process-level rules live once:
+//! the request is validated before any other work; a refusal before the head is a complete
+//! plain-text error response plus one line on stderr (the server's error log); after the head,
+//! failures go to stderr only; a client that went away ends the process quietly with success.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use http::{Method, StatusCode};
+
+use crate::cgi::{Mode, Protocol, Request, RequestError};
+use crate::config::Config;
+use crate::head::{self, Head};
+use crate::pacing::Time;
+
+/// One program of the suite.
+pub trait Program {
+    /// What [`Program::prepare`] hands to [`Program::respond`]: a request fully validated.
+    type Plan;
+
+    /// The methods the program serves, as an `Allow` header value.
+    fn allow(&self) -> &'static str;
+
+    /// Validates the request and does any work that must happen before the head, such as
+    /// storing a published message. Everything a request can get wrong is refused here.
+    fn prepare(
+        &self,
+        request: &Request,
+        config: &Config,
+        body: &mut dyn Read,
+    ) -> Result<Self::Plan, RequestError>;
+
+    /// Writes the response. Only I/O can fail from here on.
+    fn respond<W: Write, T: Time>(
+        &self,
+        plan: Self::Plan,
+        response: &mut Response<W>,
+        time: &mut T,
+    ) -> io::Result<()>;
+}
+
+/// The output side of one response, with what a program needs to frame it.
+#[derive(Debug)]
+pub struct Response<W: Write> {
+    /// Where the response goes (stdout in the binaries).
+    pub out: W,
+    /// NPH or CGI.
+    pub mode: Mode,
+    /// The client's HTTP version.
+    pub protocol: Protocol,
+    /// True for `HEAD`: [`Response::write_head`] writes the head and the program stops.
+    pub head_only: bool,
+    /// The config in force.
+    pub config: Config,
+    /// A random multipart boundary for this response.
+    pub boundary: String,
+}
+
+impl<W: Write> Response<W> {
+    /// Writes `head`; returns `false` when the request was `HEAD` and the body must be skipped.
+    pub fn write_head<T: Time>(&mut self, head: &Head, time: &T) -> io::Result<bool> {
+        head.write(&mut self.out, self.mode, self.protocol, time.wall())?;
+        Ok(!self.head_only)
+    }
+}
+
+/// How an invocation ended, for the exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The response was written in full.
+    Served,
+    /// The client went away; nothing is wrong.
+    ClientGone,
+    /// The request was refused with this status (a complete answer).
+    Refused(StatusCode),
+    /// The program could not do its work (bad config, I/O failure).
+    Failed,
+}
+
+impl Exit {
+    /// The process exit code: 0 unless the program itself failed.
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::Failed => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// What one process was started with, beyond its request.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// The file name the program was started under (it decides NPH mode).
+    pub program_name: String,
+    /// The `SERVERPUSH_CONFIG` path, if set.
+    pub config_path: Option<PathBuf>,
+}
+
+/// Runs `program` for one request read from `vars` and `body`, writing to `out` and logging to
+/// `log`.
+pub fn run<P, I, W, L, T>(
+    program: &P,
+    invocation: &Invocation,
+    vars: I,
+    body: &mut dyn Read,
+    out: W,
+    log: &mut L,
+    time: &mut T,
+) -> Exit
+where
+    P: Program,
+    I: IntoIterator<Item = (OsString, OsString)>,
+    W: Write,
+    L: Write,
+    T: Time,
+{
+    let name = invocation.program_name.as_str();
+    let mode = Mode::from_program_name(name.as_bytes());
+    let mut response = Response {
+        out,
+        mode,
+        // Until the request is parsed, answer as the oldest version every client reads.
+        protocol: Protocol::Http10,
+        head_only: false,
+        config: Config::default(),
+        boundary: crate::transport::multipart::random_boundary(),
+    };
+
+    let request = match Request::from_vars(vars) {
+        Ok(request) => request,
+        Err(error) => return refuse(&mut response, log, name, &error, None, time),
+    };
+    response.protocol = request.protocol;
+    response.head_only = request.is_head();
+
+    let allow = program.allow();
+    if !allow
+        .split(", ")
+        .any(|m| Method::from_bytes(m.as_bytes()).is_ok_and(|m| m == request.method))
+    {
+        let error = RequestError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {} is not allowed; use {allow}", request.method),
+        );
+        return refuse(&mut response, log, name, &error, Some(allow), time);
+    }
+
+    match Config::load(invocation.config_path.as_deref()) {
+        Ok(config) => response.config = config,
+        Err(error) => {
+            let _ = writeln!(log, "{name}: {error}");
+            let refusal = RequestError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server's serverpush configuration is invalid; see the error log",
+            );
+            let _ = refuse(&mut response, log, name, &refusal, None, time);
+            return Exit::Failed;
+        }
+    }
+
+    let plan = match program.prepare(&request, &response.config, body) {
+        Ok(plan) => plan,
+        Err(error) => return refuse(&mut response, log, name, &error, None, time),
+    };
+
+    match program.respond(plan, &mut response, time) {
+        Ok(()) => Exit::Served,
+        Err(error) if is_client_gone(&error) => Exit::ClientGone,
+        Err(error) => {
+            let _ = writeln!(log, "{name}: response ended: {error}");
+            Exit::Failed
+        }
+    }
+}
+
+/// True for the errors a write gets when the client (or the server on its behalf) closed the
+/// connection.
+pub fn is_client_gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+fn refuse<W: Write, L: Write, T: Time>(
+    response: &mut Response<W>,
+    log: &mut L,
+    name: &str,
+    error: &RequestError,
+    allow: Option<&'static str>,
+    time: &T,
+) -> Exit {
+    let _ = writeln!(log, "{name}: {error}");
+    let written = head::write_error(
+        &mut response.out,
+        error,
+        allow,
+        response.mode,
+        response.protocol,
+        response.head_only,
+        time.wall(),
+    );
+    match written {
+        Err(e) if is_client_gone(&e) => Exit::ClientGone,
+        Err(_) => Exit::Failed,
+        Ok(()) => Exit::Refused(error.status),
+    }
+}
+
+/// The whole life of a program's process: `args` and `vars` are the process's arguments and
+/// environment as the binary read them; `SERVERPUSH_CONFIG` is taken from `vars`, the program
+/// name from the first argument.
+pub fn run_process<P, A, V, R, W, L>(
+    program: &P,
+    args: A,
+    vars: V,
+    mut stdin: R,
+    stdout: W,
+    mut stderr: L,
+) -> Exit
+where
+    P: Program,
+    A: IntoIterator<Item = OsString>,
+    V: IntoIterator<Item = (OsString, OsString)>,
+    R: Read,
+    W: Write,
+    L: Write,
+{
+    use std::os::unix::ffi::OsStrExt;
+    let argv0 = args.into_iter().next().unwrap_or_default();
+    let program_name = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+    let config_path = vars
+        .iter()
+        .find(|(k, v)| k == "SERVERPUSH_CONFIG" && !v.is_empty())
+        .map(|(_, v)| PathBuf::from(v));
+    let invocation = Invocation {
+        program_name,
+        config_path,
+    };
+    let mut time = crate::pacing::RealTime::new();
+    run(
+        program,
+        &invocation,
+        vars,
+        &mut stdin,
+        stdout,
+        &mut stderr,
+        &mut time,
+    )
+}
