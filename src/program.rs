@@ -233,6 +233,7 @@ where
     L: Write,
 {
     use std::os::unix::ffi::OsStrExt;
+    exit_quietly_on_signals();
     let argv0 = args.into_iter().next().unwrap_or_default();
     let program_name = std::path::Path::new(&argv0)
         .file_name()
@@ -257,4 +258,20 @@ where
         &mut stderr,
         &mut time,
     )
+}
+
+/// Makes SIGTERM, SIGHUP and SIGPIPE end the process at once with status 0.
+///
+/// These are how a server tells a program its client left (Apache's mod_cgid sends SIGTERM,
+/// lighttpd's `tcp-fin-propagate` the signal configured), and a write into a closed pipe raises
+/// SIGPIPE. The handler exits even while the program sleeps between units, and exits quietly: a
+/// departed client is not an error. Anything that must survive a sudden end (stored messages)
+/// is written crash-safely anyway, since SIGKILL cannot be caught.
+fn exit_quietly_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGPIPE, SIGTERM};
+    let always = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    for signal in [SIGTERM, SIGHUP, SIGPIPE] {
+        // Registration fails only for signals that cannot be caught; these three can.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 0, always.clone());
+    }
 }

@@ -1,1 +1,23 @@
-//! Integration tests.
+//! The integration tests: one crate, three rings.
+//!
+//! - `cgi`: each binary run as a web server runs it (cleared environment, RFC 3875 variables),
+//!   its stream read with deadlines.
+//! - `apache`, `lighttpd`: the programs behind real servers started on loopback from the
+//!   templates in `apache-conf/`.
+//! - `browser`: the demo pages in headless Chromium.
+//!
+//! A test that needs a tool (apache2, lighttpd, chromium) fails when it is missing: run
+//! `scripts/install-deps.sh` first.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod util;
+mod client;
+mod fixtures;
+mod harness;
+mod served;
+
+mod apache;
+mod browser;
+mod cgi;
+mod lighttpd;

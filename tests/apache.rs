@@ -1,0 +1,81 @@
+//! Ring 3: the programs behind a real Apache httpd 2.4 (mpm_event, mod_cgid).
+
+use std::time::{Duration, Instant};
+
+use crate::client::request;
+use crate::fixtures::{Server, Site};
+use crate::served::{T, bad_input_is_refused_and_logged, every_clock_transport};
+use crate::util::{pids_of, wait_for};
+
+#[test]
+fn clock_every_transport_nph() {
+    let site = Site::new("");
+    let apache = Server::apache(&site);
+    every_clock_transport(&apache, "nph-clock");
+}
+
+#[test]
+fn clock_every_transport_cgi() {
+    let site = Site::new("");
+    let apache = Server::apache(&site);
+    every_clock_transport(&apache, "clock");
+}
+
+/// Apache passes NPH output through untouched: our status line, `Connection: close`, no
+/// `Transfer-Encoding` on the multipart stream, and a part every interval.
+#[test]
+fn nph_mixed_head_is_passed_through() {
+    let site = Site::new("");
+    let apache = Server::apache(&site);
+    let mut r = request(apache.port, "GET", "/cgi-bin/nph-clock", "HTTP/1.1", &[]);
+    assert!(r.status_line.starts_with("HTTP/1.1 200 OK"), "{}", r.head_text());
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.header("server").map(|s| s.starts_with("serverpush/")), Some(true));
+    assert!(r.header("transfer-encoding").is_none());
+    let start = Instant::now();
+    r.read_until_count(b"Content-Type: text/plain", 3, T);
+    // Three parts at one per second: the third arrives about two seconds in.
+    assert!(start.elapsed() >= Duration::from_millis(1500), "{:?}", start.elapsed());
+}
+
+/// Apache hands our chunked framing to an HTTP/1.1 client as is.
+#[test]
+fn nph_chunked_framing_reaches_the_client() {
+    let site = Site::new("");
+    let apache = Server::apache(&site);
+    let mut r = request(apache.port, "GET", "/cgi-bin/nph-clock?transport=chunked&count=2&interval=0.2", "HTTP/1.1", &[]);
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    r.read_to_end(T);
+    assert!(r.chunked_complete(), "the last chunk arrived");
+    assert_eq!(crate::client::occurrences(&r.body, b"<div>"), 2);
+}
+
+#[test]
+fn clock_bad_input() {
+    let site = Site::new("");
+    let apache = Server::apache(&site);
+    bad_input_is_refused_and_logged(&apache, "nph-clock");
+}
+
+/// 50 clients read one unit each and leave; the programs, silent but for heartbeats, are all
+/// gone within two heartbeat intervals (plus a second for signal delivery on 2 busy cores).
+#[test]
+fn departed_clients_leave_no_process() {
+    let site = Site::new("heartbeat_secs = 2\n");
+    let apache = Server::apache(&site);
+    let exe = site.program("nph-clock");
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let mut r = request(apache.port, "GET", "/cgi-bin/nph-clock?interval=3600", "HTTP/1.1", &[]);
+            r.read_until_count(b"Content-Type: text/plain", 1, T);
+            r
+        })
+        .collect();
+    assert_eq!(pids_of(&exe).len(), 50, "one process per client");
+    let left = Instant::now();
+    drop(clients);
+    wait_for(Duration::from_secs(2 * 2 + 1), "no nph-clock process left", || {
+        pids_of(&exe).is_empty().then_some(())
+    });
+    eprintln!("all 50 gone {:?} after the clients left", left.elapsed());
+}

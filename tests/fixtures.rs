@@ -1,0 +1,196 @@
+//! Real-server fixtures. Each owns a private directory and a free loopback port, renders its
+//! config from the templates in `apache-conf/`, waits for the port with a deadline, and kills
+//! and reaps the server on `Drop`, printing the server's error log with a prefix.
+
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::util::{bin, copy_tree, free_port, repo, require_tool, wait_for};
+
+/// What a server serves: the programs under their NPH and CGI names, the demo pages, a config.
+pub struct Site {
+    /// The private directory; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The `cgi-bin` directory.
+    pub cgi_bin: PathBuf,
+    /// The document root (a copy of `www/`).
+    pub www: PathBuf,
+    /// The serverpush config file.
+    pub config: PathBuf,
+}
+
+impl Site {
+    /// A site whose serverpush config is `config_toml`.
+    pub fn new(config_toml: &str) -> Site {
+        let dir = tempfile::Builder::new().prefix("serverpush-test-").tempdir().unwrap();
+        // The server's workers run as www-data when the tests run as root: let them in.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cgi_bin = dir.path().join("cgi-bin");
+        let www = dir.path().join("www");
+        std::fs::create_dir_all(&cgi_bin).unwrap();
+        copy_tree(&repo().join("www"), &www);
+        for program in ["nph-clock"] {
+            let from = bin(program);
+            std::fs::copy(&from, cgi_bin.join(program)).unwrap();
+            // The same program under a name without the prefix runs as parsed-header CGI.
+            let plain = program.trim_start_matches("nph-");
+            std::fs::copy(&from, cgi_bin.join(plain)).unwrap();
+        }
+        let config = dir.path().join("serverpush.toml");
+        std::fs::write(&config, config_toml).unwrap();
+        Site {
+            dir,
+            cgi_bin,
+            www,
+            config,
+        }
+    }
+
+    /// The path of an installed program.
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.cgi_bin.join(name)
+    }
+
+    fn render(&self, template: &str, root: &Path, port: u16) -> String {
+        let text = std::fs::read_to_string(repo().join("apache-conf").join(template)).unwrap();
+        let (user, group) = run_as();
+        text.replace("@ROOT@", &root.display().to_string())
+            .replace("@PORT@", &port.to_string())
+            .replace("@USER@", &user)
+            .replace("@GROUP@", &group)
+            .replace("@MODULES@", "/usr/lib/apache2/modules")
+            .replace("@WWW@", &self.www.display().to_string())
+            .replace("@CGI_BIN@", &self.cgi_bin.display().to_string())
+            .replace("@CONFIG@", &self.config.display().to_string())
+    }
+}
+
+/// The user and group the servers' workers run as: www-data when the tests run as root (neither
+/// server runs its workers as root), the current user otherwise.
+fn run_as() -> (String, String) {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap_or("").to_owned()))
+        .unwrap_or_default();
+    if uid == "0" {
+        ("www-data".into(), "www-data".into())
+    } else {
+        let user = std::env::var("USER").unwrap_or_else(|_| "nobody".into());
+        let group = Command::new("id").arg("-gn").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+        (user, group)
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    /// Which server, for log prefixes.
+    pub name: &'static str,
+    /// Its loopback port.
+    pub port: u16,
+    /// Its run directory (logs, sockets).
+    pub root: PathBuf,
+    child: Child,
+    error_logs: Vec<PathBuf>,
+}
+
+impl Server {
+    /// Apache httpd 2.4 (mpm_event, mod_cgid) serving `site`.
+    pub fn apache(site: &Site) -> Server {
+        require_tool("/usr/sbin/apache2", "apache2");
+        let root = site.dir.path().join("apache");
+        std::fs::create_dir_all(&root).unwrap();
+        let port = free_port();
+        std::fs::write(root.join("serverpush.conf"), site.render("serverpush.conf.in", &root, port)).unwrap();
+        let conf = root.join("httpd.conf");
+        std::fs::write(&conf, site.render("httpd.conf.in", &root, port)).unwrap();
+        let child = Command::new("/usr/sbin/apache2")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-DFOREGROUND")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start apache2");
+        Server::wait_up("apache", port, root.clone(), child, vec![root.join("error.log")])
+    }
+
+    /// lighttpd 1.4 serving `site`.
+    pub fn lighttpd(site: &Site) -> Server {
+        require_tool("/usr/sbin/lighttpd", "lighttpd");
+        let root = site.dir.path().join("lighttpd");
+        std::fs::create_dir_all(&root).unwrap();
+        let port = free_port();
+        let conf = root.join("lighttpd.conf");
+        std::fs::write(&conf, site.render("lighttpd.conf.in", &root, port)).unwrap();
+        let error_logs = vec![root.join("lighttpd-error.log"), root.join("lighttpd-cgi-error.log")];
+        // lighttpd opens its logs after giving up root: create them for its user.
+        let (user, _) = run_as();
+        for log in &error_logs {
+            std::fs::write(log, "").unwrap();
+            let _ = Command::new("chown").arg(&user).arg(log).status();
+        }
+        let child = Command::new("/usr/sbin/lighttpd")
+            .arg("-D")
+            .arg("-f")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start lighttpd");
+        Server::wait_up("lighttpd", port, root, child, error_logs)
+    }
+
+    fn wait_up(
+        name: &'static str,
+        port: u16,
+        root: PathBuf,
+        mut child: Child,
+        error_logs: Vec<PathBuf>,
+    ) -> Server {
+        wait_for(Duration::from_secs(15), &format!("{name} on port {port}"), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log: String = error_logs.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect();
+                panic!("{name} exited with {status} before listening; error log:\n{log}");
+            }
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Server {
+            name,
+            port,
+            root,
+            child,
+            error_logs,
+        }
+    }
+
+    /// The server's error log so far (for lighttpd, with its log of CGI stderr).
+    pub fn error_log(&self) -> String {
+        self.error_logs
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM lets both servers stop their children (CGI processes included) before exiting.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let stopped = (0..250).any(|_| {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            false
+        });
+        if !stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for line in self.error_log().lines() {
+            eprintln!("[{} error.log] {line}", self.name);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Ring 3: the programs behind a real lighttpd 1.4 (mod_cgi, stream-response-body = 2).
+
+use std::time::Duration;
+
+use crate::client::request;
+use crate::fixtures::{Server, Site};
+use crate::served::{T, bad_input_is_refused_and_logged, every_clock_transport};
+use crate::util::{pids_of, wait_for};
+
+#[test]
+fn clock_every_transport_nph() {
+    let site = Site::new("");
+    let server = Server::lighttpd(&site);
+    every_clock_transport(&server, "nph-clock");
+}
+
+#[test]
+fn clock_every_transport_cgi() {
+    let site = Site::new("");
+    let server = Server::lighttpd(&site);
+    every_clock_transport(&server, "clock");
+}
+
+/// lighttpd reads the NPH head and frames the body itself: chunked for HTTP/1.1.
+#[test]
+fn nph_head_is_reframed() {
+    let site = Site::new("");
+    let server = Server::lighttpd(&site);
+    let mut r = request(server.port, "GET", "/cgi-bin/nph-clock?count=2&interval=0.2", "HTTP/1.1", &[]);
+    assert!(r.status_line.starts_with("HTTP/1.1 200"), "{}", r.head_text());
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{}", r.head_text());
+    r.read_until_count(b"--\r\n", 1, T);
+}
+
+#[test]
+fn clock_bad_input() {
+    let site = Site::new("");
+    let server = Server::lighttpd(&site);
+    bad_input_is_refused_and_logged(&server, "nph-clock");
+}
+
+/// With `tcp-fin-propagate`, lighttpd signals a program as soon as its client closes.
+#[test]
+fn departed_clients_leave_no_process() {
+    let site = Site::new("heartbeat_secs = 2\n");
+    let server = Server::lighttpd(&site);
+    let exe = site.program("nph-clock");
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            let mut r = request(server.port, "GET", "/cgi-bin/nph-clock?interval=3600", "HTTP/1.1", &[]);
+            r.read_until_count(b"Content-Type: text/plain", 1, T);
+            r
+        })
+        .collect();
+    assert_eq!(pids_of(&exe).len(), 20);
+    drop(clients);
+    wait_for(Duration::from_secs(2 * 2 + 1), "no nph-clock process left", || {
+        pids_of(&exe).is_empty().then_some(())
+    });
+}

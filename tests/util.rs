@@ -1,0 +1,96 @@
+//! Shared helpers: deadlines, paths, process counting.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The built binary `name`.
+pub fn bin(name: &str) -> PathBuf {
+    match name {
+        "nph-clock" => PathBuf::from(env!("CARGO_BIN_EXE_nph-clock")),
+        other => panic!("unknown binary {other}"),
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The PIDs of live processes running the executable `exe` (zombies excluded).
+pub fn pids_of(exe: &Path) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised command: state is the first.
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if state == Some('Z') || state.is_none() {
+            continue;
+        }
+        let exe_path = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
+        if exe_path == exe {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Fails with a clear message when a required program is missing.
+pub fn require_tool(path: &str, package: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: install the Debian package {package} (scripts/install-deps.sh does)"
+    );
+}
+
+/// Copies a directory tree (files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A free TCP port on loopback, never the same twice in one test run.
+///
+/// Asking the kernel for port 0 and closing it lets two tests that start servers at the same
+/// moment be handed the same port, and one then talks to the other's server. Ports here come
+/// from a counter instead, starting at a place that depends on the process id, and each is
+/// checked to be free.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 2_000) * 10;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::SeqCst) % 20_000;
+        let port = u16::try_from(port).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
