@@ -5,6 +5,7 @@
 //! values are errors that name the file and the key: a typo must not silently fall back to a
 //! default.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -26,6 +27,15 @@ pub struct Config {
     pub iframe_padding_bytes: usize,
     /// The `retry:` delay sent to SSE clients, in milliseconds.
     pub sse_retry_ms: u32,
+    /// Camera names and the image files their cameras write (`[cameras]`).
+    pub cameras: BTreeMap<String, PathBuf>,
+    /// User-agent substrings that get one snapshot instead of a stream (browsers that cannot
+    /// show `multipart/x-mixed-replace`).
+    pub still_image_user_agents: Vec<String>,
+    /// Seconds after which a webcam stream re-sends its last frame when nothing new came.
+    pub keepalive_secs: u64,
+    /// Seconds a webcam stream waits for a first complete frame before answering 503.
+    pub first_frame_wait_secs: u64,
 }
 
 impl Default for Config {
@@ -36,6 +46,10 @@ impl Default for Config {
             chunked_padding_bytes: 4000,
             iframe_padding_bytes: 1024,
             sse_retry_ms: 2000,
+            cameras: BTreeMap::new(),
+            still_image_user_agents: vec!["MSIE ".into(), "Trident/".into()],
+            keepalive_secs: 5,
+            first_frame_wait_secs: 10,
         }
     }
 }
@@ -110,8 +124,30 @@ impl Config {
         if self.iframe_padding_bytes > 65536 {
             return Err(("iframe_padding_bytes", "must be at most 65536".into()));
         }
+        if !(1..=3600).contains(&self.keepalive_secs) {
+            return Err(("keepalive_secs", "must be from 1 to 3600".into()));
+        }
+        if self.first_frame_wait_secs > 300 {
+            return Err(("first_frame_wait_secs", "must be at most 300".into()));
+        }
+        if let Some(name) = self.cameras.keys().find(|n| !is_name(n)) {
+            return Err((
+                "cameras",
+                format!("camera name {name:?} must be 1 to 64 of A-Z a-z 0-9 _ . -"),
+            ));
+        }
         Ok(())
     }
+}
+
+/// True for a name usable as a key in a URL: 1 to 64 of `A-Za-z0-9_.-`, not `.` or `..`.
+pub fn is_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -147,6 +183,18 @@ mod tests {
         // An unknown key is named in the message.
         let err = Config::parse("hearbeat_secs = 3").err().unwrap_or_default();
         assert!(err.1.contains("hearbeat_secs"), "{}", err.1);
+    }
+
+    #[test]
+    fn cameras() {
+        let c = Config::parse("[cameras]\ndefault = \"/var/lib/serverpush/cam.jpg\"\n");
+        assert!(c.is_ok_and(|c| {
+            c.cameras
+                .get("default")
+                .is_some_and(|p| p.ends_with("cam.jpg"))
+        }));
+        let bad = Config::parse("[cameras]\n\"a/b\" = \"/x\"\n").err();
+        assert_eq!(bad.and_then(|e| e.0), Some("cameras".to_owned()));
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub fn http_date(t: DateTime<Utc>) -> String {
 /// The conventional capitalisation of a header name (`content-type` → `Content-Type`), which
 /// some old clients and the CGI.pm-compatible output expect.
 fn canonical_name(name: &HeaderName) -> String {
+    if name == http::header::ETAG {
+        return "ETag".to_owned();
+    }
     let mut out = String::with_capacity(name.as_str().len());
     let mut upper = true;
     for c in name.as_str().chars() {

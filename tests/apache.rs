@@ -28,14 +28,25 @@ fn nph_mixed_head_is_passed_through() {
     let site = Site::new("");
     let apache = Server::apache(&site);
     let mut r = request(apache.port, "GET", "/cgi-bin/nph-clock", "HTTP/1.1", &[]);
-    assert!(r.status_line.starts_with("HTTP/1.1 200 OK"), "{}", r.head_text());
+    assert!(
+        r.status_line.starts_with("HTTP/1.1 200 OK"),
+        "{}",
+        r.head_text()
+    );
     assert_eq!(r.header("connection"), Some("close"));
-    assert_eq!(r.header("server").map(|s| s.starts_with("serverpush/")), Some(true));
+    assert_eq!(
+        r.header("server").map(|s| s.starts_with("serverpush/")),
+        Some(true)
+    );
     assert!(r.header("transfer-encoding").is_none());
     let start = Instant::now();
     r.read_until_count(b"Content-Type: text/plain", 3, T);
     // Three parts at one per second: the third arrives about two seconds in.
-    assert!(start.elapsed() >= Duration::from_millis(1500), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// Apache hands our chunked framing to an HTTP/1.1 client as is.
@@ -43,7 +54,13 @@ fn nph_mixed_head_is_passed_through() {
 fn nph_chunked_framing_reaches_the_client() {
     let site = Site::new("");
     let apache = Server::apache(&site);
-    let mut r = request(apache.port, "GET", "/cgi-bin/nph-clock?transport=chunked&count=2&interval=0.2", "HTTP/1.1", &[]);
+    let mut r = request(
+        apache.port,
+        "GET",
+        "/cgi-bin/nph-clock?transport=chunked&count=2&interval=0.2",
+        "HTTP/1.1",
+        &[],
+    );
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     r.read_to_end(T);
     assert!(r.chunked_complete(), "the last chunk arrived");
@@ -66,7 +83,13 @@ fn departed_clients_leave_no_process() {
     let exe = site.program("nph-clock");
     let clients: Vec<_> = (0..50)
         .map(|_| {
-            let mut r = request(apache.port, "GET", "/cgi-bin/nph-clock?interval=3600", "HTTP/1.1", &[]);
+            let mut r = request(
+                apache.port,
+                "GET",
+                "/cgi-bin/nph-clock?interval=3600",
+                "HTTP/1.1",
+                &[],
+            );
             r.read_until_count(b"Content-Type: text/plain", 1, T);
             r
         })
@@ -74,8 +97,10 @@ fn departed_clients_leave_no_process() {
     assert_eq!(pids_of(&exe).len(), 50, "one process per client");
     let left = Instant::now();
     drop(clients);
-    wait_for(Duration::from_secs(2 * 2 + 1), "no nph-clock process left", || {
-        pids_of(&exe).is_empty().then_some(())
-    });
+    wait_for(
+        Duration::from_secs(2 * 2 + 1),
+        "no nph-clock process left",
+        || pids_of(&exe).is_empty().then_some(()),
+    );
     eprintln!("all 50 gone {:?} after the clients left", left.elapsed());
 }

@@ -1,1 +1,202 @@
+//! Ring 3: the demo pages in a real headless Chromium (Debian's `chromium`), driven over
+//! WebDriver by Debian's `chromedriver`.
 
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fixtures::{Server, Site};
+use crate::util::{free_port, require_tool, wait_for};
+
+/// A Chromium session behind a chromedriver process; both end on drop.
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub fn start() -> Browser {
+        require_tool("/usr/bin/chromium", "chromium");
+        require_tool("/usr/bin/chromedriver", "chromium-driver");
+        let port = free_port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_for(Duration::from_secs(15), "chromedriver", || {
+            ureq::get(&format!("{base}/status")).call().ok()
+        });
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "pageLoadStrategy": "eager",
+            "timeouts": {"pageLoad": 20000, "script": 10000},
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let mut browser = Browser {
+            driver,
+            base,
+            session: String::new(),
+            _profile: profile,
+        };
+        let answer = browser.call("POST", "/session", caps);
+        browser.session = answer["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {answer}"))
+            .to_owned();
+        browser
+    }
+
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.base);
+        let result = match method {
+            "POST" => ureq::post(&url).send_json(&body),
+            "DELETE" => ureq::delete(&url).call(),
+            _ => ureq::get(&url).call(),
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        let value: Value = response.body_mut().read_json().unwrap();
+        value["value"].clone()
+    }
+
+    pub fn open(&self, url: &str) {
+        self.call(
+            "POST",
+            &format!("/session/{}/url", self.session),
+            json!({"url": url}),
+        );
+    }
+
+    /// Runs `script` (a function body) in the page and returns its result.
+    pub fn eval(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &format!("/session/{}/execute/sync", self.session),
+            json!({"script": script, "args": []}),
+        )
+    }
+
+    /// Saves a screenshot as PNG.
+    pub fn screenshot(&self, path: &std::path::Path) {
+        use base64_decode::decode;
+        let value = self.call(
+            "GET",
+            &format!("/session/{}/screenshot", self.session),
+            Value::Null,
+        );
+        std::fs::write(path, decode(value.as_str().unwrap_or_default())).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Just enough base64 for screenshots.
+mod base64_decode {
+    pub fn decode(text: &str) -> Vec<u8> {
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        };
+        let digits: Vec<u8> = text.bytes().filter_map(value).collect();
+        digits
+            .chunks(4)
+            .flat_map(|q| {
+                let n = q.iter().fold(0u32, |acc, &d| (acc << 6) | d as u32) << (6 * (4 - q.len()));
+                let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+                bytes.into_iter().take(q.len().saturating_sub(1))
+            })
+            .collect()
+    }
+}
+
+/// What the clock page shows now: each pane's text and a hash of the image pane's pixels.
+const READ_CLOCK_PAGE: &str = r#"
+    var text = function (id) { return document.getElementById(id).textContent; };
+    var img = document.getElementById("image");
+    var hash = null;
+    if (img.complete && img.naturalWidth > 0) {
+        var canvas = document.createElement("canvas");
+        canvas.width = img.naturalWidth;
+        canvas.height = img.naturalHeight;
+        var ctx = canvas.getContext("2d");
+        ctx.drawImage(img, 0, 0);
+        var data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        hash = 0;
+        for (var i = 0; i < data.length; i++) { hash = (hash * 31 + data[i]) | 0; }
+    }
+    return { iframe: text("iframe"), sse: text("sse"), mixed: text("mixed"),
+             chunked: text("chunked"), json: text("json"), image: hash,
+             width: img.naturalWidth };
+"#;
+
+/// clock.html from a test Apache: the iframe, SSE, image, mixed and chunked panes all change
+/// over time.
+#[test]
+fn clock_page_panes_change() {
+    let site = Site::new("");
+    let apache = Server::apache(&site);
+    let browser = Browser::start();
+    browser.open(&format!("http://127.0.0.1:{}/clock.html", apache.port));
+
+    let first = wait_for(Duration::from_secs(20), "every pane's first value", || {
+        let v = browser.eval(READ_CLOCK_PAGE);
+        let ready = ["iframe", "sse", "mixed", "chunked", "json"]
+            .iter()
+            .all(|k| {
+                v[k].as_str()
+                    .is_some_and(|s| s != "waiting…" && !s.is_empty())
+            })
+            && v["image"].is_i64();
+        ready.then_some(v)
+    });
+    assert_eq!(first["width"], 200, "the clock image has its size");
+    let changed = wait_for(
+        Duration::from_secs(20),
+        "every streamed pane to change",
+        || {
+            let v = browser.eval(READ_CLOCK_PAGE);
+            ["iframe", "sse", "mixed", "chunked", "image"]
+                .iter()
+                .all(|k| v[k] != first[k])
+                .then_some(v)
+        },
+    );
+    // Perl's scalar(localtime) layout: "Sun Nov 22 02:41:21 2026".
+    for k in ["iframe", "sse", "mixed", "chunked"] {
+        let text = changed[k].as_str().unwrap();
+        assert_eq!(text.split_whitespace().count(), 5, "{k}: {text}");
+    }
+    browser.screenshot(&site.dir.path().join("clock.png"));
+    if let Ok(dir) = std::env::var("SERVERPUSH_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            site.dir.path().join("clock.png"),
+            std::path::Path::new(&dir).join("clock.png"),
+        );
+    }
+}

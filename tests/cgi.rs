@@ -75,7 +75,10 @@ fn count_ends_normally_with_final_boundary() {
         .unwrap();
     let closing = format!("\r\n--{boundary}--\r\n");
     assert!(body.ends_with(closing.as_bytes()));
-    assert_eq!(crate::client::occurrences(body, b"Content-Type: text/plain"), 5);
+    assert_eq!(
+        crate::client::occurrences(body, b"Content-Type: text/plain"),
+        5
+    );
 }
 
 #[test]
@@ -182,21 +185,53 @@ fn bad_config_is_a_500_naming_file_and_key() {
 fn bad_input_gets_a_clear_4xx() {
     let long_query = format!("format={}", "a".repeat(100_000));
     let cases: Vec<(CgiRequest, u16)> = vec![
-        (CgiRequest::get("nph-clock", "").var("HTTP_ACCEPT", b"text/\xffevent".to_vec()), 400),
-        (CgiRequest { protocol: "FOO", ..CgiRequest::get("nph-clock", "") }, 400),
+        (
+            CgiRequest::get("nph-clock", "").var("HTTP_ACCEPT", b"text/\xffevent".to_vec()),
+            400,
+        ),
+        (
+            CgiRequest {
+                protocol: "FOO",
+                ..CgiRequest::get("nph-clock", "")
+            },
+            400,
+        ),
         (CgiRequest::get("nph-clock", &long_query), 414),
-        (CgiRequest::get("nph-clock", "transport=carrier-pigeon"), 400),
+        (
+            CgiRequest::get("nph-clock", "transport=carrier-pigeon"),
+            400,
+        ),
         (CgiRequest::get("nph-clock", "interval=0"), 400),
         (CgiRequest::get("nph-clock", "interval=-1"), 400),
         (CgiRequest::get("nph-clock", "interval=NaN"), 400),
         (CgiRequest::get("nph-clock", "interval=1e308"), 400),
         (CgiRequest::get("nph-clock", "format=%25Q%25"), 400),
-        (CgiRequest::get("nph-clock", "transport=iframe&callback=alert(1)//"), 400),
-        (CgiRequest { method: "DELETE", ..CgiRequest::get("nph-clock", "") }, 405),
-        (CgiRequest::get("nph-clock", "callback=%7B").var("REQUEST_URI", "/x"), 200),
+        (
+            CgiRequest::get("nph-clock", "transport=iframe&callback=alert(1)//"),
+            400,
+        ),
+        (
+            CgiRequest {
+                method: "DELETE",
+                ..CgiRequest::get("nph-clock", "")
+            },
+            405,
+        ),
+        (
+            CgiRequest::get("nph-clock", "callback=%7B").var("REQUEST_URI", "/x"),
+            200,
+        ),
     ];
     for (req, want) in cases {
-        let what = format!("{} {:?} {:?}", req.method, String::from_utf8_lossy(req.query).chars().take(60).collect::<String>(), req.vars);
+        let what = format!(
+            "{} {:?} {:?}",
+            req.method,
+            String::from_utf8_lossy(req.query)
+                .chars()
+                .take(60)
+                .collect::<String>(),
+            req.vars
+        );
         let cgi = req.spawn(&clock());
         let out = if want == 200 {
             let mut cgi = cgi;
@@ -206,7 +241,10 @@ fn bad_input_gets_a_clear_4xx() {
             let (status, out, stderr) = cgi.finish(T);
             assert!(status.success(), "{what}: {status}");
             assert!(!stderr.contains("panicked"), "{what}: {stderr}");
-            assert!(stderr.contains(&want.to_string()), "{what}: no log line: {stderr:?}");
+            assert!(
+                stderr.contains(&want.to_string()),
+                "{what}: no log line: {stderr:?}"
+            );
             out
         };
         let (head, body) = split_head(&out);
@@ -225,7 +263,11 @@ fn bad_input_gets_a_clear_4xx() {
 /// `{`, `|` and `"` in REQUEST_URI: never read, never a problem.
 #[test]
 fn odd_request_uri_is_served() {
-    for uri in ["/cgi-bin/nph-clock?{", "/cgi-bin/nph-clock|x", "/cgi-bin/\"nph-clock\""] {
+    for uri in [
+        "/cgi-bin/nph-clock?{",
+        "/cgi-bin/nph-clock|x",
+        "/cgi-bin/\"nph-clock\"",
+    ] {
         let (status, out, _) = CgiRequest::get("nph-clock", "transport=json")
             .var("REQUEST_URI", uri)
             .spawn(&clock())
@@ -249,4 +291,63 @@ fn http3_and_http2_are_answered_without_chunking() {
         assert!(head.starts_with("HTTP/1.1 200 OK"), "{protocol}: {head}");
         assert!(!head.contains("Transfer-Encoding"), "{protocol}");
     }
+}
+
+/// `compat=cgipm` writes the body Perl CGI.pm writes for the same parts, byte for byte,
+/// compared with the real module (Debian's libcgi-pm-perl).
+#[test]
+fn cgipm_compat_matches_real_cgi_pm() {
+    crate::util::require_tool("/usr/share/perl5/CGI.pm", "libcgi-pm-perl");
+    let (status, ours, _) =
+        CgiRequest::get("nph-clock", "compat=cgipm&count=2&interval=0.1&format=X")
+            .spawn(&clock())
+            .finish(T);
+    assert!(status.success());
+    let (head, body) = split_head(&ours);
+    let boundary = head
+        .split("boundary=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        boundary.starts_with("------- =_") && boundary.len() == 27,
+        "{boundary}"
+    );
+    let script = format!(
+        "use CGI qw/:push -nph/; $| = 1;\
+         print multipart_init(-boundary => '{boundary}');\
+         for (1..2) {{ print multipart_start(-type => 'text/plain'), \"X\\n\", multipart_end; }}\
+         print multipart_final;"
+    );
+    let perl = std::process::Command::new("perl")
+        .arg("-e")
+        .arg(&script)
+        .env("SERVER_PROTOCOL", "HTTP/1.1")
+        .output()
+        .unwrap();
+    assert!(
+        perl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&perl.stderr)
+    );
+    let (perl_head, perl_body) = split_head(&perl.stdout);
+    assert!(
+        perl_head.contains(&format!(
+            "Content-Type: multipart/x-mixed-replace;boundary=\"{boundary}\""
+        )),
+        "{perl_head}"
+    );
+    assert!(
+        head.contains(&format!(
+            "Content-Type: multipart/x-mixed-replace;boundary=\"{boundary}\""
+        )),
+        "{head}"
+    );
+    assert_eq!(
+        body.escape_ascii().to_string(),
+        perl_body.escape_ascii().to_string()
+    );
 }

@@ -42,13 +42,11 @@ pub fn request(port: u16, method: &str, target: &str, version: &str, extra: &[&s
         dechunk: Dechunker::default(),
         closed: false,
     };
-    response.read_head(Duration::from_secs(10), &format!("{method} {target} {version}"));
+    response.read_head(
+        Duration::from_secs(10),
+        &format!("{method} {target} {version}"),
+    );
     response
-}
-
-/// A GET over HTTP/1.1.
-pub fn get(port: u16, target: &str) -> Response {
-    request(port, "GET", target, "HTTP/1.1", &[])
 }
 
 impl Response {
@@ -93,7 +91,8 @@ impl Response {
                 self.status_line = lines.next().unwrap_or_default().to_owned();
                 for line in lines {
                     if let Some((k, v)) = line.split_once(':') {
-                        self.headers.push((k.trim().to_owned(), v.trim().to_owned()));
+                        self.headers
+                            .push((k.trim().to_owned(), v.trim().to_owned()));
                     }
                 }
                 self.chunked = self
@@ -181,6 +180,27 @@ impl Response {
         self.dechunk.done
     }
 
+    /// Reads until the decoded body holds `count` complete multipart parts with
+    /// `Content-Length`; returns their bodies.
+    pub fn read_parts(&mut self, count: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let parts = multipart_parts(&self.body);
+            if parts.len() >= count {
+                return parts;
+            }
+            if !self.fill(deadline) {
+                assert!(
+                    !(self.closed || Instant::now() >= deadline),
+                    "wanted {count} parts within {timeout:?}, got {} (closed: {})",
+                    parts.len(),
+                    self.closed
+                );
+            }
+            self.take_raw();
+        }
+    }
+
     /// Closes the connection from the client side.
     pub fn close(self) {
         drop(self.stream);
@@ -192,7 +212,10 @@ pub fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     if needle.is_empty() || haystack.len() < needle.len() {
         return 0;
     }
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }
 
 /// Decodes chunked framing incrementally.
@@ -240,4 +263,36 @@ impl Dechunker {
             self.in_data = true;
         }
     }
+}
+
+/// The bodies of the complete parts (those with `Content-Length` and all their bytes) of a
+/// multipart body.
+pub fn multipart_parts(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    while let Some(rel) = find(&body[at..], b"Content-Length: ") {
+        let start = at + rel + 16;
+        let Some(eol) = find(&body[start..], b"\r\n") else {
+            break;
+        };
+        let length: usize = String::from_utf8_lossy(&body[start..start + eol])
+            .trim()
+            .parse()
+            .unwrap();
+        let Some(blank) = find(&body[start..], b"\r\n\r\n") else {
+            break;
+        };
+        let data = start + blank + 4;
+        if body.len() < data + length {
+            break;
+        }
+        parts.push(body[data..data + length].to_vec());
+        at = data + length;
+    }
+    parts
+}
+
+/// The first position of `needle` in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }

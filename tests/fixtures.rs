@@ -20,32 +20,46 @@ pub struct Site {
     pub www: PathBuf,
     /// The serverpush config file.
     pub config: PathBuf,
+    /// A directory for camera files, readable by the server's workers.
+    pub cams: PathBuf,
 }
 
 impl Site {
-    /// A site whose serverpush config is `config_toml`.
+    /// A site whose serverpush config is `config_toml`, in which `@CAMS@` names the site's
+    /// camera directory.
     pub fn new(config_toml: &str) -> Site {
-        let dir = tempfile::Builder::new().prefix("serverpush-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("serverpush-test-")
+            .tempdir()
+            .unwrap();
         // The server's workers run as www-data when the tests run as root: let them in.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let cgi_bin = dir.path().join("cgi-bin");
         let www = dir.path().join("www");
         std::fs::create_dir_all(&cgi_bin).unwrap();
         copy_tree(&repo().join("www"), &www);
-        for program in ["nph-clock"] {
+        for program in ["nph-clock", "nph-webcam"] {
             let from = bin(program);
             std::fs::copy(&from, cgi_bin.join(program)).unwrap();
             // The same program under a name without the prefix runs as parsed-header CGI.
             let plain = program.trim_start_matches("nph-");
             std::fs::copy(&from, cgi_bin.join(plain)).unwrap();
         }
+        let cams = dir.path().join("cams");
+        std::fs::create_dir_all(&cams).unwrap();
+        std::fs::set_permissions(&cams, std::fs::Permissions::from_mode(0o755)).unwrap();
         let config = dir.path().join("serverpush.toml");
-        std::fs::write(&config, config_toml).unwrap();
+        std::fs::write(
+            &config,
+            config_toml.replace("@CAMS@", &cams.display().to_string()),
+        )
+        .unwrap();
         Site {
             dir,
             cgi_bin,
             www,
             config,
+            cams,
         }
     }
 
@@ -74,13 +88,20 @@ fn run_as() -> (String, String) {
     let uid = std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap_or("").to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+        })
         .unwrap_or_default();
     if uid == "0" {
         ("www-data".into(), "www-data".into())
     } else {
         let user = std::env::var("USER").unwrap_or_else(|_| "nobody".into());
-        let group = Command::new("id").arg("-gn").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+        let group = Command::new("id")
+            .arg("-gn")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
         (user, group)
     }
 }
@@ -91,8 +112,6 @@ pub struct Server {
     pub name: &'static str,
     /// Its loopback port.
     pub port: u16,
-    /// Its run directory (logs, sockets).
-    pub root: PathBuf,
     child: Child,
     error_logs: Vec<PathBuf>,
 }
@@ -104,7 +123,11 @@ impl Server {
         let root = site.dir.path().join("apache");
         std::fs::create_dir_all(&root).unwrap();
         let port = free_port();
-        std::fs::write(root.join("serverpush.conf"), site.render("serverpush.conf.in", &root, port)).unwrap();
+        std::fs::write(
+            root.join("serverpush.conf"),
+            site.render("serverpush.conf.in", &root, port),
+        )
+        .unwrap();
         let conf = root.join("httpd.conf");
         std::fs::write(&conf, site.render("httpd.conf.in", &root, port)).unwrap();
         let child = Command::new("/usr/sbin/apache2")
@@ -114,7 +137,7 @@ impl Server {
             .stdin(Stdio::null())
             .spawn()
             .expect("start apache2");
-        Server::wait_up("apache", port, root.clone(), child, vec![root.join("error.log")])
+        Server::wait_up("apache", port, child, vec![root.join("error.log")])
     }
 
     /// lighttpd 1.4 serving `site`.
@@ -125,7 +148,10 @@ impl Server {
         let port = free_port();
         let conf = root.join("lighttpd.conf");
         std::fs::write(&conf, site.render("lighttpd.conf.in", &root, port)).unwrap();
-        let error_logs = vec![root.join("lighttpd-error.log"), root.join("lighttpd-cgi-error.log")];
+        let error_logs = vec![
+            root.join("lighttpd-error.log"),
+            root.join("lighttpd-cgi-error.log"),
+        ];
         // lighttpd opens its logs after giving up root: create them for its user.
         let (user, _) = run_as();
         for log in &error_logs {
@@ -139,27 +165,32 @@ impl Server {
             .stdin(Stdio::null())
             .spawn()
             .expect("start lighttpd");
-        Server::wait_up("lighttpd", port, root, child, error_logs)
+        Server::wait_up("lighttpd", port, child, error_logs)
     }
 
     fn wait_up(
         name: &'static str,
         port: u16,
-        root: PathBuf,
         mut child: Child,
         error_logs: Vec<PathBuf>,
     ) -> Server {
-        wait_for(Duration::from_secs(15), &format!("{name} on port {port}"), || {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log: String = error_logs.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect();
-                panic!("{name} exited with {status} before listening; error log:\n{log}");
-            }
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+        wait_for(
+            Duration::from_secs(15),
+            &format!("{name} on port {port}"),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log: String = error_logs
+                        .iter()
+                        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                        .collect();
+                    panic!("{name} exited with {status} before listening; error log:\n{log}");
+                }
+                TcpStream::connect(("127.0.0.1", port)).ok()
+            },
+        );
         Server {
             name,
             port,
-            root,
             child,
             error_logs,
         }
@@ -177,7 +208,10 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         // SIGTERM lets both servers stop their children (CGI processes included) before exiting.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let stopped = (0..250).any(|_| {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return true;

@@ -207,5 +207,8 @@ pub fn split_head(out: &[u8]) -> (String, &[u8]) {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(out)));
-    (String::from_utf8_lossy(&out[..end]).into_owned(), &out[end + 4..])
+    (
+        String::from_utf8_lossy(&out[..end]).into_owned(),
+        &out[end + 4..],
+    )
 }

@@ -26,9 +26,24 @@ fn clock_every_transport_cgi() {
 fn nph_head_is_reframed() {
     let site = Site::new("");
     let server = Server::lighttpd(&site);
-    let mut r = request(server.port, "GET", "/cgi-bin/nph-clock?count=2&interval=0.2", "HTTP/1.1", &[]);
-    assert!(r.status_line.starts_with("HTTP/1.1 200"), "{}", r.head_text());
-    assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{}", r.head_text());
+    let mut r = request(
+        server.port,
+        "GET",
+        "/cgi-bin/nph-clock?count=2&interval=0.2",
+        "HTTP/1.1",
+        &[],
+    );
+    assert!(
+        r.status_line.starts_with("HTTP/1.1 200"),
+        "{}",
+        r.head_text()
+    );
+    assert_eq!(
+        r.header("transfer-encoding"),
+        Some("chunked"),
+        "{}",
+        r.head_text()
+    );
     r.read_until_count(b"--\r\n", 1, T);
 }
 
@@ -47,14 +62,22 @@ fn departed_clients_leave_no_process() {
     let exe = site.program("nph-clock");
     let clients: Vec<_> = (0..20)
         .map(|_| {
-            let mut r = request(server.port, "GET", "/cgi-bin/nph-clock?interval=3600", "HTTP/1.1", &[]);
+            let mut r = request(
+                server.port,
+                "GET",
+                "/cgi-bin/nph-clock?interval=3600",
+                "HTTP/1.1",
+                &[],
+            );
             r.read_until_count(b"Content-Type: text/plain", 1, T);
             r
         })
         .collect();
     assert_eq!(pids_of(&exe).len(), 20);
     drop(clients);
-    wait_for(Duration::from_secs(2 * 2 + 1), "no nph-clock process left", || {
-        pids_of(&exe).is_empty().then_some(())
-    });
+    wait_for(
+        Duration::from_secs(2 * 2 + 1),
+        "no nph-clock process left",
+        || pids_of(&exe).is_empty().then_some(()),
+    );
 }

@@ -10,19 +10,47 @@ pub const T: Duration = Duration::from_secs(10);
 
 /// Each clock transport, its query, and the bytes that mark one unit in its body.
 pub const TRANSPORTS: &[(&str, &str, &[u8])] = &[
-    ("mixed", "transport=mixed&interval=0.2", b"Content-Type: text/plain"),
-    ("mixed-cgipm", "transport=mixed&compat=cgipm&interval=0.2", b"Content-Type: text/plain"),
+    (
+        "mixed",
+        "transport=mixed&interval=0.2",
+        b"Content-Type: text/plain",
+    ),
+    (
+        "mixed-cgipm",
+        "transport=mixed&compat=cgipm&interval=0.2",
+        b"Content-Type: text/plain",
+    ),
     ("chunked", "transport=chunked&interval=0.2", b"<div>"),
-    ("iframe", "transport=iframe&interval=0.2", b"<script>window.parent.comet.printServerTime("),
+    (
+        "iframe",
+        "transport=iframe&interval=0.2",
+        b"<script>window.parent.comet.printServerTime(",
+    ),
     ("sse", "transport=sse&interval=0.2", b"data: "),
-    ("image", "transport=image&interval=0.2&size=64", b"Content-Type: image/png"),
+    (
+        "image",
+        "transport=image&interval=0.2&size=64",
+        b"Content-Type: image/png",
+    ),
 ];
 
 /// Opens `program?query` and reads two units.
-pub fn two_units(server: &Server, program: &str, query: &str, marker: &[u8], version: &str) -> Response {
+pub fn two_units(
+    server: &Server,
+    program: &str,
+    query: &str,
+    marker: &[u8],
+    version: &str,
+) -> Response {
     let target = format!("/cgi-bin/{program}?{query}");
     let mut r = request(server.port, "GET", &target, version, &[]);
-    assert_eq!(r.status(), 200, "{} {target} {version}: {}", server.name, r.head_text());
+    assert_eq!(
+        r.status(),
+        200,
+        "{} {target} {version}: {}",
+        server.name,
+        r.head_text()
+    );
     r.read_until_count(marker, 2, T);
     r
 }
@@ -35,13 +63,18 @@ pub fn every_clock_transport(server: &Server, program: &str) {
             let what = format!("{} {program} {name} {version}", server.name);
             if version == "HTTP/1.0" {
                 assert!(r.status_line.starts_with("HTTP/1."), "{what}");
-                assert!(r.header("transfer-encoding").is_none(), "{what}: {}", r.head_text());
+                assert!(
+                    r.header("transfer-encoding").is_none(),
+                    "{what}: {}",
+                    r.head_text()
+                );
             }
             if *name == "image" {
                 let start = crate::client::occurrences(&r.body, b"\r\n\r\n");
                 assert!(start > 0, "{what}");
                 let at = r.body.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                let image = image::load_from_memory_with_format(&r.body[at..], image::ImageFormat::Png);
+                let image =
+                    image::load_from_memory_with_format(&r.body[at..], image::ImageFormat::Png);
                 assert!(image.is_ok_and(|i| i.width() == 64), "{what}: a PNG part");
             }
             r.close();
@@ -56,26 +89,55 @@ pub fn every_clock_transport(server: &Server, program: &str) {
         "HTTP/1.1",
         &["Accept: text/event-stream"],
     );
-    assert!(r.header("content-type").is_some_and(|t| t.starts_with("text/event-stream")), "{}", r.head_text());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/event-stream")),
+        "{}",
+        r.head_text()
+    );
     r.read_until_count(b"data: ", 1, T);
     r.close();
 
     for version in ["HTTP/1.1", "HTTP/1.0"] {
-        let mut r = request(server.port, "GET", &format!("/cgi-bin/{program}?transport=json&tz=utc"), version, &[]);
+        let mut r = request(
+            server.port,
+            "GET",
+            &format!("/cgi-bin/{program}?transport=json&tz=utc"),
+            version,
+            &[],
+        );
         assert_eq!(r.status(), 200);
         r.read_to_end(T);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_else(|e| {
-            panic!("{} {version} json: {e}: {:?}", server.name, String::from_utf8_lossy(&r.body))
+            panic!(
+                "{} {version} json: {e}: {:?}",
+                server.name,
+                String::from_utf8_lossy(&r.body)
+            )
         });
         assert_eq!(v["tz"], "utc");
     }
 
     for version in ["HTTP/1.1", "HTTP/1.0"] {
-        let mut r = request(server.port, "HEAD", &format!("/cgi-bin/{program}"), version, &[]);
+        let mut r = request(
+            server.port,
+            "HEAD",
+            &format!("/cgi-bin/{program}"),
+            version,
+            &[],
+        );
         assert_eq!(r.status(), 200, "{} HEAD {version}", server.name);
-        assert!(r.header("content-type").is_some_and(|t| t.starts_with("multipart/x-mixed-replace")));
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with("multipart/x-mixed-replace"))
+        );
         r.read_to_end(T);
-        assert!(r.body.is_empty(), "{} HEAD {version}: {:?}", server.name, r.body);
+        assert!(
+            r.body.is_empty(),
+            "{} HEAD {version}: {:?}",
+            server.name,
+            r.body
+        );
     }
 }
 
@@ -84,20 +146,45 @@ pub fn bad_input_is_refused_and_logged(server: &Server, program: &str) {
     let cases: &[(&str, &str, u16, &str)] = &[
         ("GET", "interval=0", 400, "interval must be"),
         ("GET", "transport=carrier-pigeon", 400, "transport must be"),
-        ("GET", "transport=iframe&callback=alert(1)//", 400, "callback must be"),
+        (
+            "GET",
+            "transport=iframe&callback=alert(1)//",
+            400,
+            "callback must be",
+        ),
         ("GET", "format=%25Q", 400, "format must be"),
         ("DELETE", "", 405, "method DELETE is not allowed"),
     ];
     for (method, query, status, logged) in cases {
-        let mut r = request(server.port, method, &format!("/cgi-bin/{program}?{query}"), "HTTP/1.1", &[]);
-        assert_eq!(r.status(), *status, "{} {method} {query}: {}", server.name, r.head_text());
+        let mut r = request(
+            server.port,
+            method,
+            &format!("/cgi-bin/{program}?{query}"),
+            "HTTP/1.1",
+            &[],
+        );
+        assert_eq!(
+            r.status(),
+            *status,
+            "{} {method} {query}: {}",
+            server.name,
+            r.head_text()
+        );
         r.read_until_count(logged.as_bytes(), 1, T);
-        crate::util::wait_for(T, &format!("{logged:?} in the {} error log", server.name), || {
-            server.error_log().contains(logged).then_some(())
-        });
+        crate::util::wait_for(
+            T,
+            &format!("{logged:?} in the {} error log", server.name),
+            || server.error_log().contains(logged).then_some(()),
+        );
     }
     // The server and the program still answer afterwards.
-    let mut r = request(server.port, "GET", &format!("/cgi-bin/{program}?transport=json"), "HTTP/1.1", &[]);
+    let mut r = request(
+        server.port,
+        "GET",
+        &format!("/cgi-bin/{program}?transport=json"),
+        "HTTP/1.1",
+        &[],
+    );
     assert_eq!(r.status(), 200);
     r.read_to_end(T);
 }

@@ -11,13 +11,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod util;
 mod client;
 mod fixtures;
 mod harness;
 mod served;
+mod util;
 
 mod apache;
 mod browser;
 mod cgi;
 mod lighttpd;
+mod webcam;

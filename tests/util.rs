@@ -12,6 +12,8 @@ pub fn repo() -> PathBuf {
 pub fn bin(name: &str) -> PathBuf {
     match name {
         "nph-clock" => PathBuf::from(env!("CARGO_BIN_EXE_nph-clock")),
+        "nph-webcam" => PathBuf::from(env!("CARGO_BIN_EXE_nph-webcam")),
+        "serverpush-camsim" => PathBuf::from(env!("CARGO_BIN_EXE_serverpush-camsim")),
         other => panic!("unknown binary {other}"),
     }
 }

@@ -270,6 +270,15 @@ impl Program for Clock {
         time: &mut T,
     ) -> io::Result<()> {
         let config = response.config.clone();
+        if let Delivery::Mixed {
+            style: Style::CgiPm,
+            ..
+        } = plan.delivery
+        {
+            // CGI.pm's own boundaries are "------- =_" and 17 random alphanumerics.
+            let random: String = response.boundary.chars().take(17).collect();
+            response.boundary = format!("------- =_{random}");
+        }
         let content_type = match &plan.delivery {
             Delivery::Mixed { style, .. } => {
                 MultipartWriter::<W>::content_type(&response.boundary, *style)
@@ -334,7 +343,13 @@ impl Program for Clock {
                         } else {
                             format!("{text}\n")
                         };
-                        w.part(&format!("{part_type}; charset=utf-8"), &[], body.as_bytes())
+                        // CGI.pm's demo names the bare type; the standard layout adds the
+                        // charset so non-ASCII formats show right.
+                        let content_type = match style {
+                            Style::CgiPm => (*part_type).to_owned(),
+                            Style::Standard => format!("{part_type}; charset=utf-8"),
+                        };
+                        w.part(&content_type, &[], body.as_bytes())
                     }
                     Step::Heartbeat => w.heartbeat(),
                     Step::End => w.finish(),

@@ -98,17 +98,24 @@ pub fn draw(size: u32, hour: u32, minute: u32, second: u32) -> RgbImage {
             *pixel = stroke.colour;
         }
     }
-    draw_digits(&mut image, &format!("{hour:02}:{minute:02}:{second:02}"));
+    let top = image.height() * 62 / 100;
+    let scale = (image.width() / 64).max(1);
+    draw_digits(
+        &mut image,
+        &format!("{hour:02}:{minute:02}:{second:02}"),
+        top,
+        scale,
+        INK,
+    );
     image
 }
 
-/// Writes `text` (digits and colons) centred below the dial's middle.
-fn draw_digits(image: &mut RgbImage, text: &str) {
-    let scale = (image.width() / 64).max(1);
+/// Writes `text` (digits and colons; other characters leave a gap) centred at row `top`, each
+/// font pixel `scale` pixels wide.
+pub fn draw_digits(image: &mut RgbImage, text: &str, top: u32, scale: u32, colour: Rgb<u8>) {
     let advance = 4 * scale;
     let width = advance * text.len() as u32;
     let left = image.width().saturating_sub(width) / 2;
-    let top = image.height() * 62 / 100;
     for (i, c) in text.chars().enumerate() {
         let glyph = match c {
             '0'..='9' => GLYPHS[(c as u8 - b'0') as usize],
@@ -125,7 +132,7 @@ fn draw_digits(image: &mut RgbImage, text: &str) {
                         let x = left + i as u32 * advance + col * scale + dx;
                         let y = top + row as u32 * scale + dy;
                         if x < image.width() && y < image.height() {
-                            image.put_pixel(x, y, INK);
+                            image.put_pixel(x, y, colour);
                         }
                     }
                 }

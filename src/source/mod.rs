@@ -1,5 +1,10 @@
 //! A *source* is what a program pushes: the server's time, camera frames, channel messages.
-//! Each source module holds one program's request parameters and its response loop.
+//! Each source module holds one program's request parameters and its response loop, or a
+//! building block they share.
 
+pub mod camsim;
 pub mod clock;
 pub mod clockface;
+pub mod frame;
+pub mod watch;
+pub mod webcam;

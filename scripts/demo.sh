@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs serverpush for real: installs what is missing, builds the release programs into cgi-bin/,
+# and starts Apache httpd on loopback serving them and the demo pages in www/.
+# Usage: scripts/demo.sh [stop]     Environment: PORT (default 8080), SERVERPUSH_DEMO_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$(pwd)"
+port="${PORT:-8080}"
+run="${SERVERPUSH_DEMO_DIR:-/tmp/serverpush-demo}"
+
+stop() {
+  if [[ -f "$run/apache/httpd.pid" ]]; then
+    apache2 -f "$run/apache/httpd.conf" -k stop 2>/dev/null || true
+    for _ in $(seq 50); do [[ -f "$run/apache/httpd.pid" ]] || break; sleep 0.1; done
+  fi
+}
+
+if [[ "${1:-}" == "stop" ]]; then
+  stop
+  echo "demo stopped"
+  exit 0
+fi
+
+scripts/install-deps.sh
+scripts/install-cgi.sh cgi-bin
+stop
+
+# Apache's workers run as www-data, which may not be able to enter this checkout (a home
+# directory is often private): serve copies from a run directory instead.
+rm -rf "$run/cgi-bin" "$run/www"
+mkdir -p "$run/apache" "$run/cgi-bin"
+cp -r www "$run/www"
+cp cgi-bin/nph-* "$run/cgi-bin/"
+[[ -f "$run/serverpush.toml" ]] || cp apache-conf/serverpush.toml "$run/serverpush.toml"
+chmod 0755 "$run"
+
+if [[ "$(id -u)" == 0 ]]; then user=www-data; group=www-data; else user="$(id -un)"; group="$(id -gn)"; fi
+render() {
+  sed -e "s#@ROOT@#$run/apache#g" -e "s#@PORT@#$port#g" -e "s#@USER@#$user#g" \
+      -e "s#@GROUP@#$group#g" -e "s#@MODULES@#/usr/lib/apache2/modules#g" \
+      -e "s#@WWW@#$run/www#g" -e "s#@CGI_BIN@#$run/cgi-bin#g" \
+      -e "s#@CONFIG@#$run/serverpush.toml#g" "$1"
+}
+render apache-conf/serverpush.conf.in > "$run/apache/serverpush.conf"
+render apache-conf/httpd.conf.in > "$run/apache/httpd.conf"
+apache2 -f "$run/apache/httpd.conf" -k start
+
+for _ in $(seq 100); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
+  sleep 0.1
+done
+curl -fsS -o /dev/null "http://127.0.0.1:$port/" || {
+  echo "Apache did not come up; its log:" >&2
+  cat "$run/apache/error.log" >&2
+  exit 1
+}
+
+cat <<TXT
+serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache/).
+  http://127.0.0.1:$port/                  the demo index
+  http://127.0.0.1:$port/clock.html        the clock over every transport
+  curl -N http://127.0.0.1:$port/cgi-bin/nph-clock
+Stop it with: scripts/demo.sh stop
+TXT

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages serverpush's tests and demo need, when they are missing.
+# Run as root on Debian 12 or later. Idempotent and quick when everything is present.
+set -euo pipefail
+
+packages=(
+  apache2          # Apache httpd 2.4 (mpm_event, mod_cgid): the main deployment target
+  lighttpd         # lighttpd 1.4: the second deployment target
+  chromium         # headless browser for the page tests
+  chromium-driver  # WebDriver for it
+  libcgi-pm-perl   # Perl CGI.pm, to check compat=cgipm byte for byte
+  curl
+  ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: serverpush needs a Rust toolchain (1.88 or later, edition 2024)" >&2
+  exit 1
+fi

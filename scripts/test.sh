@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every check and test of serverpush: formatting, lints, docs, unit tests, the CGI harness,
+# real Apache and lighttpd servers, and headless Chromium. Installs missing packages first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+cargo fmt --all --check
+cargo clippy --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
+cargo test --locked

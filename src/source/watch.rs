@@ -1,0 +1,112 @@
+//! A *watch* is an inotify watch on one file's directory, so a program sleeps until the file is
+//! written or replaced and uses no CPU in between.
+//!
+//! The directory, not the file, is watched: cameras and publishers replace a file by renaming a
+//! new one over it, which a watch on the old file's inode would never report.
+
+use std::ffi::OsString;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+
+/// Watches one file for writes, closes after writing, and renames onto it.
+#[derive(Debug)]
+pub struct FileWatch {
+    fd: OwnedFd,
+    name: OsString,
+    buf: Vec<MaybeUninit<u8>>,
+}
+
+impl FileWatch {
+    /// Watches `path`'s directory for events about `path`.
+    pub fn new(path: &Path) -> io::Result<FileWatch> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?
+            .to_owned();
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        inotify::add_watch(
+            &fd,
+            dir,
+            WatchFlags::CLOSE_WRITE
+                | WatchFlags::MOVED_TO
+                | WatchFlags::MODIFY
+                | WatchFlags::CREATE,
+        )?;
+        Ok(FileWatch {
+            fd,
+            name,
+            buf: vec![MaybeUninit::uninit(); 8192],
+        })
+    }
+
+    /// Waits up to `timeout` for the file to change; true when it did.
+    ///
+    /// Every queued event is consumed, so a burst of writes wakes the caller once.
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+        let timeout = Timespec {
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        self.drain()
+    }
+
+    /// Reads every queued event; true if one concerned the watched file.
+    fn drain(&mut self) -> io::Result<bool> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut hit = false;
+        let mut reader = inotify::Reader::new(&self.fd, &mut self.buf);
+        loop {
+            match reader.next() {
+                Ok(event) => {
+                    let overflow = event.events().contains(inotify::ReadFlags::QUEUE_OVERFLOW);
+                    let ours = event
+                        .file_name()
+                        .is_some_and(|n| n.to_bytes() == self.name.as_bytes());
+                    hit |= ours || overflow;
+                }
+                Err(rustix::io::Errno::AGAIN) => return Ok(hit),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sees_writes_and_renames_of_its_file_only() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("cam.jpg");
+        let mut watch = FileWatch::new(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!watch.wait(Duration::from_millis(10)).unwrap_or(true));
+        std::fs::write(dir.path().join("other"), b"x").unwrap_or_default();
+        assert!(!watch.wait(Duration::from_millis(50)).unwrap_or(true));
+        std::fs::write(&file, b"x").unwrap_or_default();
+        assert!(watch.wait(Duration::from_secs(1)).unwrap_or(false));
+        let tmp = dir.path().join(".cam.jpg.tmp");
+        std::fs::write(&tmp, b"y").unwrap_or_default();
+        std::fs::rename(&tmp, &file).unwrap_or_default();
+        assert!(watch.wait(Duration::from_secs(1)).unwrap_or(false));
+        assert!(!watch.wait(Duration::from_millis(10)).unwrap_or(true));
+    }
+}

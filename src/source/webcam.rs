@@ -1,0 +1,437 @@
+//! The *webcam* pushes a camera's image file as an MJPEG stream (`multipart/x-mixed-replace`
+//! JPEG parts), or answers one snapshot, as µStreamer and mjpg-streamer do.
+//!
+//! A camera is a name in the config's `[cameras]` table; a request can only pick a name, never a
+//! path. A new frame goes out as soon as the file is written or renamed into place (inotify),
+//! only when it is a complete image and differs from the last one sent, at most `fps` times a
+//! second (the newest frame wins), and the last frame is re-sent every `keepalive_secs` so the
+//! connection stays open and a departed viewer is noticed.
+//!
+//! Parameters: `action` (`stream`, `snapshot`), `cam` (or the path info `/NAME`), `fps`
+//! (0.1 to 60), `width` (16 to 4096), `quality` (1 to 100).
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+
+use crate::cgi::{Request, RequestError};
+use crate::config::Config;
+use crate::head::{Caching, Head, http_date};
+use crate::pacing::Time;
+use crate::program::{Program, Response};
+use crate::source::frame::{Frame, FrameError, Transform, read_frame};
+use crate::source::watch::FileWatch;
+use crate::transport::multipart::{MultipartWriter, Style};
+
+/// The webcam program.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Webcam;
+
+/// What the viewer gets.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// An MJPEG stream.
+    Stream {
+        /// The first frame, already read and checked.
+        first: Frame,
+        /// The smallest time between two frames.
+        min_gap: Duration,
+    },
+    /// One JPEG.
+    Snapshot {
+        /// The frame.
+        frame: Frame,
+        /// True when the client's `If-None-Match` matches: answer 304.
+        not_modified: bool,
+    },
+}
+
+/// A validated webcam request.
+#[derive(Clone, Debug)]
+pub struct WebcamPlan {
+    /// The camera's file.
+    pub path: PathBuf,
+    /// What to apply to each frame.
+    pub transform: Transform,
+    /// Stream or snapshot.
+    pub action: Action,
+}
+
+/// The camera a request names: `?cam=`, else the path info, else `default`, else the only one.
+fn camera<'c>(request: &Request, config: &'c Config) -> Result<&'c PathBuf, RequestError> {
+    let from_path = request
+        .path_info
+        .as_deref()
+        .map(|p| p.trim_start_matches('/'))
+        .filter(|p| !p.is_empty());
+    let name = request.query.get("cam").or(from_path);
+    let found = match name {
+        Some(name) => config.cameras.get(name),
+        None => config
+            .cameras
+            .get("default")
+            .or_else(|| match config.cameras.len() {
+                1 => config.cameras.values().next(),
+                _ => None,
+            }),
+    };
+    found.ok_or_else(|| {
+        // The name is echoed only when it is a plausible one; anything else is not repeated.
+        let shown = name
+            .filter(|n| crate::config::is_name(n))
+            .unwrap_or("(none)");
+        RequestError::new(StatusCode::NOT_FOUND, format!("unknown camera {shown}"))
+    })
+}
+
+/// An entity tag for a frame as transformed.
+fn etag(frame: &Frame, transform: Transform) -> String {
+    format!(
+        "\"{:016x}-{}-{}\"",
+        frame.digest,
+        transform.width.unwrap_or(0),
+        transform.quality.unwrap_or(0)
+    )
+}
+
+fn unavailable(error: FrameError) -> RequestError {
+    RequestError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+}
+
+impl WebcamPlan {
+    /// Validates the request and reads the first frame (waiting for one, for a stream).
+    pub fn from_request<T: Time>(
+        request: &Request,
+        config: &Config,
+        time: &mut T,
+    ) -> Result<WebcamPlan, RequestError> {
+        let q = &request.query;
+        let mut action = q.choice("action", &["stream", "snapshot"], "stream")?;
+        let fps = match q.get("fps") {
+            None => None,
+            Some(_) => Some(q.number("fps", 0.1..=60.0, 60.0)?),
+        };
+        let transform = Transform {
+            width: match q.get("width") {
+                None => None,
+                Some(_) => Some(q.number("width", 16..=4096u32, 0)?),
+            },
+            quality: match q.get("quality") {
+                None => None,
+                Some(_) => Some(q.number("quality", 1..=100u8, 0)?),
+            },
+        };
+        let path = camera(request, config)?.clone();
+        if let Some(agent) = request.header_str("user-agent")?
+            && config
+                .still_image_user_agents
+                .iter()
+                .any(|s| !s.is_empty() && agent.contains(s.as_str()))
+        {
+            action = "snapshot";
+        }
+
+        if action == "snapshot" {
+            let frame = read_frame(&path, transform).map_err(unavailable)?;
+            let tag = etag(&frame, transform);
+            let not_modified = request.header_str("if-none-match")?.is_some_and(|v| {
+                v.split(',').any(|t| {
+                    let t = t.trim();
+                    t == "*" || t.trim_start_matches("W/") == tag
+                })
+            });
+            return Ok(WebcamPlan {
+                path,
+                transform,
+                action: Action::Snapshot {
+                    frame,
+                    not_modified,
+                },
+            });
+        }
+
+        let first = wait_for_first_frame(&path, transform, config, time)?;
+        Ok(WebcamPlan {
+            path,
+            transform,
+            action: Action::Stream {
+                first,
+                min_gap: fps.map_or(Duration::ZERO, |f| Duration::from_secs_f64(1.0 / f)),
+            },
+        })
+    }
+}
+
+/// Waits up to `first_frame_wait_secs` for a complete frame; a 503 with the reason otherwise.
+fn wait_for_first_frame<T: Time>(
+    path: &std::path::Path,
+    transform: Transform,
+    config: &Config,
+    time: &mut T,
+) -> Result<Frame, RequestError> {
+    let give_up = time.elapsed() + Duration::from_secs(config.first_frame_wait_secs);
+    let mut watch = None;
+    loop {
+        let error = match read_frame(path, transform) {
+            Ok(frame) => return Ok(frame),
+            // Waiting cannot help these.
+            Err(e @ (FrameError::NotAFile | FrameError::Unreadable(_) | FrameError::TooLarge)) => {
+                return Err(unavailable(e));
+            }
+            Err(e) => e,
+        };
+        let now = time.elapsed();
+        if now >= give_up {
+            return Err(unavailable(error));
+        }
+        if watch.is_none() {
+            // Watching starts after the first look, so a frame that lands in between is seen
+            // by the next look rather than missed.
+            watch = Some(FileWatch::new(path).map_err(|e| {
+                RequestError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the camera directory cannot be watched: {e}"),
+                )
+            })?);
+            continue;
+        }
+        if let Some(w) = watch.as_mut() {
+            w.wait(give_up - now).map_err(|e| {
+                RequestError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("watch failed: {e}"),
+                )
+            })?;
+        }
+    }
+}
+
+fn timestamp(modified: SystemTime) -> String {
+    let t: DateTime<Utc> = modified.into();
+    format!("{}.{:06}", t.timestamp(), t.timestamp_subsec_micros())
+}
+
+impl Program for Webcam {
+    type Plan = WebcamPlan;
+
+    fn allow(&self) -> &'static str {
+        "GET, HEAD"
+    }
+
+    fn prepare(
+        &self,
+        request: &Request,
+        config: &Config,
+        _body: &mut dyn Read,
+    ) -> Result<WebcamPlan, RequestError> {
+        WebcamPlan::from_request(request, config, &mut crate::pacing::RealTime::new())
+    }
+
+    fn respond<W: Write, T: Time>(
+        &self,
+        plan: WebcamPlan,
+        response: &mut Response<W>,
+        time: &mut T,
+    ) -> io::Result<()> {
+        match plan.action {
+            Action::Snapshot {
+                frame,
+                not_modified,
+            } => {
+                let status = if not_modified {
+                    StatusCode::NOT_MODIFIED
+                } else {
+                    StatusCode::OK
+                };
+                let mut head = Head::new(status)
+                    .caching(Caching::Revalidate)
+                    .header(ETAG, &etag(&frame, plan.transform))
+                    .and_then(|h| h.header(LAST_MODIFIED, &http_date(frame.modified.into())))
+                    .map_err(io::Error::other)?;
+                if !not_modified {
+                    head = head
+                        .header_static(CONTENT_TYPE, "image/jpeg")
+                        .header(CONTENT_LENGTH, &frame.jpeg.len().to_string())
+                        .map_err(io::Error::other)?;
+                }
+                if response.write_head(&head, time)? && !not_modified {
+                    response.out.write_all(&frame.jpeg)?;
+                    response.out.flush()?;
+                }
+                Ok(())
+            }
+            Action::Stream { first, min_gap } => {
+                let content_type =
+                    MultipartWriter::<W>::content_type(&response.boundary, Style::Standard);
+                let head = Head::new(StatusCode::OK)
+                    .header(CONTENT_TYPE, &content_type)
+                    .map_err(io::Error::other)?;
+                if !response.write_head(&head, time)? {
+                    return Ok(());
+                }
+                let config = response.config.clone();
+                let mut w = MultipartWriter::new(
+                    &mut response.out,
+                    response.boundary.clone(),
+                    Style::Standard,
+                );
+                w.start()?;
+                stream(
+                    &mut w,
+                    &plan.path,
+                    plan.transform,
+                    first,
+                    min_gap,
+                    &config,
+                    time,
+                )
+            }
+        }
+    }
+}
+
+/// Sends frames as the file changes until the stream's lifetime ends.
+fn stream<W: Write, T: Time>(
+    w: &mut MultipartWriter<W>,
+    path: &std::path::Path,
+    transform: Transform,
+    first: Frame,
+    min_gap: Duration,
+    config: &Config,
+    time: &mut T,
+) -> io::Result<()> {
+    let keepalive = Duration::from_secs(config.keepalive_secs);
+    let lifetime = Duration::from_secs(config.max_lifetime_secs);
+    let mut watch = FileWatch::new(path)?;
+    let send = |w: &mut MultipartWriter<W>, frame: &Frame| {
+        w.part(
+            "image/jpeg",
+            &[("X-Timestamp", &timestamp(frame.modified))],
+            &frame.jpeg,
+        )
+    };
+    send(w, &first)?;
+    let mut last_digest = first.digest;
+    let mut last_sent = time.elapsed();
+    let mut last_write = last_sent;
+    // A change was seen and not yet looked at: it is read once the fps gap has passed, so
+    // when frames come faster than that, the newest one wins.
+    let mut pending = true;
+    loop {
+        let now = time.elapsed();
+        if now >= lifetime {
+            return w.finish();
+        }
+        let next_allowed = last_sent + min_gap;
+        if pending && now >= next_allowed {
+            pending = false;
+            if let Ok(frame) = read_frame(path, transform)
+                && frame.digest != last_digest
+            {
+                send(w, &frame)?;
+                last_digest = frame.digest;
+                last_sent = now;
+                last_write = now;
+                continue;
+            }
+        }
+        let keepalive_due = last_write + keepalive;
+        if now >= keepalive_due {
+            w.heartbeat()?;
+            last_write = now;
+            continue;
+        }
+        let mut wake = keepalive_due.min(lifetime);
+        if pending {
+            wake = wake.min(next_allowed);
+        }
+        if watch.wait(wake - now)? {
+            pending = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pacing::FakeTime;
+    use crate::testing::fixed_now;
+
+    fn request(query: &str, extra: &[(&str, &str)]) -> Request {
+        let mut vars = vec![
+            ("REQUEST_METHOD".into(), "GET".into()),
+            ("QUERY_STRING".into(), query.into()),
+        ];
+        for (k, v) in extra {
+            vars.push(((*k).into(), (*v).into()));
+        }
+        Request::from_vars(vars).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn config(dir: &std::path::Path) -> Config {
+        let mut c = Config::default();
+        c.cameras.insert("default".into(), dir.join("cam.jpg"));
+        c.cameras.insert("back".into(), dir.join("back.jpg"));
+        c.first_frame_wait_secs = 0;
+        c
+    }
+
+    fn status(query: &str, extra: &[(&str, &str)], config: &Config) -> Option<StatusCode> {
+        let mut time = FakeTime::new(fixed_now());
+        WebcamPlan::from_request(&request(query, extra), config, &mut time)
+            .err()
+            .map(|e| e.status)
+    }
+
+    #[test]
+    fn names_are_keys_never_paths() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let c = config(dir.path());
+        for q in [
+            "cam=nope",
+            "cam=../../etc/passwd",
+            "cam=%2e%2e%2f",
+            "cam=/etc/passwd",
+            "cam=a%00b",
+            "cam=",
+        ] {
+            assert_eq!(status(q, &[], &c), Some(StatusCode::NOT_FOUND), "{q}");
+        }
+        assert_eq!(
+            status("", &[("PATH_INFO", "/../x")], &c),
+            Some(StatusCode::NOT_FOUND)
+        );
+        // A known camera without a frame yet: 503, not 404.
+        assert_eq!(
+            status("cam=back", &[], &c),
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert_eq!(
+            status("", &[("PATH_INFO", "/back")], &c),
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        );
+    }
+
+    #[test]
+    fn bad_numbers() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let c = config(dir.path());
+        for q in [
+            "fps=0",
+            "fps=-1",
+            "fps=NaN",
+            "fps=1e9",
+            "width=0",
+            "width=100000",
+            "quality=0",
+            "quality=101",
+            "action=record",
+        ] {
+            assert_eq!(status(q, &[], &c), Some(StatusCode::BAD_REQUEST), "{q}");
+        }
+    }
+}
