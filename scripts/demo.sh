@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs serverpush for real: installs what is missing, builds the release programs into cgi-bin/,
-# and starts Apache httpd on loopback serving them and the demo pages in www/.
+# starts the camera simulator, and starts Apache httpd on loopback serving the programs and the
+# demo pages in www/.
 # Usage: scripts/demo.sh [stop]     Environment: PORT (default 8080), SERVERPUSH_DEMO_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ port="${PORT:-8080}"
 run="${SERVERPUSH_DEMO_DIR:-/tmp/serverpush-demo}"
 
 stop() {
+  if [[ -f "$run/camsim.pid" ]]; then
+    kill "$(cat "$run/camsim.pid")" 2>/dev/null || true
+    rm -f "$run/camsim.pid"
+  fi
   if [[ -f "$run/apache/httpd.pid" ]]; then
     apache2 -f "$run/apache/httpd.conf" -k stop 2>/dev/null || true
     for _ in $(seq 50); do [[ -f "$run/apache/httpd.pid" ]] || break; sleep 0.1; done
@@ -28,11 +33,19 @@ stop
 # Apache's workers run as www-data, which may not be able to enter this checkout (a home
 # directory is often private): serve copies from a run directory instead.
 rm -rf "$run/cgi-bin" "$run/www"
-mkdir -p "$run/apache" "$run/cgi-bin"
+mkdir -p "$run/apache" "$run/cgi-bin" "$run/cams"
 cp -r www "$run/www"
 cp cgi-bin/nph-* "$run/cgi-bin/"
-[[ -f "$run/serverpush.toml" ]] || cp apache-conf/serverpush.toml "$run/serverpush.toml"
-chmod 0755 "$run"
+{
+  cat apache-conf/serverpush.toml
+  printf '\n[cameras]\ndefault = "%s/cams/cam.jpg"\n' "$run"
+} > "$run/serverpush.toml"
+chmod 0755 "$run" "$run/cams"
+
+# The simulated camera: a moving test picture, 10 frames a second, for the next 4 hours.
+nohup cgi-bin/serverpush-camsim --out "$run/cams/cam.jpg" --fps 10 --width 640 --height 480 \
+  --seconds 14400 >"$run/camsim.log" 2>&1 &
+echo $! > "$run/camsim.pid"
 
 if [[ "$(id -u)" == 0 ]]; then user=www-data; group=www-data; else user="$(id -un)"; group="$(id -gn)"; fi
 render() {
@@ -59,6 +72,7 @@ cat <<TXT
 serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache/).
   http://127.0.0.1:$port/                  the demo index
   http://127.0.0.1:$port/clock.html        the clock over every transport
+  http://127.0.0.1:$port/webcam.html       the simulated camera as a live MJPEG stream
   curl -N http://127.0.0.1:$port/cgi-bin/nph-clock
 Stop it with: scripts/demo.sh stop
 TXT

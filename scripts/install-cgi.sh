@@ -7,7 +7,7 @@ dest="${1:-cgi-bin}"
 
 cargo build --release --locked --bins
 mkdir -p "$dest"
-for program in nph-clock; do
+for program in nph-clock nph-webcam serverpush-camsim; do
   install -m 0755 "target/release/$program" "$dest/$program"
 done
-echo "installed into $dest: $(cd "$dest" && ls nph-* | tr '\n' ' ')"
+echo "installed into $dest: $(cd "$dest" && ls nph-* serverpush-* | tr '\n' ' ')"

@@ -8,4 +8,5 @@ scripts/install-deps.sh
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
-cargo test --locked
+# The library's unit tests, then the integration crate (harness, servers, browser) last.
+cargo test --locked --lib --test tests

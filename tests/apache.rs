@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 
 use crate::client::request;
 use crate::fixtures::{Server, Site};
-use crate::served::{T, bad_input_is_refused_and_logged, every_clock_transport};
+use crate::served::{
+    T, bad_input_is_refused_and_logged, every_clock_transport, webcam_streams,
+    webcam_unreadable_file_is_503,
+};
 use crate::util::{pids_of, wait_for};
 
 #[test]
@@ -103,4 +106,55 @@ fn departed_clients_leave_no_process() {
         || pids_of(&exe).is_empty().then_some(()),
     );
     eprintln!("all 50 gone {:?} after the clients left", left.elapsed());
+}
+
+const WEBCAM_CONFIG: &str =
+    "keepalive_secs = 2\nheartbeat_secs = 2\n[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
+
+#[test]
+fn webcam_streams_through_apache() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let apache = Server::apache(&site);
+    webcam_streams(&apache, &site);
+}
+
+#[test]
+fn webcam_unreadable_camera_file() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let apache = Server::apache(&site);
+    webcam_unreadable_file_is_503(&apache, &site);
+}
+
+/// 50 viewers leave at once; within `keepalive_secs` (2) twice over plus a margin, no
+/// `nph-webcam` process is left.
+#[test]
+fn departed_viewers_leave_no_process() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let apache = Server::apache(&site);
+    let exe = site.program("nph-webcam");
+    serverpush::source::camsim::write_frame(
+        &site.cams.join("cam.jpg"),
+        &crate::webcam::frame(1),
+        serverpush::source::camsim::Writing::Rename,
+    )
+    .unwrap();
+    let viewers: Vec<_> = (0..50)
+        .map(|_| {
+            let mut r = request(apache.port, "GET", "/cgi-bin/nph-webcam", "HTTP/1.1", &[]);
+            r.read_parts(1, T);
+            r
+        })
+        .collect();
+    assert_eq!(pids_of(&exe).len(), 50);
+    let left = Instant::now();
+    drop(viewers);
+    wait_for(
+        Duration::from_secs(2 * 2 + 1),
+        "no nph-webcam process left",
+        || pids_of(&exe).is_empty().then_some(()),
+    );
+    eprintln!(
+        "all 50 viewers' processes gone {:?} after they left",
+        left.elapsed()
+    );
 }

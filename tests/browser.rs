@@ -200,3 +200,69 @@ fn clock_page_panes_change() {
         );
     }
 }
+
+/// What the webcam page's live image shows: its size and a hash of its pixels.
+const READ_WEBCAM_PAGE: &str = r#"
+    var img = document.getElementById("live");
+    if (!img.complete || img.naturalWidth === 0) { return null; }
+    var canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    var ctx = canvas.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    var data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    var hash = 0;
+    for (var i = 0; i < data.length; i++) { hash = (hash * 31 + data[i]) | 0; }
+    var options = Array.prototype.map.call(document.getElementById("camera").options, function (o) { return o.value; });
+    return { width: img.naturalWidth, height: img.naturalHeight, hash: hash, cameras: options };
+"#;
+
+/// webcam.html from a test Apache, fed by the camera simulator: the `<img>` has the
+/// simulator's size and its pixels change over time.
+#[test]
+fn webcam_page_shows_the_moving_picture() {
+    let site = Site::new("[cameras]\ndefault = \"@CAMS@/cam.jpg\"\nyard = \"@CAMS@/yard.jpg\"\n");
+    let apache = Server::apache(&site);
+    let mut sim = Command::new(crate::util::bin("serverpush-camsim"))
+        .arg("--out")
+        .arg(site.cams.join("cam.jpg"))
+        .args([
+            "--fps",
+            "5",
+            "--width",
+            "320",
+            "--height",
+            "240",
+            "--seconds",
+            "60",
+        ])
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), "the first camera frame", || {
+        site.cams.join("cam.jpg").exists().then_some(())
+    });
+    let browser = Browser::start();
+    browser.open(&format!("http://127.0.0.1:{}/webcam.html", apache.port));
+    let first = wait_for(Duration::from_secs(20), "the live image", || {
+        let v = browser.eval(READ_WEBCAM_PAGE);
+        (!v.is_null()).then_some(v)
+    });
+    assert_eq!(
+        (first["width"].as_u64(), first["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(first["cameras"], json!(["default", "yard"]));
+    wait_for(Duration::from_secs(20), "the live image to change", || {
+        let v = browser.eval(READ_WEBCAM_PAGE);
+        (v["hash"] != first["hash"]).then_some(())
+    });
+    browser.eval("document.getElementById('snapshot').click(); return null;");
+    wait_for(Duration::from_secs(10), "the snapshot", || {
+        let v = browser.eval(
+            "var i = document.getElementById('still'); return i.complete ? i.naturalWidth : 0;",
+        );
+        (v == 320).then_some(())
+    });
+    let _ = sim.kill();
+    let _ = sim.wait();
+}

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use crate::client::request;
 use crate::fixtures::{Server, Site};
-use crate::served::{T, bad_input_is_refused_and_logged, every_clock_transport};
+use crate::served::{
+    T, bad_input_is_refused_and_logged, every_clock_transport, webcam_streams,
+    webcam_unreadable_file_is_503,
+};
 use crate::util::{pids_of, wait_for};
 
 #[test]
@@ -80,4 +83,14 @@ fn departed_clients_leave_no_process() {
         "no nph-clock process left",
         || pids_of(&exe).is_empty().then_some(()),
     );
+}
+
+const WEBCAM_CONFIG: &str = "keepalive_secs = 2\n[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
+
+#[test]
+fn webcam_streams_through_lighttpd() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let server = Server::lighttpd(&site);
+    webcam_streams(&server, &site);
+    webcam_unreadable_file_is_503(&server, &site);
 }

@@ -188,3 +188,84 @@ pub fn bad_input_is_refused_and_logged(server: &Server, program: &str) {
     assert_eq!(r.status(), 200);
     r.read_to_end(T);
 }
+
+/// The webcam through `server`: a stream delivers frames as the camera writes them, over
+/// HTTP/1.1 and HTTP/1.0; HEAD gets the head; a snapshot is the current frame.
+pub fn webcam_streams(server: &Server, site: &crate::fixtures::Site) {
+    use serverpush::source::camsim::{Writing, write_frame};
+    let file = site.cams.join("cam.jpg");
+    write_frame(&file, &crate::webcam::frame(1), Writing::Rename).unwrap();
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        let mut r = request(server.port, "GET", "/cgi-bin/nph-webcam", version, &[]);
+        assert_eq!(
+            r.status(),
+            200,
+            "{} {version}: {}",
+            server.name,
+            r.head_text()
+        );
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with("multipart/x-mixed-replace"))
+        );
+        let parts = r.read_parts(1, T);
+        assert_eq!(parts[0], crate::webcam::frame(1));
+        write_frame(&file, &crate::webcam::frame(2), Writing::Rename).unwrap();
+        let parts = r.read_parts(2, T);
+        assert_eq!(
+            parts[1],
+            crate::webcam::frame(2),
+            "{} {version}",
+            server.name
+        );
+        write_frame(&file, &crate::webcam::frame(1), Writing::Rename).unwrap();
+        r.read_parts(3, T);
+        r.close();
+    }
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        let mut r = request(server.port, "HEAD", "/cgi-bin/nph-webcam", version, &[]);
+        assert_eq!(r.status(), 200);
+        r.read_to_end(T);
+        assert!(r.body.is_empty());
+    }
+    let mut r = request(
+        server.port,
+        "GET",
+        "/cgi-bin/nph-webcam?action=snapshot",
+        "HTTP/1.1",
+        &[],
+    );
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    r.read_to_end(T);
+    assert_eq!(r.body, crate::webcam::frame(1));
+}
+
+/// A camera file the server's workers cannot read: 503 with a reason, logged.
+pub fn webcam_unreadable_file_is_503(server: &Server, site: &crate::fixtures::Site) {
+    use std::os::unix::fs::PermissionsExt;
+    let file = site.cams.join("cam.jpg");
+    std::fs::write(&file, crate::webcam::frame(1)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let running_as_root = std::fs::metadata(&file)
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !running_as_root {
+        // Only root's workers run as another user; as a plain user the file stays readable.
+        return;
+    }
+    let mut r = request(
+        server.port,
+        "GET",
+        "/cgi-bin/nph-webcam?action=snapshot",
+        "HTTP/1.1",
+        &[],
+    );
+    assert_eq!(r.status(), 503, "{}: {}", server.name, r.head_text());
+    r.read_until_count(b"cannot be read", 1, T);
+    crate::util::wait_for(T, "the 503 in the error log", || {
+        server
+            .error_log()
+            .contains("camera file cannot be read")
+            .then_some(())
+    });
+}

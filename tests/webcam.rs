@@ -348,7 +348,8 @@ fn bad_input_gets_a_clear_4xx_or_503() {
 #[test]
 fn broken_camera_files_get_503() {
     let cam = Camera::new("first_frame_wait_secs = 0");
-    let setups: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type Setup = Box<dyn Fn(&Path)>;
+    let setups: Vec<(&str, Setup)> = vec![
         ("missing", Box::new(|_: &Path| {})),
         (
             "empty",

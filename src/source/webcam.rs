@@ -7,7 +7,7 @@
 //! second (the newest frame wins), and the last frame is re-sent every `keepalive_secs` so the
 //! connection stays open and a departed viewer is noticed.
 //!
-//! Parameters: `action` (`stream`, `snapshot`), `cam` (or the path info `/NAME`), `fps`
+//! Parameters: `action` (`stream`, `snapshot`, `list`: the camera names as JSON), `cam` (or the path info `/NAME`), `fps`
 //! (0.1 to 60), `width` (16 to 4096), `quality` (1 to 100).
 
 use std::io::{self, Read, Write};
@@ -41,6 +41,8 @@ pub enum Action {
         /// The smallest time between two frames.
         min_gap: Duration,
     },
+    /// The configured camera names, as JSON, for pages that offer a choice.
+    List(Vec<String>),
     /// One JPEG.
     Snapshot {
         /// The frame.
@@ -110,7 +112,14 @@ impl WebcamPlan {
         time: &mut T,
     ) -> Result<WebcamPlan, RequestError> {
         let q = &request.query;
-        let mut action = q.choice("action", &["stream", "snapshot"], "stream")?;
+        let mut action = q.choice("action", &["stream", "snapshot", "list"], "stream")?;
+        if action == "list" {
+            return Ok(WebcamPlan {
+                path: PathBuf::new(),
+                transform: Transform::default(),
+                action: Action::List(config.cameras.keys().cloned().collect()),
+            });
+        }
         let fps = match q.get("fps") {
             None => None,
             Some(_) => Some(q.number("fps", 0.1..=60.0, 60.0)?),
@@ -238,6 +247,18 @@ impl Program for Webcam {
         time: &mut T,
     ) -> io::Result<()> {
         match plan.action {
+            Action::List(names) => {
+                let body = serde_json::json!({ "cameras": names }).to_string();
+                let head = Head::new(StatusCode::OK)
+                    .header_static(CONTENT_TYPE, "application/json")
+                    .header(CONTENT_LENGTH, &body.len().to_string())
+                    .map_err(io::Error::other)?;
+                if response.write_head(&head, time)? {
+                    response.out.write_all(body.as_bytes())?;
+                    response.out.flush()?;
+                }
+                Ok(())
+            }
             Action::Snapshot {
                 frame,
                 not_modified,
