@@ -26,6 +26,6 @@ if ((${#missing[@]})); then
 fi
 
 if ! command -v cargo >/dev/null; then
-  echo "cargo is missing: serverpush needs a Rust toolchain (1.88 or later, edition 2024)" >&2
+  echo "cargo is missing: serverpush needs a Rust toolchain (1.89 or later, edition 2024)" >&2
   exit 1
 fi

@@ -90,6 +90,8 @@ pub struct RequestError {
     pub status: StatusCode,
     /// A short reason, sent as the plain-text body and logged.
     pub reason: String,
+    /// A header the refusal needs, such as `Allow` for a 405 or `WWW-Authenticate` for a 401.
+    pub header: Option<(HeaderName, &'static str)>,
 }
 
 impl RequestError {
@@ -103,7 +105,14 @@ impl RequestError {
         RequestError {
             status,
             reason: reason.into(),
+            header: None,
         }
+    }
+
+    /// The same refusal with a header it needs.
+    pub fn with_header(mut self, name: HeaderName, value: &'static str) -> RequestError {
+        self.header = Some((name, value));
+        self
     }
 }
 

@@ -36,6 +36,25 @@ pub struct Config {
     pub keepalive_secs: u64,
     /// Seconds a webcam stream waits for a first complete frame before answering 503.
     pub first_frame_wait_secs: u64,
+    /// The directory of the channel store, writable by the server's CGI user.
+    pub spool_dir: PathBuf,
+    /// A bearer token that authorizes publishing (`Authorization: Bearer …`).
+    pub publish_token: Option<String>,
+    /// Channels anyone may publish to (a public chat).
+    pub open_channels: Vec<String>,
+    /// The largest message body accepted; larger ones get 413.
+    pub max_message_bytes: u64,
+    /// Messages kept per channel.
+    pub retention_messages: u64,
+    /// Seconds a message is kept.
+    pub retention_secs: u64,
+    /// The longest a long-poll waits before answering with no messages. Keep it below the
+    /// server's CGI timeout.
+    pub longpoll_timeout_secs: u64,
+    /// Channels one subscribe request may name at most.
+    pub max_subscribe_channels: usize,
+    /// Names of files other programs write, for watched-file long-polls (`[files]`).
+    pub files: BTreeMap<String, PathBuf>,
 }
 
 impl Default for Config {
@@ -50,6 +69,15 @@ impl Default for Config {
             still_image_user_agents: vec!["MSIE ".into(), "Trident/".into()],
             keepalive_secs: 5,
             first_frame_wait_secs: 10,
+            spool_dir: PathBuf::from("/var/spool/serverpush"),
+            publish_token: None,
+            open_channels: Vec::new(),
+            max_message_bytes: 64 * 1024,
+            retention_messages: 1000,
+            retention_secs: 3600,
+            longpoll_timeout_secs: 25,
+            max_subscribe_channels: 16,
+            files: BTreeMap::new(),
         }
     }
 }
@@ -129,6 +157,37 @@ impl Config {
         }
         if self.first_frame_wait_secs > 300 {
             return Err(("first_frame_wait_secs", "must be at most 300".into()));
+        }
+        if !(1..=16 << 20).contains(&self.max_message_bytes) {
+            return Err(("max_message_bytes", "must be from 1 to 16777216".into()));
+        }
+        if self.retention_messages == 0 {
+            return Err(("retention_messages", "must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&self.longpoll_timeout_secs) {
+            return Err(("longpoll_timeout_secs", "must be from 1 to 3600".into()));
+        }
+        if !(1..=1000).contains(&self.max_subscribe_channels) {
+            return Err(("max_subscribe_channels", "must be from 1 to 1000".into()));
+        }
+        if self
+            .publish_token
+            .as_deref()
+            .is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err((
+                "publish_token",
+                "must be at least 16 visible ASCII characters".into(),
+            ));
+        }
+        if let Some(name) = self.open_channels.iter().find(|n| !is_name(n)) {
+            return Err((
+                "open_channels",
+                format!("channel name {name:?} is not valid"),
+            ));
+        }
+        if let Some(name) = self.files.keys().find(|n| !is_name(n)) {
+            return Err(("files", format!("file name {name:?} is not valid")));
         }
         if let Some(name) = self.cameras.keys().find(|n| !is_name(n)) {
             return Err((

@@ -142,11 +142,10 @@ impl Head {
 
 /// A complete plain-text error response for a request refused before its head was written.
 ///
-/// `allow` is the `Allow` header of a 405. A `HEAD` request gets the head alone.
+/// A `HEAD` request gets the head alone.
 pub fn write_error<W: Write>(
     out: &mut W,
     error: &RequestError,
-    allow: Option<&'static str>,
     mode: Mode,
     protocol: Protocol,
     head_only: bool,
@@ -157,8 +156,8 @@ pub fn write_error<W: Write>(
         .header_static(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header(http::header::CONTENT_LENGTH, &body.len().to_string())
         .map_err(io::Error::other)?;
-    if let Some(allow) = allow {
-        head = head.header_static(http::header::ALLOW, allow);
+    if let Some((name, value)) = &error.header {
+        head = head.header_static(name.clone(), value);
     }
     head.write(out, mode, protocol, now)?;
     if !head_only {
@@ -262,11 +261,11 @@ mod tests {
     #[test]
     fn error_response() {
         let mut out = Vec::new();
-        let err = RequestError::new(StatusCode::METHOD_NOT_ALLOWED, "DELETE is not allowed");
+        let err = RequestError::new(StatusCode::METHOD_NOT_ALLOWED, "DELETE is not allowed")
+            .with_header(http::header::ALLOW, "GET, HEAD");
         let r = write_error(
             &mut out,
             &err,
-            Some("GET, HEAD"),
             Mode::Cgi,
             Protocol::Http10,
             false,
@@ -296,7 +295,6 @@ mod tests {
         let r = write_error(
             &mut out,
             &err,
-            None,
             Mode::Nph,
             Protocol::Http11,
             true,

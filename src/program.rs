@@ -132,7 +132,7 @@ where
 
     let request = match Request::from_vars(vars) {
         Ok(request) => request,
-        Err(error) => return refuse(&mut response, log, name, &error, None, time),
+        Err(error) => return refuse(&mut response, log, name, &error, time),
     };
     response.protocol = request.protocol;
     response.head_only = request.is_head();
@@ -145,8 +145,9 @@ where
         let error = RequestError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("method {} is not allowed; use {allow}", request.method),
-        );
-        return refuse(&mut response, log, name, &error, Some(allow), time);
+        )
+        .with_header(http::header::ALLOW, allow);
+        return refuse(&mut response, log, name, &error, time);
     }
 
     match Config::load(invocation.config_path.as_deref()) {
@@ -157,14 +158,14 @@ where
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the server's serverpush configuration is invalid; see the error log",
             );
-            let _ = refuse(&mut response, log, name, &refusal, None, time);
+            let _ = refuse(&mut response, log, name, &refusal, time);
             return Exit::Failed;
         }
     }
 
     let plan = match program.prepare(&request, &response.config, body) {
         Ok(plan) => plan,
-        Err(error) => return refuse(&mut response, log, name, &error, None, time),
+        Err(error) => return refuse(&mut response, log, name, &error, time),
     };
 
     match program.respond(plan, &mut response, time) {
@@ -193,14 +194,12 @@ fn refuse<W: Write, L: Write, T: Time>(
     log: &mut L,
     name: &str,
     error: &RequestError,
-    allow: Option<&'static str>,
     time: &T,
 ) -> Exit {
     let _ = writeln!(log, "{name}: {error}");
     let written = head::write_error(
         &mut response.out,
         error,
-        allow,
         response.mode,
         response.protocol,
         response.head_only,

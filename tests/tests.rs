@@ -21,4 +21,5 @@ mod apache;
 mod browser;
 mod cgi;
 mod lighttpd;
+mod longpoll;
 mod webcam;

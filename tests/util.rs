@@ -13,6 +13,8 @@ pub fn bin(name: &str) -> PathBuf {
     match name {
         "nph-clock" => PathBuf::from(env!("CARGO_BIN_EXE_nph-clock")),
         "nph-webcam" => PathBuf::from(env!("CARGO_BIN_EXE_nph-webcam")),
+        "nph-longpoll" => PathBuf::from(env!("CARGO_BIN_EXE_nph-longpoll")),
+        "serverpush-publish" => PathBuf::from(env!("CARGO_BIN_EXE_serverpush-publish")),
         "serverpush-camsim" => PathBuf::from(env!("CARGO_BIN_EXE_serverpush-camsim")),
         other => panic!("unknown binary {other}"),
     }

@@ -6,5 +6,6 @@ pub mod camsim;
 pub mod clock;
 pub mod clockface;
 pub mod frame;
+pub mod longpoll;
 pub mod watch;
 pub mod webcam;

@@ -1,8 +1,9 @@
-//! A *watch* is an inotify watch on one file's directory, so a program sleeps until the file is
-//! written or replaced and uses no CPU in between.
+//! A *watch* is a set of inotify watches on directories, so a program sleeps until a file it
+//! cares about is written or renamed into place and uses no CPU in between.
 //!
-//! The directory, not the file, is watched: cameras and publishers replace a file by renaming a
-//! new one over it, which a watch on the old file's inode would never report.
+//! Directories, not files, are watched: cameras and publishers replace a file by renaming a new
+//! one over it, which a watch on the old file's inode would never report. A [`FileWatch`] cares
+//! about one file name in its directory; a [`DirWatch`] about any file in several directories.
 
 use std::ffi::OsString;
 use std::io;
@@ -53,16 +54,8 @@ impl FileWatch {
     ///
     /// Every queued event is consumed, so a burst of writes wakes the caller once.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
-        let timeout = Timespec {
-            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(timeout.subsec_nanos()),
-        };
-        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(0) => return Ok(false),
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => return Ok(false),
-            Err(e) => return Err(e.into()),
+        if !poll_readable(&self.fd, timeout)? {
+            return Ok(false);
         }
         self.drain()
     }
@@ -70,22 +63,76 @@ impl FileWatch {
     /// Reads every queued event; true if one concerned the watched file.
     fn drain(&mut self) -> io::Result<bool> {
         use std::os::unix::ffi::OsStrExt;
-        let mut hit = false;
-        let mut reader = inotify::Reader::new(&self.fd, &mut self.buf);
-        loop {
-            match reader.next() {
-                Ok(event) => {
-                    let overflow = event.events().contains(inotify::ReadFlags::QUEUE_OVERFLOW);
-                    let ours = event
-                        .file_name()
-                        .is_some_and(|n| n.to_bytes() == self.name.as_bytes());
-                    hit |= ours || overflow;
-                }
-                Err(rustix::io::Errno::AGAIN) => return Ok(hit),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
+        let name = self.name.as_bytes();
+        drain(&self.fd, &mut self.buf, |file| file == Some(name))
+    }
+}
+
+/// Waits on `fd` up to `timeout`; false on timeout.
+fn poll_readable(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
+    let timeout = Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(0) | Err(rustix::io::Errno::INTR) => Ok(false),
+        Ok(_) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads every queued event; true if one was `wanted` (or the queue overflowed, which may have
+/// hidden one).
+fn drain(
+    fd: &OwnedFd,
+    buf: &mut [MaybeUninit<u8>],
+    wanted: impl Fn(Option<&[u8]>) -> bool,
+) -> io::Result<bool> {
+    let mut hit = false;
+    let mut reader = inotify::Reader::new(fd, buf);
+    loop {
+        match reader.next() {
+            Ok(event) => {
+                let overflow = event.events().contains(inotify::ReadFlags::QUEUE_OVERFLOW);
+                hit |= overflow || wanted(event.file_name().map(|n| n.to_bytes()));
             }
+            Err(rustix::io::Errno::AGAIN) => return Ok(hit),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Watches directories for files renamed into them (how the spool store adds messages).
+#[derive(Debug)]
+pub struct DirWatch {
+    fd: OwnedFd,
+    buf: Vec<MaybeUninit<u8>>,
+}
+
+impl DirWatch {
+    /// A watch on each of `dirs`.
+    pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        for dir in dirs {
+            inotify::add_watch(&fd, dir, WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE)?;
+        }
+        Ok(DirWatch {
+            fd,
+            buf: vec![MaybeUninit::uninit(); 8192],
+        })
+    }
+
+    /// Waits up to `timeout` for a file to land in a watched directory; true when one did.
+    /// Temporary files (names starting with `.`) do not count.
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+        if !poll_readable(&self.fd, timeout)? {
+            return Ok(false);
+        }
+        drain(&self.fd, &mut self.buf, |name| {
+            name.is_some_and(|n| !n.starts_with(b"."))
+        })
     }
 }
 

@@ -1,0 +1,459 @@
+//! Ring 2: `nph-longpoll` and `serverpush-publish` run as processes against a spool directory.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use serverpush::store::{ChannelStore, Retention, SpoolStore};
+
+use crate::harness::{Cgi, CgiRequest, split_head};
+use crate::util::{bin, wait_for};
+
+const T: Duration = Duration::from_secs(20);
+pub const TOKEN: &str = "s3cret-token-for-tests";
+
+/// A spool directory and a config naming it.
+pub struct Spool {
+    pub dir: tempfile::TempDir,
+    pub spool: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Spool {
+    pub fn new(extra: &str) -> Spool {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let config = dir.path().join("serverpush.toml");
+        let retention = if extra.contains("retention_messages") {
+            ""
+        } else {
+            "retention_messages = 20000\n"
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "spool_dir = \"{}\"\npublish_token = \"{TOKEN}\"\nopen_channels = [\"open\"]\nmax_subscribe_channels = 8\n{retention}{extra}\n",
+                spool.display()
+            ),
+        )
+        .unwrap();
+        Spool { dir, spool, config }
+    }
+
+    pub fn store(&self) -> SpoolStore {
+        SpoolStore::new(
+            &self.spool,
+            Retention {
+                messages: 20000,
+                max_age: Duration::from_secs(3600),
+            },
+        )
+    }
+
+    pub fn get<'a>(&'a self, query: &'a str) -> CgiRequest<'a> {
+        let mut req = CgiRequest::get("nph-longpoll", query);
+        req.config = Some(&self.config);
+        req
+    }
+
+    pub fn post<'a>(&'a self, channel: &'a str, body: &'a [u8]) -> CgiRequest<'a> {
+        let mut req = self.get("");
+        req.method = "POST";
+        req.body = body;
+        req.var("PATH_INFO", format!("/{channel}"))
+            .var("HTTP_AUTHORIZATION", format!("Bearer {TOKEN}"))
+    }
+
+    /// Runs a request to its end: status code, body.
+    pub fn run(&self, req: CgiRequest) -> (u16, Vec<u8>) {
+        let (status, out, stderr) = req.spawn(&bin("nph-longpoll")).finish(T);
+        assert!(status.success(), "{status}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let (head, body) = split_head(&out);
+        (
+            head.split(' ').nth(1).unwrap().parse().unwrap(),
+            body.to_vec(),
+        )
+    }
+
+    pub fn json(&self, req: CgiRequest) -> Value {
+        let (code, body) = self.run(req);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Publishes with `serverpush-publish`.
+    pub fn publisher(&self, channel: &str, message: &str, repeat: u64) -> Command {
+        let mut cmd = Command::new(bin("serverpush-publish"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--repeat")
+            .arg(repeat.to_string())
+            .arg(channel)
+            .arg(message);
+        cmd.stdout(std::process::Stdio::null());
+        cmd
+    }
+}
+
+fn datas(v: &Value) -> Vec<String> {
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["data"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn eight_parallel_publishers_lose_nothing() {
+    let spool = Spool::new("");
+    let mut children: Vec<_> = (0..8)
+        .map(|p| {
+            spool
+                .publisher("busy", &format!("p{p}-{{n}}"), 1000)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    let batch = spool.store().read_after("busy", 0, 100_000).unwrap();
+    assert!(!batch.missed);
+    assert_eq!(batch.last_id, 8000);
+    let ids: Vec<u64> = batch.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, (1..=8000).collect::<Vec<_>>());
+    // Each publisher's messages are all there, intact, in its own order.
+    for p in 0..8 {
+        let prefix = format!("p{p}-");
+        let ns: Vec<u64> = batch
+            .messages
+            .iter()
+            .filter_map(|m| m.data.strip_prefix(&prefix))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(ns, (1..=1000).collect::<Vec<_>>(), "publisher {p}");
+    }
+}
+
+#[test]
+fn publishers_killed_at_any_point_leave_a_consistent_channel() {
+    let spool = Spool::new("");
+    let store = spool.store();
+    for round in 0..15u64 {
+        let before = store.last_id("k").unwrap();
+        let mut child = spool
+            .publisher("k", "message {n}", 1_000_000)
+            .spawn()
+            .unwrap();
+        // Let it publish a few, then kill it wherever it is.
+        wait_for(T, "the publisher to start", || {
+            (store.last_id("k").unwrap() > before + round % 5).then_some(())
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let last = store.last_id("k").unwrap();
+    let batch = store.read_after("k", 0, 1_000_000).unwrap();
+    assert_eq!(
+        batch.messages.len() as u64,
+        last,
+        "every id from 1 to the last is there and parses"
+    );
+    assert!(
+        batch
+            .messages
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.id == i as u64 + 1)
+    );
+    assert!(
+        batch
+            .messages
+            .iter()
+            .all(|m| m.data.starts_with("message "))
+    );
+    assert_eq!(store.publish("k", "text/plain", "after").unwrap(), last + 1);
+}
+
+#[test]
+fn publish_by_post_answers_201() {
+    let spool = Spool::new("");
+    let (code, body) = spool.run(spool.post("news", b"hello"));
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["channel"].as_str(), v["id"].as_u64()),
+        (Some("news"), Some(1))
+    );
+    // A form post with data=.
+    let req = spool
+        .post("news", b"data=caf%C3%A9+%3Cb%3E")
+        .var("CONTENT_TYPE", "application/x-www-form-urlencoded");
+    assert_eq!(spool.run(req).0, 201);
+    let v = spool.json(spool.get("channel=news&since=0"));
+    assert_eq!(datas(&v), vec!["hello", "café <b>"]);
+    assert_eq!(v["cursor"], "news:2");
+    assert_eq!(v["messages"][1]["type"], "text/plain; charset=utf-8");
+}
+
+#[test]
+fn publish_authorization() {
+    let spool = Spool::new("");
+    let store = spool.store();
+    let post = |channel: &'static str, auth: Option<&str>, user: Option<&str>| {
+        let mut req = spool.get("");
+        req.method = "POST";
+        req.body = b"x";
+        req = req.var("PATH_INFO", format!("/{channel}"));
+        if let Some(a) = auth {
+            req = req.var("HTTP_AUTHORIZATION", a.to_owned());
+        }
+        if let Some(u) = user {
+            req = req.var("REMOTE_USER", u.to_owned());
+        }
+        spool.run(req).0
+    };
+    assert_eq!(post("a", None, None), 401);
+    assert_eq!(post("a", Some("Bearer wrong-token-wrong-token"), None), 403);
+    assert_eq!(post("a", Some("Basic Zm9vOmJhcg=="), None), 401);
+    assert_eq!(store.last_id("a").unwrap(), 0, "nothing stored");
+    assert_eq!(post("a", Some(&format!("Bearer {TOKEN}")), None), 201);
+    assert_eq!(post("a", None, Some("alice")), 201);
+    assert_eq!(post("open", None, None), 201);
+    assert_eq!(store.last_id("a").unwrap(), 2);
+}
+
+#[test]
+fn a_poller_with_its_cursor_gets_1000_fast_messages_in_order_exactly_once() {
+    let spool = Spool::new("");
+    let v = spool.json(spool.get("channel=fast&timeout=0"));
+    let mut cursor = v["cursor"].as_str().unwrap().to_owned();
+    let mut publisher = spool.publisher("fast", "m{n}", 1000).spawn().unwrap();
+    let mut got: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < 1000 {
+        assert!(Instant::now() < deadline, "only {} of 1000", got.len());
+        let query = format!("channel=fast&since={cursor}&timeout=5");
+        let v = spool.json(spool.get(&query));
+        assert_eq!(v["missed"], false);
+        got.extend(datas(&v));
+        cursor = v["cursor"].as_str().unwrap().to_owned();
+    }
+    assert!(publisher.wait().unwrap().success());
+    assert_eq!(got, (1..=1000).map(|n| format!("m{n}")).collect::<Vec<_>>());
+    assert_eq!(cursor, "fast:1000");
+}
+
+#[test]
+fn a_long_poll_wakes_for_any_of_its_channels() {
+    let spool = Spool::new("");
+    let mut cgi: Cgi = spool
+        .get("channel=a&channel=b&timeout=20")
+        .spawn(&bin("nph-longpoll"));
+    wait_for(T, "the channel directories", || {
+        spool.spool.join("b").exists().then_some(())
+    });
+    let start = Instant::now();
+    spool.store().publish("b", "text/plain", "for b").unwrap();
+    cgi.read_until_count(b"for b", 1, T);
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let (_, body) = split_head(&cgi.out);
+    let v: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(v["cursor"], "a:0,b:1");
+}
+
+#[test]
+fn the_timeout_answer_is_empty_with_the_same_cursor() {
+    let spool = Spool::new("");
+    spool.store().publish("t", "text/plain", "old").unwrap();
+    let start = Instant::now();
+    let v = spool.json(spool.get("channel=t&timeout=1"));
+    assert!(start.elapsed() >= Duration::from_millis(900));
+    assert_eq!(
+        v["messages"].as_array().unwrap().len(),
+        0,
+        "no since: new messages only"
+    );
+    assert_eq!(
+        (v["cursor"].as_str(), v["missed"].as_bool()),
+        (Some("t:1"), Some(false))
+    );
+}
+
+#[test]
+fn missed_when_retention_dropped_the_position() {
+    let spool = Spool::new("retention_messages = 5");
+    let store = SpoolStore::new(
+        &spool.spool,
+        Retention {
+            messages: 5,
+            max_age: Duration::from_secs(3600),
+        },
+    );
+    for n in 1..=20 {
+        store.publish("r", "text/plain", &format!("m{n}")).unwrap();
+    }
+    let v = spool.json(spool.get("channel=r&since=r:2"));
+    assert_eq!(v["missed"], true);
+    assert_eq!(
+        datas(&v),
+        (16..=20).map(|n| format!("m{n}")).collect::<Vec<_>>()
+    );
+    let v = spool.json(spool.get("channel=r&since=16&timeout=0"));
+    assert_eq!(v["missed"], false);
+    assert_eq!(datas(&v).len(), 4);
+}
+
+/// The streamed transports deliver the same messages as long-poll, resumable from an event id.
+#[test]
+fn sse_iframe_and_chunked_streams() {
+    let spool = Spool::new("heartbeat_secs = 1");
+    let store = spool.store();
+    for n in 1..=3 {
+        store.publish("s", "text/plain", &format!("m{n}")).unwrap();
+    }
+    let mut sse = spool
+        .get("channel=s&transport=sse&last_event_id=s:1")
+        .spawn(&bin("nph-longpoll"));
+    let mut iframe = spool
+        .get("channel=s&transport=iframe&since=1&callback=chat.receive")
+        .spawn(&bin("nph-longpoll"));
+    let mut chunked = spool
+        .get("channel=s&transport=chunked&since=1")
+        .spawn(&bin("nph-longpoll"));
+    store.publish("s", "text/plain", "m4 </script>").unwrap();
+    sse.read_until_count(b"\ndata: ", 3, T);
+    iframe.read_until_count(b"<script>window.parent.chat.receive(", 3, T);
+    chunked.read_until_count(b"\"channel\":\"s\"", 3, T);
+    for out in [&sse.out, &iframe.out, &chunked.out] {
+        let text = String::from_utf8_lossy(out);
+        for m in ["m2", "m3", "m4"] {
+            assert!(text.contains(m), "{m} in {text}");
+        }
+        assert!(!text.contains("\"m1\""));
+        assert!(
+            !text.contains("</script><"),
+            "a payload never closes the script"
+        );
+    }
+    let text = String::from_utf8_lossy(&sse.out);
+    assert!(
+        text.contains("id: s:2\n") && text.contains("id: s:4\n"),
+        "{text}"
+    );
+    // Heartbeats keep the stream writing.
+    sse.read_until_count(b": heartbeat", 1, Duration::from_secs(5));
+    // Resuming from the second event's id gives exactly the messages after it.
+    let mut resumed = spool
+        .get("channel=s&transport=sse")
+        .var("HTTP_LAST_EVENT_ID", "s:3")
+        .spawn(&bin("nph-longpoll"));
+    resumed.read_until_count(b"\ndata: ", 1, T);
+    let text = String::from_utf8_lossy(&resumed.out);
+    assert!(text.contains("m4") && !text.contains("\"m3\""), "{text}");
+}
+
+#[test]
+fn three_rewrites_within_a_second_give_three_versions() {
+    let spool = Spool::new("");
+    let file = spool.dir.path().join("status.json");
+    std::fs::write(&file, "v0").unwrap();
+    let mut config = std::fs::read_to_string(&spool.config).unwrap();
+    config.push_str(&format!("[files]\nstatus = \"{}\"\n", file.display()));
+    std::fs::write(&spool.config, config).unwrap();
+
+    let v = spool.json(spool.get("file=status"));
+    let mut version = v["version"].as_str().unwrap().to_owned();
+    assert_eq!(v["data"], "v0");
+    let mut seen = vec![version.clone()];
+    let start = Instant::now();
+    for n in 1..=3 {
+        // The same size each time, within one second: only a nanosecond mtime tells them apart.
+        std::fs::write(&file, format!("v{n}")).unwrap();
+        let query = format!("file=status&since={version}&timeout=5");
+        let v = spool.json(spool.get(&query));
+        assert_eq!(v["changed"], true);
+        assert_eq!(v["data"], format!("v{n}"));
+        version = v["version"].as_str().unwrap().to_owned();
+        assert!(!seen.contains(&version), "a new version each time");
+        seen.push(version.clone());
+    }
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let query = format!("file=status&since={version}&timeout=1");
+    assert_eq!(spool.json(spool.get(&query))["changed"], false);
+}
+
+#[test]
+fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let spool = Spool::new("max_message_bytes = 100");
+    let store = spool.store();
+    store.publish("kept", "text/plain", "one").unwrap();
+    let long = format!("channel={}", "a".repeat(65));
+    let fifty: String = (0..50).map(|i| format!("channel=c{i}&")).collect();
+    let cases: Vec<(CgiRequest, u16)> = vec![
+        (spool.get("channel=a/b"), 400),
+        (spool.get("channel=.."), 400),
+        (spool.get("channel=a%2Fb"), 400),
+        (spool.get("channel=a%00"), 400),
+        (spool.get(&long), 400),
+        (spool.get("").var("PATH_INFO", "/../kept"), 400),
+        (spool.get("channel=kept&since=-1"), 400),
+        (spool.get("channel=kept&since=abc"), 400),
+        (spool.get("channel=kept&since=99999999999999999999999"), 400),
+        (spool.get("channel=kept&since=other:3"), 400),
+        (spool.get(&fifty), 400),
+        (spool.get("channel=kept&data=hi"), 405),
+        (spool.get("channel=kept&timeout=99999"), 400),
+        (spool.get("channel=kept&transport=pigeon"), 400),
+        (spool.get("file=nope"), 404),
+        (spool.get(""), 400),
+        (spool.post("kept", &[b'x'; 101]), 413),
+        (
+            spool.post("kept", b"short").var("CONTENT_LENGTH", "50"),
+            400,
+        ),
+        (spool.post("kept", b"\xff\xfe"), 415),
+        (
+            spool
+                .post("kept", b"x")
+                .var("HTTP_AUTHORIZATION", "Bearer nope-nope-nope-nope"),
+            403,
+        ),
+    ];
+    for (req, want) in cases {
+        let what = format!(
+            "{} {:?} {:?}",
+            req.method,
+            String::from_utf8_lossy(req.query)
+                .chars()
+                .take(50)
+                .collect::<String>(),
+            req.vars
+        );
+        let (code, body) = spool.run(req);
+        assert_eq!(code, want, "{what}: {}", String::from_utf8_lossy(&body));
+        assert!(!body.is_empty(), "{what}: a reason");
+    }
+    assert_eq!(
+        store.last_id("kept").unwrap(),
+        1,
+        "the stored channel is unchanged"
+    );
+    let entries: Vec<_> = std::fs::read_dir(&spool.spool)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        vec![std::ffi::OsString::from("kept")],
+        "no channel was created"
+    );
+}
