@@ -11,7 +11,9 @@ run="${SERVERPUSH_DEMO_DIR:-/tmp/serverpush-demo}"
 
 stop() {
   if [[ -f "$run/camsim.pid" ]]; then
-    kill "$(cat "$run/camsim.pid")" 2>/dev/null || true
+    pid="$(cat "$run/camsim.pid")"
+    # Only the simulator this script started: a stale pid may belong to another process now.
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == serverpush-cams* ]]; then kill "$pid"; fi
     rm -f "$run/camsim.pid"
   fi
   if [[ -f "$run/apache/httpd.pid" ]]; then
@@ -33,10 +35,11 @@ stop
 # Apache's workers run as www-data, which may not be able to enter this checkout (a home
 # directory is often private): serve copies from a run directory instead.
 rm -rf "$run/cgi-bin" "$run/www"
-mkdir -p "$run/apache" "$run/cgi-bin" "$run/cams"
+mkdir -p "$run/apache" "$run/cgi-bin" "$run/cams" "$run/spool"
 cp -r www "$run/www"
 cp cgi-bin/nph-* "$run/cgi-bin/"
 {
+  printf 'spool_dir = "%s/spool"\nopen_channels = ["chat"]\n' "$run"
   cat apache-conf/serverpush.toml
   printf '\n[cameras]\ndefault = "%s/cams/cam.jpg"\n' "$run"
 } > "$run/serverpush.toml"
@@ -46,8 +49,15 @@ chmod 0755 "$run" "$run/cams"
 nohup cgi-bin/serverpush-camsim --out "$run/cams/cam.jpg" --fps 10 --width 640 --height 480 \
   --seconds 14400 >"$run/camsim.log" 2>&1 &
 echo $! > "$run/camsim.pid"
+# If Apache does not come up, do not leave the simulator running.
+trap 'stop' ERR
 
 if [[ "$(id -u)" == 0 ]]; then user=www-data; group=www-data; else user="$(id -un)"; group="$(id -gn)"; fi
+# The CGI programs store channels as the server's user.
+chown "$user:$group" "$run/spool"
+# Every viewer and subscriber holds an inotify instance; the default of 128 per user is low.
+if [[ "$(id -u)" == 0 ]]; then sysctl -qw fs.inotify.max_user_instances=8192 || true; fi
+
 render() {
   sed -e "s#@ROOT@#$run/apache#g" -e "s#@PORT@#$port#g" -e "s#@USER@#$user#g" \
       -e "s#@GROUP@#$group#g" -e "s#@MODULES@#/usr/lib/apache2/modules#g" \
@@ -63,6 +73,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 curl -fsS -o /dev/null "http://127.0.0.1:$port/" || {
+  stop
   echo "Apache did not come up; its log:" >&2
   cat "$run/apache/error.log" >&2
   exit 1
@@ -73,6 +84,7 @@ serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache
   http://127.0.0.1:$port/                  the demo index
   http://127.0.0.1:$port/clock.html        the clock over every transport
   http://127.0.0.1:$port/webcam.html       the simulated camera as a live MJPEG stream
+  http://127.0.0.1:$port/chat.html         a chat on the open channel "chat" (open it in two windows)
   curl -N http://127.0.0.1:$port/cgi-bin/nph-clock
 Stop it with: scripts/demo.sh stop
 TXT

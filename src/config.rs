@@ -27,6 +27,9 @@ pub struct Config {
     pub iframe_padding_bytes: usize,
     /// The `retry:` delay sent to SSE clients, in milliseconds.
     pub sse_retry_ms: u32,
+    /// The parent-page functions an iframe stream may call. A request names one of these, never
+    /// any function: `callback=eval` would run the pushed text as script in the server's origin.
+    pub iframe_callbacks: Vec<String>,
     /// Camera names and the image files their cameras write (`[cameras]`).
     pub cameras: BTreeMap<String, PathBuf>,
     /// User-agent substrings that get one snapshot instead of a stream (browsers that cannot
@@ -65,6 +68,7 @@ impl Default for Config {
             chunked_padding_bytes: 4000,
             iframe_padding_bytes: 1024,
             sse_retry_ms: 2000,
+            iframe_callbacks: vec!["comet.printServerTime".into(), "serverpush.receive".into()],
             cameras: BTreeMap::new(),
             still_image_user_agents: vec!["MSIE ".into(), "Trident/".into()],
             keepalive_secs: 5,
@@ -140,8 +144,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(1..=3600).contains(&self.heartbeat_secs) {
-            return Err(("heartbeat_secs", "must be from 1 to 3600".into()));
+        if !(1..=300).contains(&self.heartbeat_secs) {
+            return Err(("heartbeat_secs", "must be from 1 to 300".into()));
         }
         if !(1..=30 * 24 * 3600).contains(&self.max_lifetime_secs) {
             return Err(("max_lifetime_secs", "must be from 1 to 2592000".into()));
@@ -152,11 +156,21 @@ impl Config {
         if self.iframe_padding_bytes > 65536 {
             return Err(("iframe_padding_bytes", "must be at most 65536".into()));
         }
-        if !(1..=3600).contains(&self.keepalive_secs) {
-            return Err(("keepalive_secs", "must be from 1 to 3600".into()));
+        if !(1..=300).contains(&self.keepalive_secs) {
+            return Err(("keepalive_secs", "must be from 1 to 300".into()));
         }
-        if self.first_frame_wait_secs > 300 {
-            return Err(("first_frame_wait_secs", "must be at most 300".into()));
+        if self.first_frame_wait_secs > 50 {
+            return Err(("first_frame_wait_secs", "must be at most 50".into()));
+        }
+        if let Some(bad) = self
+            .iframe_callbacks
+            .iter()
+            .find(|c| crate::transport::iframe::Callback::parse(c).is_err())
+        {
+            return Err((
+                "iframe_callbacks",
+                format!("{bad:?} is not a dotted JavaScript identifier"),
+            ));
         }
         if !(1..=16 << 20).contains(&self.max_message_bytes) {
             return Err(("max_message_bytes", "must be from 1 to 16777216".into()));

@@ -166,6 +166,18 @@ pub fn write_error<W: Write>(
     out.flush()
 }
 
+/// A file time as a `DateTime`, the epoch for a time chrono cannot hold (a file's mtime can be
+/// set to anything; chrono's own conversion panics outside its range).
+pub fn file_time(t: std::time::SystemTime) -> DateTime<Utc> {
+    let since_epoch = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(std::time::Duration::ZERO);
+    i64::try_from(since_epoch.as_secs())
+        .ok()
+        .and_then(|secs| DateTime::from_timestamp(secs, since_epoch.subsec_nanos()))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
 /// An HTTP-date (RFC 9110 §5.6.7), such as `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()

@@ -99,6 +99,7 @@ pub struct Pacer {
     lifetime: Duration,
     next_unit: Duration,
     last_write: Duration,
+    after_unit: bool,
 }
 
 impl Pacer {
@@ -110,11 +111,19 @@ impl Pacer {
             lifetime,
             next_unit: Duration::ZERO,
             last_write: Duration::ZERO,
+            after_unit: false,
         }
     }
 
     /// Sleeps until the next step is due and returns it.
     pub fn next<T: Time>(&mut self, time: &mut T) -> Step {
+        if std::mem::take(&mut self.after_unit) {
+            // A unit that took longer than the interval to write must not make the next one due
+            // at once, or a slow unit turns the stream into a busy loop: rest at least half an
+            // interval after each unit.
+            let now = time.elapsed();
+            self.next_unit = self.next_unit.max(now + self.interval / 2);
+        }
         loop {
             let now = time.elapsed();
             if now >= self.lifetime {
@@ -125,6 +134,7 @@ impl Pacer {
                 // catch-up units: the schedule restarts from now.
                 self.next_unit = (self.next_unit + self.interval).max(now + self.interval / 2);
                 self.last_write = now;
+                self.after_unit = true;
                 return Step::Unit;
             }
             let heartbeat_due = self.last_write + self.heartbeat;
@@ -183,6 +193,41 @@ mod tests {
                 (24, Heartbeat)
             ]
         );
+    }
+
+    /// A clock whose every sleep and every unit take time, as a slow encoder would.
+    struct SlowTime(FakeTime, Duration);
+
+    impl Time for SlowTime {
+        fn wall(&self) -> DateTime<Utc> {
+            self.0.wall()
+        }
+        fn elapsed(&self) -> Duration {
+            self.0.elapsed()
+        }
+        fn sleep(&mut self, d: Duration) {
+            self.0.sleep(d);
+        }
+    }
+
+    #[test]
+    fn a_slow_unit_still_leaves_a_rest() {
+        let mut time = SlowTime(FakeTime::new(fixed_now()), Duration::from_secs(3));
+        let mut pacer = Pacer::new(
+            Duration::from_secs(1),
+            Duration::from_secs(100),
+            Duration::from_secs(1000),
+        );
+        let mut starts = Vec::new();
+        for _ in 0..4 {
+            assert_eq!(pacer.next(&mut time), Step::Unit);
+            starts.push(time.elapsed().as_millis());
+            // Writing the unit takes three intervals.
+            let slow = time.1;
+            time.0.sleep(slow);
+        }
+        // Each unit starts half an interval after the previous one finished.
+        assert_eq!(starts, vec![0, 3500, 7000, 10500]);
     }
 
     #[test]

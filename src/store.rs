@@ -152,22 +152,35 @@ impl SpoolStore {
     }
 
     /// Drops messages over the count limit or older than the age limit, oldest first.
+    ///
+    /// The `first` file remembers where the oldest message is, so each publish looks at one or
+    /// two files rather than listing the channel.
     fn apply_retention(&self, dir: &Path, last: u64) -> io::Result<()> {
-        let ids = Self::ids(dir)?;
+        let hint = fs::read_to_string(dir.join("first"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(1)
+            .max(1);
         let keep_from = last
             .saturating_sub(self.retention.messages.saturating_sub(1))
             .max(1);
         let cutoff = SystemTime::now()
             .checked_sub(self.retention.max_age)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        for id in ids {
-            let path = Self::message_path(dir, id);
-            let expired = id < keep_from
-                || fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t < cutoff);
-            // The newest message is kept whatever its age, so the channel's last id survives.
-            if !expired || id == last {
+        let mut first = hint;
+        // The newest message is kept whatever its age, so the channel's last id survives.
+        while first < last {
+            let path = Self::message_path(dir, first);
+            let modified = match fs::metadata(&path) {
+                Ok(m) => m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                // Already gone (an earlier run of this loop died before updating `first`).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    first += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if first >= keep_from && modified >= cutoff {
                 break;
             }
             match fs::remove_file(&path) {
@@ -175,6 +188,10 @@ impl SpoolStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
+            first += 1;
+        }
+        if first != hint {
+            Self::write_atomically(dir, "first", first.to_string().as_bytes())?;
         }
         Ok(())
     }
@@ -213,7 +230,7 @@ impl ChannelStore for SpoolStore {
         bytes.extend_from_slice(data.as_bytes());
         Self::write_atomically(&dir, &format!("{id:020}{SUFFIX}"), &bytes)?;
         Self::write_atomically(&dir, "last", id.to_string().as_bytes())?;
-        if id % 64 == 1 {
+        if id % 1024 == 1 {
             Self::remove_leftovers(&dir)?;
         }
         self.apply_retention(&dir, id)?;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use crate::client::request;
 use crate::fixtures::{Server, Site};
 use crate::served::{
-    T, bad_input_is_refused_and_logged, every_clock_transport, webcam_streams,
-    webcam_unreadable_file_is_503,
+    LONGPOLL_CONFIG, T, bad_input_is_refused_and_logged, every_clock_transport, longpoll_works,
+    webcam_streams, webcam_unreadable_file_is_503,
 };
 use crate::util::{pids_of, wait_for};
 
@@ -156,5 +156,84 @@ fn departed_viewers_leave_no_process() {
     eprintln!(
         "all 50 viewers' processes gone {:?} after they left",
         left.elapsed()
+    );
+}
+
+#[test]
+fn longpoll_publish_poll_and_sse() {
+    let site = Site::new(LONGPOLL_CONFIG);
+    let server = Server::apache(&site);
+    longpoll_works(&server);
+}
+
+/// An SSE subscriber through Apache, cut mid-stream and resumed with `Last-Event-ID`, gets every
+/// message exactly once.
+#[test]
+fn sse_resumed_with_last_event_id_loses_and_repeats_nothing() {
+    let site = Site::new(LONGPOLL_CONFIG);
+    let apache = Server::apache(&site);
+    let store = serverpush::store::SpoolStore::new(
+        &site.spool,
+        serverpush::store::Retention {
+            messages: 1000,
+            max_age: Duration::from_secs(3600),
+        },
+    );
+    use serverpush::store::ChannelStore;
+    let mut received: Vec<String> = Vec::new();
+    let mut last_event_id = "room:0".to_owned();
+    let mut published = 0;
+    for round in 0..4 {
+        let mut sse = request(
+            apache.port,
+            "GET",
+            "/cgi-bin/nph-longpoll/room",
+            "HTTP/1.1",
+            &[
+                "Accept: text/event-stream",
+                &format!("Last-Event-ID: {last_event_id}"),
+            ],
+        );
+        for _ in 0..5 {
+            published += 1;
+            store
+                .publish("room", "text/plain", &format!("m{published}"))
+                .unwrap();
+        }
+        // Read part of what was published, then cut the connection mid-stream.
+        sse.read_until_count(b"\ndata: ", 3 + round % 2, T);
+        let text = String::from_utf8_lossy(&sse.body).into_owned();
+        for event in text.split("\n\n") {
+            let id = event.lines().find_map(|l| l.strip_prefix("id: "));
+            let data = event.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(id), Some(data)) = (id, data) {
+                let v: serde_json::Value = serde_json::from_str(data).unwrap();
+                received.push(v["data"].as_str().unwrap().to_owned());
+                last_event_id = id.to_owned();
+            }
+        }
+        sse.close();
+    }
+    let mut sse = request(
+        apache.port,
+        "GET",
+        "/cgi-bin/nph-longpoll/room",
+        "HTTP/1.1",
+        &[
+            "Accept: text/event-stream",
+            &format!("Last-Event-ID: {last_event_id}"),
+        ],
+    );
+    let rest = published - received.len();
+    sse.read_until_count(b"\ndata: ", rest, T);
+    for line in String::from_utf8_lossy(&sse.body).lines() {
+        if let Some(data) = line.strip_prefix("data: ") {
+            let v: serde_json::Value = serde_json::from_str(data).unwrap();
+            received.push(v["data"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        received,
+        (1..=published).map(|n| format!("m{n}")).collect::<Vec<_>>()
     );
 }

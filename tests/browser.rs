@@ -90,6 +90,38 @@ impl Browser {
         )
     }
 
+    /// Types `text` into the element matching `css`, as a user would.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css);
+        self.call(
+            "POST",
+            &format!("/session/{}/element/{element}/value", self.session),
+            json!({ "text": text }),
+        );
+    }
+
+    /// Clicks the element matching `css`.
+    pub fn click(&self, css: &str) {
+        let element = self.element(css);
+        self.call(
+            "POST",
+            &format!("/session/{}/element/{element}/click", self.session),
+            json!({}),
+        );
+    }
+
+    fn element(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            &format!("/session/{}/element", self.session),
+            json!({ "using": "css selector", "value": css }),
+        );
+        v["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
+    }
+
     /// Saves a screenshot as PNG.
     pub fn screenshot(&self, path: &std::path::Path) {
         use base64_decode::decode;
@@ -265,4 +297,55 @@ fn webcam_page_shows_the_moving_picture() {
     });
     let _ = sim.kill();
     let _ = sim.wait();
+}
+
+const CHAT_LINES: &str = r##"
+    return Array.prototype.map.call(document.querySelectorAll("#log .text"), function (e) {
+        return e.textContent;
+    }).concat(["imgs:" + document.querySelectorAll("#log img").length]);
+"##;
+
+/// Two chat pages on one channel: a line typed in one appears in the other, and markup in a
+/// line shows as text, never as an element.
+#[test]
+fn two_chat_pages_talk() {
+    let site = Site::new("spool_dir = \"@SPOOL@\"\nopen_channels = [\"chat\"]\n");
+    let apache = Server::apache(&site);
+    let url = format!("http://127.0.0.1:{}/chat.html", apache.port);
+    let alice = Browser::start();
+    let bob = Browser::start();
+    alice.open(&url);
+    bob.open(&format!("{url}?sse"));
+    wait_for(Duration::from_secs(10), "both pages loaded", || {
+        let ready =
+            |b: &Browser| b.eval("return document.readyState === 'complete';") == json!(true);
+        (ready(&alice) && ready(&bob)).then_some(())
+    });
+    alice.type_into("#name", "alice");
+    alice.type_into("#text", "hello bob");
+    alice.click("#send button");
+    wait_for(Duration::from_secs(15), "bob to see alice's line", || {
+        let lines = bob.eval(CHAT_LINES);
+        (lines == json!(["hello bob", "imgs:0"])).then_some(())
+    });
+    let evil = "<img src=x onerror=alert(1)>";
+    bob.type_into("#text", evil);
+    bob.click("#send button");
+    for (who, page) in [("alice", &alice), ("bob", &bob)] {
+        wait_for(
+            Duration::from_secs(15),
+            &format!("{who} to see the markup as text"),
+            || {
+                let lines = page.eval(CHAT_LINES);
+                (lines == json!(["hello bob", evil, "imgs:0"])).then_some(())
+            },
+        );
+    }
+    alice.screenshot(&site.dir.path().join("chat.png"));
+    if let Ok(dir) = std::env::var("SERVERPUSH_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            site.dir.path().join("chat.png"),
+            std::path::Path::new(&dir).join("chat.png"),
+        );
+    }
 }

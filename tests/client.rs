@@ -20,19 +20,34 @@ pub struct Response {
     dechunk: Dechunker,
     /// True once the server closed the connection.
     pub closed: bool,
+    what: String,
 }
 
 /// Sends a request and reads the response head.
 pub fn request(port: u16, method: &str, target: &str, version: &str, extra: &[&str]) -> Response {
+    let mut response = send(port, method, target, version, extra);
+    response.wait_head();
+    response
+}
+
+/// Sends a request without waiting for the answer (a parked long-poll has no head yet).
+pub fn send(port: u16, method: &str, target: &str, version: &str, extra: &[&str]) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let mut req = format!("{method} {target} {version}\r\nHost: 127.0.0.1:{port}\r\n");
+    let mut body = "";
     for line in extra {
+        // An item starting with a blank line is the request body.
+        if let Some(b) = line.strip_prefix("\r\n") {
+            body = b;
+            continue;
+        }
         req.push_str(line);
         req.push_str("\r\n");
     }
     req.push_str("\r\n");
+    req.push_str(body);
     stream.write_all(req.as_bytes()).expect("send request");
-    let mut response = Response {
+    Response {
         stream,
         raw: Vec::new(),
         status_line: String::new(),
@@ -41,15 +56,17 @@ pub fn request(port: u16, method: &str, target: &str, version: &str, extra: &[&s
         chunked: false,
         dechunk: Dechunker::default(),
         closed: false,
-    };
-    response.read_head(
-        Duration::from_secs(10),
-        &format!("{method} {target} {version}"),
-    );
-    response
+        what: format!("{method} {target} {version}"),
+    }
 }
 
 impl Response {
+    /// Reads the response head (within 10 s).
+    pub fn wait_head(&mut self) {
+        let what = self.what.clone();
+        self.read_head(Duration::from_secs(10), &what);
+    }
+
     fn fill(&mut self, deadline: Instant) -> bool {
         let now = Instant::now();
         if now >= deadline || self.closed {

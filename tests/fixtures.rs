@@ -22,6 +22,8 @@ pub struct Site {
     pub config: PathBuf,
     /// A directory for camera files, readable by the server's workers.
     pub cams: PathBuf,
+    /// The channel spool, writable by the server's workers.
+    pub spool: PathBuf,
 }
 
 impl Site {
@@ -38,7 +40,7 @@ impl Site {
         let www = dir.path().join("www");
         std::fs::create_dir_all(&cgi_bin).unwrap();
         copy_tree(&repo().join("www"), &www);
-        for program in ["nph-clock", "nph-webcam"] {
+        for program in ["nph-clock", "nph-webcam", "nph-longpoll"] {
             let from = bin(program);
             std::fs::copy(&from, cgi_bin.join(program)).unwrap();
             // The same program under a name without the prefix runs as parsed-header CGI.
@@ -48,18 +50,22 @@ impl Site {
         let cams = dir.path().join("cams");
         std::fs::create_dir_all(&cams).unwrap();
         std::fs::set_permissions(&cams, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir_all(&spool).unwrap();
+        let (user, _) = run_as();
+        let _ = Command::new("chown").arg(&user).arg(&spool).status();
         let config = dir.path().join("serverpush.toml");
-        std::fs::write(
-            &config,
-            config_toml.replace("@CAMS@", &cams.display().to_string()),
-        )
-        .unwrap();
+        let text = config_toml
+            .replace("@CAMS@", &cams.display().to_string())
+            .replace("@SPOOL@", &spool.display().to_string());
+        std::fs::write(&config, text).unwrap();
         Site {
             dir,
             cgi_bin,
             www,
             config,
             cams,
+            spool,
         }
     }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 use crate::client::request;
 use crate::fixtures::{Server, Site};
 use crate::served::{
-    T, bad_input_is_refused_and_logged, every_clock_transport, webcam_streams,
-    webcam_unreadable_file_is_503,
+    LONGPOLL_CONFIG, T, bad_input_is_refused_and_logged, every_clock_transport, longpoll_works,
+    webcam_streams, webcam_unreadable_file_is_503,
 };
 use crate::util::{pids_of, wait_for};
 
@@ -93,4 +93,11 @@ fn webcam_streams_through_lighttpd() {
     let server = Server::lighttpd(&site);
     webcam_streams(&server, &site);
     webcam_unreadable_file_is_503(&server, &site);
+}
+
+#[test]
+fn longpoll_publish_poll_and_sse() {
+    let site = Site::new(LONGPOLL_CONFIG);
+    let server = Server::lighttpd(&site);
+    longpoll_works(&server);
 }

@@ -33,7 +33,7 @@ impl Spool {
         std::fs::write(
             &config,
             format!(
-                "spool_dir = \"{}\"\npublish_token = \"{TOKEN}\"\nopen_channels = [\"open\"]\nmax_subscribe_channels = 8\n{retention}{extra}\n",
+                "spool_dir = \"{}\"\npublish_token = \"{TOKEN}\"\nopen_channels = [\"open\"]\nmax_subscribe_channels = 8\niframe_callbacks = [\"chat.receive\"]\n{retention}{extra}\n",
                 spool.display()
             ),
         )

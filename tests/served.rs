@@ -269,3 +269,132 @@ pub fn webcam_unreadable_file_is_503(server: &Server, site: &crate::fixtures::Si
             .then_some(())
     });
 }
+
+/// The config the long-poll server tests use.
+pub const LONGPOLL_CONFIG: &str = "spool_dir = \"@SPOOL@\"\nopen_channels = [\"chat\"]\npublish_token = \"token-token-token-token\"\nheartbeat_secs = 2\n";
+
+/// Publishes `body` to `channel` over HTTP; returns the id.
+pub fn post(server: &Server, channel: &str, body: &str, version: &str) -> u64 {
+    let mut r = request(
+        server.port,
+        "POST",
+        &format!("/cgi-bin/nph-longpoll/{channel}"),
+        version,
+        &[
+            "Content-Type: text/plain",
+            &format!("Content-Length: {}", body.len()),
+            "Connection: close",
+            &format!("\r\n{body}"),
+        ],
+    );
+    assert_eq!(
+        r.status(),
+        201,
+        "{} POST {version}: {}",
+        server.name,
+        r.head_text()
+    );
+    r.read_to_end(T);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["id"].as_u64().unwrap()
+}
+
+/// Publish, long-poll and SSE through `server`, with HTTP/1.1 and HTTP/1.0, and HEAD.
+pub fn longpoll_works(server: &Server) {
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        let channel = if version == "HTTP/1.1" {
+            "chat"
+        } else {
+            "chat10"
+        };
+        // A long-poll parked before the publish is answered by it.
+        let mut poll = crate::client::send(
+            server.port,
+            "GET",
+            &format!("/cgi-bin/nph-longpoll/{channel}?since=0&timeout=20"),
+            version,
+            &[],
+        );
+        if channel == "chat10" {
+            // Not an open channel: the token is needed.
+            let mut r = request(
+                server.port,
+                "POST",
+                "/cgi-bin/nph-longpoll/chat10",
+                version,
+                &["Content-Length: 2", "\r\nhi"],
+            );
+            assert_eq!(r.status(), 401, "{}", r.head_text());
+            r.read_to_end(T);
+            let mut r = request(
+                server.port,
+                "POST",
+                "/cgi-bin/nph-longpoll/chat10",
+                version,
+                &[
+                    "Content-Length: 2",
+                    "Authorization: Bearer token-token-token-token",
+                    "\r\nhi",
+                ],
+            );
+            assert_eq!(r.status(), 201, "{}", r.head_text());
+            r.read_to_end(T);
+        } else {
+            assert_eq!(post(server, channel, "hi", version), 1);
+        }
+        poll.wait_head();
+        assert_eq!(
+            poll.status(),
+            200,
+            "{} {version}: {}",
+            server.name,
+            poll.head_text()
+        );
+        poll.read_to_end(T);
+        let v: serde_json::Value = serde_json::from_slice(&poll.body).unwrap();
+        assert_eq!(v["messages"][0]["data"], "hi", "{} {version}", server.name);
+        assert_eq!(v["cursor"], format!("{channel}:1"));
+
+        let mut sse = request(
+            server.port,
+            "GET",
+            &format!("/cgi-bin/nph-longpoll/{channel}?since=1"),
+            version,
+            &["Accept: text/event-stream"],
+        );
+        assert!(
+            sse.header("content-type")
+                .is_some_and(|t| t.starts_with("text/event-stream")),
+            "{}",
+            sse.head_text()
+        );
+        sse.read_until_count(b"retry: ", 1, T);
+        let mut r = request(
+            server.port,
+            "POST",
+            &format!("/cgi-bin/nph-longpoll/{channel}"),
+            version,
+            &[
+                "Content-Length: 5",
+                "Authorization: Bearer token-token-token-token",
+                "\r\nthere",
+            ],
+        );
+        assert_eq!(r.status(), 201);
+        r.read_to_end(T);
+        sse.read_until_count(b"\"data\":\"there\"", 1, T);
+        assert!(String::from_utf8_lossy(&sse.body).contains(&format!("id: {channel}:2\n")));
+        sse.close();
+
+        let mut head = request(
+            server.port,
+            "HEAD",
+            &format!("/cgi-bin/nph-longpoll/{channel}?timeout=20"),
+            version,
+            &[],
+        );
+        assert_eq!(head.status(), 200);
+        head.read_to_end(Duration::from_secs(5));
+        assert!(head.body.is_empty());
+    }
+}

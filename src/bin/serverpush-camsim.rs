@@ -63,8 +63,8 @@ fn parse() -> Result<Args> {
         }
     }
     args.out = out.context("--out PATH is required")?;
-    if !(args.fps > 0.0 && args.fps <= 1000.0) {
-        bail!("--fps must be above 0 and at most 1000");
+    if !(0.01..=1000.0).contains(&args.fps) {
+        bail!("--fps must be from 0.01 to 1000");
     }
     if !(1..=8192).contains(&args.width) || !(1..=8192).contains(&args.height) {
         bail!("--width and --height must be from 1 to 8192");
@@ -72,8 +72,8 @@ fn parse() -> Result<Args> {
     if !(1..=100).contains(&args.quality) {
         bail!("--quality must be from 1 to 100");
     }
-    if !(args.seconds >= 0.0 && args.seconds.is_finite()) {
-        bail!("--seconds must be a finite number of seconds");
+    if !(0.0..=366.0 * 86400.0).contains(&args.seconds) {
+        bail!("--seconds must be from 0 to a year");
     }
     Ok(args)
 }

@@ -50,7 +50,7 @@ pub fn picture(width: u32, height: u32, number: u64) -> RgbImage {
     draw_digits(
         &mut image,
         &format!("{number:06}"),
-        height / 2 - 2 * scale,
+        (height / 2).saturating_sub(2 * scale),
         scale,
         Rgb([20, 20, 20]),
     );

@@ -97,7 +97,7 @@ pub struct ClockPlan {
 
 impl ClockPlan {
     /// Validates the clock's parameters.
-    pub fn from_request(request: &Request) -> Result<ClockPlan, RequestError> {
+    pub fn from_request(request: &Request, config: &Config) -> Result<ClockPlan, RequestError> {
         let q = &request.query;
         let transports = ["mixed", "chunked", "iframe", "sse", "image", "json"];
         let transport = match q.get("transport") {
@@ -133,8 +133,9 @@ impl ClockPlan {
             "chunked" => Delivery::Chunked {
                 content_type: part_type(&["text/html", "text/plain"])?,
             },
-            "iframe" => Delivery::Iframe(Callback::parse(
+            "iframe" => Delivery::Iframe(Callback::allowed(
                 q.get("callback").unwrap_or(DEFAULT_CALLBACK),
+                &config.iframe_callbacks,
             )?),
             "sse" => Delivery::Sse,
             "image" => Delivery::Image {
@@ -144,6 +145,13 @@ impl ClockPlan {
             _ => Delivery::Json,
         };
         let interval = q.number("interval", 0.1..=3600.0, 1.0)?;
+        // A clock face changes once a second, and drawing one costs far more than a line of
+        // text: faster image ticks would only burn CPU.
+        if matches!(delivery, Delivery::Image { .. }) && interval < 1.0 {
+            return Err(RequestError::bad_request(
+                "interval for transport=image must be at least 1",
+            ));
+        }
         let count = match q.get("count") {
             None => None,
             Some(_) => Some(q.number("count", 1..=1_000_000u64, 1)?),
@@ -257,10 +265,10 @@ impl Program for Clock {
     fn prepare(
         &self,
         request: &Request,
-        _config: &Config,
+        config: &Config,
         _body: &mut dyn Read,
     ) -> Result<ClockPlan, RequestError> {
-        ClockPlan::from_request(request)
+        ClockPlan::from_request(request, config)
     }
 
     fn respond<W: Write, T: Time>(
@@ -454,7 +462,7 @@ mod tests {
     }
 
     fn plan(query: &str) -> Result<ClockPlan, RequestError> {
-        ClockPlan::from_request(&request(query)?)
+        ClockPlan::from_request(&request(query)?, &Config::default())
     }
 
     fn body(query: &str, mode: Mode) -> Vec<u8> {
@@ -494,6 +502,9 @@ mod tests {
             "format=%",
             "tz=mars",
             "transport=iframe&callback=alert(1)//",
+            "transport=iframe&callback=eval&format=alert(1)",
+            "transport=iframe&callback=setTimeout",
+            "transport=image&interval=0.1",
             "transport=mixed&type=image/gif",
             "transport=sse&compat=cgipm",
             "transport=image&size=10000",
@@ -520,9 +531,10 @@ mod tests {
             ("REQUEST_METHOD".into(), "GET".into()),
             ("HTTP_ACCEPT".into(), "text/event-stream".into()),
         ]);
-        assert!(
-            r.is_ok_and(|r| ClockPlan::from_request(&r).is_ok_and(|p| p.delivery == Delivery::Sse))
-        );
+        assert!(r.is_ok_and(|r| {
+            ClockPlan::from_request(&r, &Config::default())
+                .is_ok_and(|p| p.delivery == Delivery::Sse)
+        }));
     }
 
     #[test]
@@ -574,11 +586,11 @@ mod tests {
     #[test]
     fn iframe_ticks() {
         let out = body(
-            "transport=iframe&tz=utc&count=1&format=%S&callback=a.b",
+            "transport=iframe&tz=utc&count=1&format=%S&callback=serverpush.receive",
             Mode::Nph,
         );
         assert!(out.ends_with(
-            b"-->\n<script>window.parent.a.b(\"20\",1700000000000);</script>\n</body></html>\n"
+            b"-->\n<script>window.parent.serverpush.receive(\"20\",1700000000000);</script>\n</body></html>\n"
         ));
     }
 

@@ -333,8 +333,9 @@ impl LongPollPlan {
         };
         let delivery = match transport {
             "sse" => Delivery::Sse,
-            "iframe" => Delivery::Iframe(Callback::parse(
+            "iframe" => Delivery::Iframe(Callback::allowed(
                 q.get("callback").unwrap_or(DEFAULT_CALLBACK),
+                &config.iframe_callbacks,
             )?),
             "chunked" => Delivery::Chunked,
             _ => Delivery::LongPoll { timeout },

@@ -15,10 +15,44 @@ use std::time::Duration;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
+/// How often a watch looks when the kernel refused it an inotify instance.
+pub const FALLBACK_POLL: Duration = Duration::from_millis(200);
+
+/// Makes an inotify instance, or `None` when the per-user limit of instances or watches is
+/// reached (`fs.inotify.max_user_instances` is 128 by default, and every viewer is a process of
+/// the same user): the caller then looks every [`FALLBACK_POLL`] instead of failing.
+fn instance(dirs: &[&Path], flags: WatchFlags) -> io::Result<Option<OwnedFd>> {
+    let exhausted = |e: rustix::io::Errno| {
+        matches!(
+            e,
+            rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOSPC
+        )
+    };
+    let fd = match inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK) {
+        Ok(fd) => fd,
+        Err(e) if exhausted(e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    for dir in dirs {
+        match inotify::add_watch(&fd, *dir, flags) {
+            Ok(_) => {}
+            Err(e) if exhausted(e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(fd))
+}
+
+/// Without inotify: sleep a little and report a possible change.
+fn fallback_wait(timeout: Duration) -> bool {
+    std::thread::sleep(timeout.min(FALLBACK_POLL));
+    true
+}
+
 /// Watches one file for writes, closes after writing, and renames onto it.
 #[derive(Debug)]
 pub struct FileWatch {
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
     name: OsString,
     buf: Vec<MaybeUninit<u8>>,
 }
@@ -34,10 +68,8 @@ impl FileWatch {
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?
             .to_owned();
-        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        inotify::add_watch(
-            &fd,
-            dir,
+        let fd = instance(
+            &[dir],
             WatchFlags::CLOSE_WRITE
                 | WatchFlags::MOVED_TO
                 | WatchFlags::MODIFY
@@ -54,7 +86,10 @@ impl FileWatch {
     ///
     /// Every queued event is consumed, so a burst of writes wakes the caller once.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
-        if !poll_readable(&self.fd, timeout)? {
+        let Some(fd) = &self.fd else {
+            return Ok(fallback_wait(timeout));
+        };
+        if !poll_readable(fd, timeout)? {
             return Ok(false);
         }
         self.drain()
@@ -64,7 +99,10 @@ impl FileWatch {
     fn drain(&mut self) -> io::Result<bool> {
         use std::os::unix::ffi::OsStrExt;
         let name = self.name.as_bytes();
-        drain(&self.fd, &mut self.buf, |file| file == Some(name))
+        match &self.fd {
+            Some(fd) => drain(fd, &mut self.buf, |file| file == Some(name)),
+            None => Ok(true),
+        }
     }
 }
 
@@ -107,17 +145,15 @@ fn drain(
 /// Watches directories for files renamed into them (how the spool store adds messages).
 #[derive(Debug)]
 pub struct DirWatch {
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
     buf: Vec<MaybeUninit<u8>>,
 }
 
 impl DirWatch {
     /// A watch on each of `dirs`.
     pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
-        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        for dir in dirs {
-            inotify::add_watch(&fd, dir, WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE)?;
-        }
+        let dirs: Vec<&Path> = dirs.into_iter().collect();
+        let fd = instance(&dirs, WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE)?;
         Ok(DirWatch {
             fd,
             buf: vec![MaybeUninit::uninit(); 8192],
@@ -127,10 +163,13 @@ impl DirWatch {
     /// Waits up to `timeout` for a file to land in a watched directory; true when one did.
     /// Temporary files (names starting with `.`) do not count.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
-        if !poll_readable(&self.fd, timeout)? {
+        let Some(fd) = &self.fd else {
+            return Ok(fallback_wait(timeout));
+        };
+        if !poll_readable(fd, timeout)? {
             return Ok(false);
         }
-        drain(&self.fd, &mut self.buf, |name| {
+        drain(fd, &mut self.buf, |name| {
             name.is_some_and(|n| !n.starts_with(b"."))
         })
     }

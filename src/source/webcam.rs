@@ -220,7 +220,7 @@ fn wait_for_first_frame<T: Time>(
 }
 
 fn timestamp(modified: SystemTime) -> String {
-    let t: DateTime<Utc> = modified.into();
+    let t: DateTime<Utc> = crate::head::file_time(modified);
     format!("{}.{:06}", t.timestamp(), t.timestamp_subsec_micros())
 }
 
@@ -271,7 +271,12 @@ impl Program for Webcam {
                 let mut head = Head::new(status)
                     .caching(Caching::Revalidate)
                     .header(ETAG, &etag(&frame, plan.transform))
-                    .and_then(|h| h.header(LAST_MODIFIED, &http_date(frame.modified.into())))
+                    .and_then(|h| {
+                        h.header(
+                            LAST_MODIFIED,
+                            &http_date(crate::head::file_time(frame.modified)),
+                        )
+                    })
                     .map_err(io::Error::other)?;
                 if !not_modified {
                     head = head

@@ -39,6 +39,19 @@ impl Callback {
         }
     }
 
+    /// Accepts `raw` only when it is one of `allowed` (the config's `iframe_callbacks`), so a
+    /// request cannot make the frame call `eval`, `setTimeout` or `location.assign`.
+    pub fn allowed(raw: &str, allowed: &[String]) -> Result<Callback, RequestError> {
+        let callback = Callback::parse(raw)?;
+        if allowed.iter().any(|a| a == raw) {
+            Ok(callback)
+        } else {
+            Err(RequestError::bad_request(
+                "callback is not one of the server's iframe_callbacks",
+            ))
+        }
+    }
+
     /// The name as given.
     pub fn as_str(&self) -> &str {
         &self.0
