@@ -29,7 +29,7 @@ pub const TRANSPORTS: &[(&str, &str, &[u8])] = &[
     ("sse", "transport=sse&interval=0.2", b"data: "),
     (
         "image",
-        "transport=image&interval=0.2&size=64",
+        "transport=image&interval=1&size=64",
         b"Content-Type: image/png",
     ),
 ];
