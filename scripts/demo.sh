@@ -38,9 +38,10 @@ rm -rf "$run/cgi-bin" "$run/www"
 mkdir -p "$run/apache" "$run/cgi-bin" "$run/cams" "$run/spool"
 cp -r www "$run/www"
 cp cgi-bin/nph-* "$run/cgi-bin/"
+# The documented example, with the demo's spool, an open chat channel and the simulated camera.
 {
-  printf 'spool_dir = "%s/spool"\nopen_channels = ["chat"]\n' "$run"
-  cat apache-conf/serverpush.toml
+  sed -e "s#^spool_dir = .*#spool_dir = \"$run/spool\"#" \
+      -e 's#^open_channels = .*#open_channels = ["chat"]#' apache-conf/serverpush.toml
   printf '\n[cameras]\ndefault = "%s/cams/cam.jpg"\n' "$run"
 } > "$run/serverpush.toml"
 chmod 0755 "$run" "$run/cams"

@@ -227,6 +227,13 @@ pub fn is_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The documented example lists every key with its default.
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let text = include_str!("../apache-conf/serverpush.toml");
+        assert_eq!(Config::parse(text), Ok(Config::default()));
+    }
+
     #[test]
     fn empty_is_defaults() {
         assert_eq!(Config::parse(""), Ok(Config::default()));

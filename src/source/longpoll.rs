@@ -233,19 +233,32 @@ fn publish(
     let [channel] = names.as_slice() else {
         return Err(bad("publish to exactly one channel"));
     };
-    authorize(request, config, channel)?;
+    // The body is read (within its limit) before authorization is checked, so that a refused
+    // client's body is consumed and the server logs only the refusal.
     let bytes = request.read_body(body, config.max_message_bytes)?;
+    authorize(request, config, channel)?;
     let declared = request.header_str("content-type")?.unwrap_or("text/plain");
-    let (content_type, data) = if declared
+    let form_data = declared
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
-    {
-        let data = form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == "data")
-            .map(|(_, v)| v.into_owned())
-            .ok_or_else(|| bad("a form publish needs a data field"))?;
+        .then(|| {
+            form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == "data")
+                .map(|(_, v)| v.into_owned())
+        })
+        .flatten();
+    let (content_type, data) = if let Some(data) = form_data {
         ("text/plain; charset=utf-8".to_owned(), data)
     } else {
+        // A form without a data field is what `curl -d 'text'` sends: keep the text as it is.
+        let declared = if declared
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            "text/plain"
+        } else {
+            declared
+        };
         let data = String::from_utf8(bytes).map_err(|_| {
             RequestError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
