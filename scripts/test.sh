@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check and test of serverpush: formatting, lints, docs, unit tests, the CGI harness,
-# real Apache and lighttpd servers, and headless Chromium. Installs missing packages first.
+# Runs every check and test of serverpush: formatting, lints, docs, a smoke run of the
+# benchmark, unit tests, the CGI harness, real Apache and lighttpd servers, and headless
+# Chromium. Installs missing packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,5 +9,7 @@ scripts/install-deps.sh
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
+# The benchmark, briefly, so it cannot rot (its figures are not checked; it installs its peers).
+cargo bench --locked --bench e2e -- --smoke
 # The library's unit tests, then the integration crate (harness, servers, browser) last.
 cargo test --locked --lib --test tests

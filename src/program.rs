@@ -66,6 +66,19 @@ impl<W: Write> Response<W> {
         head.write(&mut self.out, self.mode, self.protocol, time.wall())?;
         Ok(!self.head_only)
     }
+
+    /// Writes a whole answer: `head` with the body's `Content-Length`, then the body (the head
+    /// alone for `HEAD`).
+    pub fn write_whole<T: Time>(&mut self, head: Head, body: &[u8], time: &T) -> io::Result<()> {
+        let head = head
+            .header(http::header::CONTENT_LENGTH, &body.len().to_string())
+            .map_err(io::Error::other)?;
+        if self.write_head(&head, time)? {
+            self.out.write_all(body)?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
 }
 
 /// How an invocation ended, for the exit code.
@@ -212,6 +225,25 @@ fn refuse<W: Write, L: Write, T: Time>(
     }
 }
 
+/// Defines `main` for a program's binary: the binary reads its arguments, environment and
+/// standard streams and hands them to [`run_process`], so the library itself never touches them.
+#[macro_export]
+macro_rules! cgi_main {
+    ($program:expr) => {
+        fn main() -> std::process::ExitCode {
+            let exit = $crate::program::run_process(
+                &$program,
+                std::env::args_os(),
+                std::env::vars_os(),
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+                std::io::stderr().lock(),
+            );
+            std::process::ExitCode::from(exit.code())
+        }
+    };
+}
+
 /// The whole life of a program's process: `args` and `vars` are the process's arguments and
 /// environment as the binary read them; `SERVERPUSH_CONFIG` is taken from `vars`, the program
 /// name from the first argument.
@@ -248,7 +280,7 @@ where
         config_path,
     };
     let mut time = crate::pacing::RealTime::new();
-    run(
+    let exit = run(
         program,
         &invocation,
         vars,
@@ -256,7 +288,18 @@ where
         stdout,
         &mut stderr,
         &mut time,
-    )
+    );
+    end_response();
+    exit
+}
+
+/// Ends the response before the process ends: the server completes the response when the
+/// program's stdout closes, and a process's own exit can take milliseconds (closing inotify
+/// instances waits for a kernel grace period). Pointing fd 1 at /dev/null closes the pipe now.
+fn end_response() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = rustix::stdio::dup2_stdout(&null);
+    }
 }
 
 /// Makes SIGTERM, SIGHUP and SIGPIPE end the process at once with status 0.

@@ -5,10 +5,9 @@ use std::time::{Duration, Instant};
 use crate::client::request;
 use crate::fixtures::{Server, Site};
 use crate::served::{
-    LONGPOLL_CONFIG, T, bad_input_is_refused_and_logged, every_clock_transport, longpoll_works,
-    webcam_streams, webcam_unreadable_file_is_503,
+    self, LONGPOLL_CONFIG, T, bad_input_is_refused_and_logged, every_clock_transport,
+    longpoll_works, webcam_streams, webcam_unreadable_file_is_503,
 };
-use crate::util::{pids_of, wait_for};
 
 #[test]
 fn clock_every_transport_nph() {
@@ -83,29 +82,15 @@ fn clock_bad_input() {
 fn departed_clients_leave_no_process() {
     let site = Site::new("heartbeat_secs = 2\n");
     let apache = Server::apache(&site);
-    let exe = site.program("nph-clock");
-    let clients: Vec<_> = (0..50)
-        .map(|_| {
-            let mut r = request(
-                apache.port,
-                "GET",
-                "/cgi-bin/nph-clock?interval=3600",
-                "HTTP/1.1",
-                &[],
-            );
-            r.read_until_count(b"Content-Type: text/plain", 1, T);
-            r
-        })
-        .collect();
-    assert_eq!(pids_of(&exe).len(), 50, "one process per client");
-    let left = Instant::now();
-    drop(clients);
-    wait_for(
-        Duration::from_secs(2 * 2 + 1),
-        "no nph-clock process left",
-        || pids_of(&exe).is_empty().then_some(()),
+    served::departed_clients_leave_no_process(
+        &apache,
+        &site,
+        "nph-clock",
+        "/cgi-bin/nph-clock?interval=3600",
+        b"Content-Type: text/plain",
+        50,
+        2,
     );
-    eprintln!("all 50 gone {:?} after the clients left", left.elapsed());
 }
 
 const WEBCAM_CONFIG: &str =
@@ -125,37 +110,26 @@ fn webcam_unreadable_camera_file() {
     webcam_unreadable_file_is_503(&apache, &site);
 }
 
-/// 50 viewers leave at once; within `keepalive_secs` (2) twice over plus a margin, no
+/// 50 viewers leave at once; within twice `keepalive_secs` (2) plus a margin, no
 /// `nph-webcam` process is left.
 #[test]
 fn departed_viewers_leave_no_process() {
     let site = Site::new(WEBCAM_CONFIG);
     let apache = Server::apache(&site);
-    let exe = site.program("nph-webcam");
     serverpush::source::camsim::write_frame(
         &site.cams.join("cam.jpg"),
         &crate::webcam::frame(1),
         serverpush::source::camsim::Writing::Rename,
     )
     .unwrap();
-    let viewers: Vec<_> = (0..50)
-        .map(|_| {
-            let mut r = request(apache.port, "GET", "/cgi-bin/nph-webcam", "HTTP/1.1", &[]);
-            r.read_parts(1, T);
-            r
-        })
-        .collect();
-    assert_eq!(pids_of(&exe).len(), 50);
-    let left = Instant::now();
-    drop(viewers);
-    wait_for(
-        Duration::from_secs(2 * 2 + 1),
-        "no nph-webcam process left",
-        || pids_of(&exe).is_empty().then_some(()),
-    );
-    eprintln!(
-        "all 50 viewers' processes gone {:?} after they left",
-        left.elapsed()
+    served::departed_clients_leave_no_process(
+        &apache,
+        &site,
+        "nph-webcam",
+        "/cgi-bin/nph-webcam",
+        b"\r\n--",
+        50,
+        2,
     );
 }
 

@@ -179,6 +179,37 @@ impl Response {
         }
     }
 
+    /// Reads what arrives within `timeout`; false when nothing came (or the peer closed).
+    pub fn read_some(&mut self, timeout: Duration) -> bool {
+        let got = self.fill(Instant::now() + timeout);
+        self.take_raw();
+        got
+    }
+
+    /// Reads until the body is complete as a client sees it: `Content-Length` bytes, the last
+    /// chunk, or the connection's close.
+    pub fn read_complete(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let length: Option<usize> = self.header("content-length").and_then(|v| v.parse().ok());
+        loop {
+            let done = match length {
+                Some(n) => self.body.len() >= n,
+                None if self.chunked => self.dechunk.done,
+                None => false,
+            };
+            if done || self.closed {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: body not complete after {timeout:?}",
+                self.what
+            );
+            self.fill(deadline);
+            self.take_raw();
+        }
+    }
+
     /// Reads until the server closes the connection.
     pub fn read_to_end(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;

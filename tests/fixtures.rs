@@ -74,8 +74,11 @@ impl Site {
         self.cgi_bin.join(name)
     }
 
-    fn render(&self, template: &str, root: &Path, port: u16) -> String {
-        let text = std::fs::read_to_string(repo().join("apache-conf").join(template)).unwrap();
+    /// Renders a template from `apache-conf/` (or any path) for this site.
+    pub fn render(&self, template: &str, root: &Path, port: u16) -> String {
+        let path = repo().join("apache-conf").join(template);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (user, group) = run_as();
         text.replace("@ROOT@", &root.display().to_string())
             .replace("@PORT@", &port.to_string())
@@ -90,7 +93,7 @@ impl Site {
 
 /// The user and group the servers' workers run as: www-data when the tests run as root (neither
 /// server runs its workers as root), the current user otherwise.
-fn run_as() -> (String, String) {
+pub fn run_as() -> (String, String) {
     let uid = std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
@@ -125,6 +128,12 @@ pub struct Server {
 impl Server {
     /// Apache httpd 2.4 (mpm_event, mod_cgid) serving `site`.
     pub fn apache(site: &Site) -> Server {
+        Server::apache_with(site, |conf| conf)
+    }
+
+    /// Apache with its rendered `httpd.conf` changed by `tweak` (the benchmark raises the worker
+    /// limits and adds the peer scripts).
+    pub fn apache_with(site: &Site, tweak: impl FnOnce(String) -> String) -> Server {
         require_tool("/usr/sbin/apache2", "apache2");
         let root = site.dir.path().join("apache");
         std::fs::create_dir_all(&root).unwrap();
@@ -135,7 +144,7 @@ impl Server {
         )
         .unwrap();
         let conf = root.join("httpd.conf");
-        std::fs::write(&conf, site.render("httpd.conf.in", &root, port)).unwrap();
+        std::fs::write(&conf, tweak(site.render("httpd.conf.in", &root, port))).unwrap();
         let child = Command::new("/usr/sbin/apache2")
             .arg("-f")
             .arg(&conf)
@@ -200,6 +209,11 @@ impl Server {
             child,
             error_logs,
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's error log so far (for lighttpd, with its log of CGI stderr).

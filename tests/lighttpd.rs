@@ -1,14 +1,11 @@
 //! Ring 3: the programs behind a real lighttpd 1.4 (mod_cgi, stream-response-body = 2).
 
-use std::time::Duration;
-
 use crate::client::request;
 use crate::fixtures::{Server, Site};
 use crate::served::{
-    LONGPOLL_CONFIG, T, bad_input_is_refused_and_logged, every_clock_transport, longpoll_works,
-    webcam_streams, webcam_unreadable_file_is_503,
+    self, LONGPOLL_CONFIG, T, bad_input_is_refused_and_logged, every_clock_transport,
+    longpoll_works, webcam_streams, webcam_unreadable_file_is_503,
 };
-use crate::util::{pids_of, wait_for};
 
 #[test]
 fn clock_every_transport_nph() {
@@ -62,26 +59,14 @@ fn clock_bad_input() {
 fn departed_clients_leave_no_process() {
     let site = Site::new("heartbeat_secs = 2\n");
     let server = Server::lighttpd(&site);
-    let exe = site.program("nph-clock");
-    let clients: Vec<_> = (0..20)
-        .map(|_| {
-            let mut r = request(
-                server.port,
-                "GET",
-                "/cgi-bin/nph-clock?interval=3600",
-                "HTTP/1.1",
-                &[],
-            );
-            r.read_until_count(b"Content-Type: text/plain", 1, T);
-            r
-        })
-        .collect();
-    assert_eq!(pids_of(&exe).len(), 20);
-    drop(clients);
-    wait_for(
-        Duration::from_secs(2 * 2 + 1),
-        "no nph-clock process left",
-        || pids_of(&exe).is_empty().then_some(()),
+    served::departed_clients_leave_no_process(
+        &server,
+        &site,
+        "nph-clock",
+        "/cgi-bin/nph-clock?interval=3600",
+        b"Content-Type: text/plain",
+        20,
+        2,
     );
 }
 

@@ -398,3 +398,42 @@ pub fn longpoll_works(server: &Server) {
         assert!(head.body.is_empty());
     }
 }
+
+/// `n` clients of `path` read one unit (the first `marker`) and leave at once; within two
+/// silent intervals (`interval_secs`, the heartbeat or keepalive) plus a second, no process of
+/// `program` is left.
+pub fn departed_clients_leave_no_process(
+    server: &Server,
+    site: &crate::fixtures::Site,
+    program: &str,
+    path: &str,
+    marker: &[u8],
+    n: usize,
+    interval_secs: u64,
+) {
+    let exe = site.program(program);
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            let mut r = request(server.port, "GET", path, "HTTP/1.1", &[]);
+            r.read_until_count(marker, 1, T);
+            r
+        })
+        .collect();
+    assert_eq!(
+        crate::util::pids_of(&exe).len(),
+        n,
+        "one process per client"
+    );
+    let left = std::time::Instant::now();
+    drop(clients);
+    crate::util::wait_for(
+        Duration::from_secs(2 * interval_secs + 1),
+        &format!("no {program} process left"),
+        || crate::util::pids_of(&exe).is_empty().then_some(()),
+    );
+    eprintln!(
+        "{}: all {n} {program} processes gone {:?} after their clients left",
+        server.name,
+        left.elapsed()
+    );
+}

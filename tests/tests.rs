@@ -11,7 +11,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+// The client and the fixtures are shared with the benchmark, which uses a few more of their
+// functions than the tests do.
+#[allow(dead_code)]
 mod client;
+#[allow(dead_code)]
 mod fixtures;
 mod harness;
 mod served;

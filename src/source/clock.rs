@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Local, Timelike, Utc};
 use http::StatusCode;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{CONTENT_TYPE, TRANSFER_ENCODING};
 use serde_json::json;
 
 use crate::cgi::{Request, RequestError};
@@ -311,14 +311,7 @@ impl Program for Clock {
                 "tz": if plan.zone == Zone::Utc { "utc" } else { "local" },
             })
             .to_string();
-            head = head
-                .header(CONTENT_LENGTH, &body.len().to_string())
-                .map_err(io::Error::other)?;
-            if response.write_head(&head, time)? {
-                response.out.write_all(body.as_bytes())?;
-                response.out.flush()?;
-            }
-            return Ok(());
+            return response.write_whole(head, body.as_bytes(), time);
         }
 
         let framing = Framing::for_response(response.mode, response.protocol);

@@ -19,7 +19,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, TRANSFER_ENCODING, WWW_AUTHENTICATE};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -28,7 +28,7 @@ use crate::config::{Config, is_name};
 use crate::head::{self, Head};
 use crate::pacing::Time;
 use crate::program::{Program, Response};
-use crate::source::watch::{DirWatch, FileWatch};
+use crate::source::watch::{DirWatch, FileWatch, LeaveOpen};
 use crate::store::{ChannelStore, Message, Retention, SpoolStore};
 use crate::transport::accepts_event_stream;
 use crate::transport::chunked::{ChunkedWriter, Framing};
@@ -457,16 +457,8 @@ fn json_response<W: Write, T: Time>(
     body: &Value,
     time: &T,
 ) -> io::Result<()> {
-    let body = body.to_string();
-    let head = Head::new(status)
-        .header_static(CONTENT_TYPE, "application/json")
-        .header(CONTENT_LENGTH, &body.len().to_string())
-        .map_err(io::Error::other)?;
-    if response.write_head(&head, time)? {
-        response.out.write_all(body.as_bytes())?;
-        response.out.flush()?;
-    }
-    Ok(())
+    let head = Head::new(status).header_static(CONTENT_TYPE, "application/json");
+    response.write_whole(head, body.to_string().as_bytes(), time)
 }
 
 /// A failure before the head: a 500 with a reason, logged by the caller's error.
@@ -542,6 +534,7 @@ impl Program for LongPoll {
                         if changed {
                             body["data"] = data.map_or(Value::Null, Value::String);
                         }
+                        watch.leave_open();
                         return json_response(response, StatusCode::OK, &body, time);
                     }
                     watch
@@ -600,6 +593,7 @@ fn subscribe<W: Write, T: Time>(
                     "cursor": cursor.render(),
                     "missed": !missed.is_empty(),
                 });
+                watch.leave_open();
                 return json_response(response, StatusCode::OK, &body, time);
             }
             watch

@@ -142,6 +142,19 @@ fn drain(
     }
 }
 
+/// Closing an inotify instance waits for a kernel grace period, about 10 ms: a program that
+/// has answered should not make its client wait for that. `leave_open` hands the instance to
+/// the process exit, which comes after [`crate::program::run_process`] has closed stdout.
+pub trait LeaveOpen: Sized {
+    /// Keeps the watch open until the process exits.
+    fn leave_open(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl LeaveOpen for FileWatch {}
+impl LeaveOpen for DirWatch {}
+
 /// Watches directories for files renamed into them (how the spool store adds messages).
 #[derive(Debug)]
 pub struct DirWatch {

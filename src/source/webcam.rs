@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+use http::header::{CONTENT_TYPE, ETAG, LAST_MODIFIED};
 
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
@@ -249,26 +249,15 @@ impl Program for Webcam {
         match plan.action {
             Action::List(names) => {
                 let body = serde_json::json!({ "cameras": names }).to_string();
-                let head = Head::new(StatusCode::OK)
-                    .header_static(CONTENT_TYPE, "application/json")
-                    .header(CONTENT_LENGTH, &body.len().to_string())
-                    .map_err(io::Error::other)?;
-                if response.write_head(&head, time)? {
-                    response.out.write_all(body.as_bytes())?;
-                    response.out.flush()?;
-                }
-                Ok(())
+                let head =
+                    Head::new(StatusCode::OK).header_static(CONTENT_TYPE, "application/json");
+                response.write_whole(head, body.as_bytes(), time)
             }
             Action::Snapshot {
                 frame,
                 not_modified,
             } => {
-                let status = if not_modified {
-                    StatusCode::NOT_MODIFIED
-                } else {
-                    StatusCode::OK
-                };
-                let mut head = Head::new(status)
+                let head = Head::new(StatusCode::OK)
                     .caching(Caching::Revalidate)
                     .header(ETAG, &etag(&frame, plan.transform))
                     .and_then(|h| {
@@ -278,17 +267,19 @@ impl Program for Webcam {
                         )
                     })
                     .map_err(io::Error::other)?;
-                if !not_modified {
-                    head = head
-                        .header_static(CONTENT_TYPE, "image/jpeg")
-                        .header(CONTENT_LENGTH, &frame.jpeg.len().to_string())
+                if not_modified {
+                    let head = Head::new(StatusCode::NOT_MODIFIED)
+                        .caching(Caching::Revalidate)
+                        .header(ETAG, &etag(&frame, plan.transform))
                         .map_err(io::Error::other)?;
+                    response.write_head(&head, time)?;
+                    return Ok(());
                 }
-                if response.write_head(&head, time)? && !not_modified {
-                    response.out.write_all(&frame.jpeg)?;
-                    response.out.flush()?;
-                }
-                Ok(())
+                response.write_whole(
+                    head.header_static(CONTENT_TYPE, "image/jpeg"),
+                    &frame.jpeg,
+                    time,
+                )
             }
             Action::Stream { first, min_gap } => {
                 let content_type =
