@@ -727,7 +727,9 @@ fn ours_loss(sys: &Systems, per_publisher: usize) -> Vec<Loss> {
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-        .map(|v| v["id"].as_u64().unwrap_or(0) - start)
+        // Messages only: a `missed` event (none expected) carries no id.
+        .filter_map(|v| v["id"].as_u64())
+        .map(|id| id - start)
         .collect();
     // Delivery order is the channel's id order; publishers interleave, so ids (not payloads)
     // are what must arrive in order. For the poller, map payloads back to ids through the store.

@@ -295,6 +295,17 @@ impl ChannelStore for SpoolStore {
         if batch.last_id <= after {
             return Ok(batch);
         }
+        // The next message may have landed between the first look and the last id: look again
+        // before calling anything missed. Retention drops from the oldest end only, so if the
+        // next id is still absent while later ones exist, it was dropped.
+        next = after + 1;
+        while batch.messages.len() < limit && read(next, &mut batch)? {
+            next += 1;
+        }
+        if !batch.messages.is_empty() {
+            batch.last_id = batch.last_id.max(next - 1);
+            return Ok(batch);
+        }
         let Some(oldest) = Self::ids(&dir)?.into_iter().find(|&id| id > after) else {
             return Ok(batch);
         };
