@@ -86,24 +86,29 @@ impl FileWatch {
     ///
     /// Every queued event is consumed, so a burst of writes wakes the caller once.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
-        let Some(fd) = &self.fd else {
-            return Ok(fallback_wait(timeout));
-        };
-        if !poll_readable(fd, timeout)? {
-            return Ok(false);
-        }
-        self.drain()
-    }
-
-    /// Reads every queued event; true if one concerned the watched file.
-    fn drain(&mut self) -> io::Result<bool> {
         use std::os::unix::ffi::OsStrExt;
         let name = self.name.as_bytes();
-        match &self.fd {
-            Some(fd) => drain(fd, &mut self.buf, |file| file == Some(name)),
-            None => Ok(true),
-        }
+        wait_for_event(self.fd.as_ref(), &mut self.buf, timeout, |file| {
+            file == Some(name)
+        })
     }
+}
+
+/// Waits up to `timeout` for an event `wanted` accepts (without inotify: a short sleep that
+/// reports a possible change); consumes every queued event.
+fn wait_for_event(
+    fd: Option<&OwnedFd>,
+    buf: &mut [MaybeUninit<u8>],
+    timeout: Duration,
+    wanted: impl Fn(Option<&[u8]>) -> bool,
+) -> io::Result<bool> {
+    let Some(fd) = fd else {
+        return Ok(fallback_wait(timeout));
+    };
+    if !poll_readable(fd, timeout)? {
+        return Ok(false);
+    }
+    drain(fd, buf, wanted)
 }
 
 /// Waits on `fd` up to `timeout`; false on timeout.
@@ -176,13 +181,7 @@ impl DirWatch {
     /// Waits up to `timeout` for a file to land in a watched directory; true when one did.
     /// Temporary files (names starting with `.`) do not count.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
-        let Some(fd) = &self.fd else {
-            return Ok(fallback_wait(timeout));
-        };
-        if !poll_readable(fd, timeout)? {
-            return Ok(false);
-        }
-        drain(fd, &mut self.buf, |name| {
+        wait_for_event(self.fd.as_ref(), &mut self.buf, timeout, |name| {
             name.is_some_and(|n| !n.starts_with(b"."))
         })
     }
