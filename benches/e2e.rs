@@ -34,7 +34,7 @@ use serverpush::store::{ChannelStore, Retention, SpoolStore};
 
 use client::{request, send};
 use fixtures::{Server, Site, run_as};
-use util::{free_port, repo, wait_for};
+use util::{StoreExt, free_port, repo, wait_for};
 
 /// How much of everything to do.
 struct Plan {
@@ -453,11 +453,12 @@ fn ours_longpoll(port: u16, channel: &str, n: usize, cursor: &mut u64) -> Vec<f6
 
 /// Ours: one SSE stream, publishes over HTTP (`local` false) or in-process (`local` true).
 fn ours_sse(sys: &Systems, port: u16, n: usize, local: bool, channel: &str) -> Vec<f64> {
-    let store = SpoolStore::new(
+    let mut store = SpoolStore::new(
         &sys.site.spool,
         Retention {
             messages: 20000,
             max_age: Duration::from_secs(3600),
+            idempotency: Duration::from_secs(60),
         },
     );
     let mut sub = request(
@@ -473,9 +474,7 @@ fn ours_sse(sys: &Systems, port: u16, n: usize, local: bool, channel: &str) -> V
         .map(|i| {
             let t0 = Instant::now();
             if local {
-                store
-                    .publish(channel, "text/plain", &format!("m{i}"))
-                    .unwrap();
+                store.put(channel, &format!("m{i}"));
             } else {
                 let mut p = post(
                     port,
@@ -661,14 +660,15 @@ fn count_loss(name: &str, sent: usize, got: &[u64]) -> Loss {
 fn ours_loss(sys: &Systems, per_publisher: usize) -> Vec<Loss> {
     let port = sys.apache.port;
     let total = per_publisher * 4;
-    let store = SpoolStore::new(
+    let mut store = SpoolStore::new(
         &sys.site.spool,
         Retention {
             messages: 20000,
             max_age: Duration::from_secs(3600),
+            idempotency: Duration::from_secs(60),
         },
     );
-    let start = store.last_id("loss").unwrap();
+    let start = store.last_id("loss");
     let mut sse = request(
         port,
         "GET",
@@ -866,11 +866,12 @@ struct Fanout {
 
 fn ours_fanout(sys: &Systems, subscribers: usize, messages: usize) -> Fanout {
     let port = sys.apache.port;
-    let store = SpoolStore::new(
+    let mut store = SpoolStore::new(
         &sys.site.spool,
         Retention {
             messages: 20000,
             max_age: Duration::from_secs(3600),
+            idempotency: Duration::from_secs(60),
         },
     );
     let _ = store.ensure_channel("fan");
@@ -915,9 +916,7 @@ fn ours_fanout(sys: &Systems, subscribers: usize, messages: usize) -> Fanout {
         let due = Duration::from_millis(100 * i as u64);
         std::thread::sleep(due.saturating_sub(start.elapsed()));
         sent.push(SystemTime::now());
-        store
-            .publish("fan", "text/plain", &format!("m{i}"))
-            .unwrap();
+        store.put("fan", &format!("m{i}"));
     }
     let mut delays = Vec::new();
     for h in handles {

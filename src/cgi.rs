@@ -92,6 +92,8 @@ pub struct RequestError {
     pub reason: String,
     /// A header the refusal needs, such as `Allow` for a 405 or `WWW-Authenticate` for a 401.
     pub header: Option<(HeaderName, &'static str)>,
+    /// What only the error log gets: system error text and paths stay out of answers.
+    pub detail: Option<String>,
 }
 
 impl RequestError {
@@ -106,7 +108,14 @@ impl RequestError {
             status,
             reason: reason.into(),
             header: None,
+            detail: None,
         }
+    }
+
+    /// The same refusal with a detail for the error log only.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> RequestError {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// The same refusal with a header it needs.
@@ -118,7 +127,11 @@ impl RequestError {
 
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.status, self.reason)
+        write!(f, "{}: {}", self.status, self.reason)?;
+        match &self.detail {
+            Some(detail) => write!(f, " ({detail})"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -39,8 +39,23 @@ pub struct Config {
     pub keepalive_secs: u64,
     /// Seconds a webcam stream waits for a first complete frame before answering 503.
     pub first_frame_wait_secs: u64,
-    /// The directory of the channel store, writable by the server's CGI user.
+    /// Where channels are kept: the spool directory of this host, or a Redis server that
+    /// several hosts share.
+    pub store: StoreKind,
+    /// The directory of the spool store, writable by the server's CGI user.
     pub spool_dir: PathBuf,
+    /// The Redis store's server: `redis://[:password@]host:port/db` or
+    /// `unix:///path/redis.sock`.
+    pub redis_url: String,
+    /// Prepended to every Redis key, so sites can share a server.
+    pub redis_key_prefix: String,
+    /// The longest a connection to Redis may take, in milliseconds.
+    pub redis_connect_timeout_ms: u64,
+    /// The longest a Redis command may take, in milliseconds (a blocking wait adds its own
+    /// time).
+    pub redis_command_timeout_ms: u64,
+    /// Seconds a publish's `Idempotency-Key` is remembered, so a retry returns the first id.
+    pub idempotency_secs: u64,
     /// A bearer token that authorizes publishing (`Authorization: Bearer …`).
     pub publish_token: Option<String>,
     /// Channels anyone may publish to (a public chat).
@@ -73,7 +88,13 @@ impl Default for Config {
             still_image_user_agents: vec!["MSIE ".into(), "Trident/".into()],
             keepalive_secs: 5,
             first_frame_wait_secs: 10,
+            store: StoreKind::Spool,
             spool_dir: PathBuf::from("/var/spool/serverpush"),
+            redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_key_prefix: "serverpush:".into(),
+            redis_connect_timeout_ms: 1000,
+            redis_command_timeout_ms: 2000,
+            idempotency_secs: 600,
             publish_token: None,
             open_channels: Vec::new(),
             max_message_bytes: 64 * 1024,
@@ -84,6 +105,17 @@ impl Default for Config {
             files: BTreeMap::new(),
         }
     }
+}
+
+/// Which channel store the programs use.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded spool directory (one host).
+    #[default]
+    Spool,
+    /// Redis streams (several hosts).
+    Redis,
 }
 
 /// Why the config could not be used.
@@ -199,6 +231,37 @@ impl Config {
                 "open_channels",
                 format!("channel name {name:?} is not valid"),
             ));
+        }
+        if self.store == StoreKind::Redis {
+            // Checked here so a bad URL is a config error naming the key; the URL itself is
+            // never echoed, since it may hold a password.
+            use redis::IntoConnectionInfo;
+            let scheme = self.redis_url.split("://").next().unwrap_or_default();
+            if !matches!(scheme, "redis" | "unix" | "redis+unix")
+                || self.redis_url.as_str().into_connection_info().is_err()
+            {
+                return Err((
+                    "redis_url",
+                    "must be redis://[:password@]host:port/db or unix:///path/redis.sock".into(),
+                ));
+            }
+        }
+        if !(1..=60_000).contains(&self.redis_connect_timeout_ms) {
+            return Err(("redis_connect_timeout_ms", "must be from 1 to 60000".into()));
+        }
+        if !(1..=60_000).contains(&self.redis_command_timeout_ms) {
+            return Err(("redis_command_timeout_ms", "must be from 1 to 60000".into()));
+        }
+        if self.redis_key_prefix.len() > 64
+            || !self.redis_key_prefix.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err((
+                "redis_key_prefix",
+                "must be at most 64 visible ASCII characters".into(),
+            ));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.idempotency_secs) {
+            return Err(("idempotency_secs", "must be from 1 to 604800".into()));
         }
         if let Some(name) = self.files.keys().find(|n| !is_name(n)) {
             return Err(("files", format!("file name {name:?} is not valid")));

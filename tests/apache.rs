@@ -146,14 +146,15 @@ fn longpoll_publish_poll_and_sse() {
 fn sse_resumed_with_last_event_id_loses_and_repeats_nothing() {
     let site = Site::new(LONGPOLL_CONFIG);
     let apache = Server::apache(&site);
-    let store = serverpush::store::SpoolStore::new(
+    let mut store = serverpush::store::SpoolStore::new(
         &site.spool,
         serverpush::store::Retention {
             messages: 1000,
             max_age: Duration::from_secs(3600),
+            idempotency: Duration::from_secs(60),
         },
     );
-    use serverpush::store::ChannelStore;
+    use crate::util::StoreExt;
     let mut received: Vec<String> = Vec::new();
     let mut last_event_id = "room:0".to_owned();
     let mut published = 0;
@@ -170,9 +171,7 @@ fn sse_resumed_with_last_event_id_loses_and_repeats_nothing() {
         );
         for _ in 0..5 {
             published += 1;
-            store
-                .publish("room", "text/plain", &format!("m{published}"))
-                .unwrap();
+            store.put("room", &format!("m{published}"));
         }
         // Read part of what was published, then cut the connection mid-stream.
         sse.read_until_count(b"\ndata: ", 3 + round % 2, T);

@@ -98,3 +98,26 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Short forms of the store calls the tests make, for either store.
+pub trait StoreExt {
+    /// Publishes `data` as text; its id.
+    fn put(&mut self, channel: &str, data: &str) -> u64;
+    /// The channel's last id.
+    fn last_id(&mut self, channel: &str) -> u64;
+}
+
+impl<S: serverpush::store::ChannelStore + ?Sized> StoreExt for S {
+    fn put(&mut self, channel: &str, data: &str) -> u64 {
+        let message = serverpush::store::NewMessage {
+            content_type: "text/plain",
+            data,
+            idempotency_key: None,
+        };
+        self.publish(channel, &message).unwrap().id
+    }
+
+    fn last_id(&mut self, channel: &str) -> u64 {
+        self.head(channel).unwrap().0
+    }
+}

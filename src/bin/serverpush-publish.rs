@@ -6,15 +6,14 @@
 //! ```
 //! The message is MESSAGE or, without it, standard input. `--repeat N` publishes it N times,
 //! with `{n}` in it replaced by 1..N (for tests and benchmarks). The config is `--config`, else
-//! `SERVERPUSH_CONFIG`, else the defaults. It prints each id.
-
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::time::Duration;
+//! `SERVERPUSH_CONFIG`, else the defaults; the store is the one the config names (the spool or
+//! Redis). It prints each id.
 
 use anyhow::{Context, Result, bail};
 use serverpush::config::{Config, is_name};
-use serverpush::store::{ChannelStore, Retention, SpoolStore};
+use serverpush::store::{self, NewMessage};
+use std::io::{Read, Write};
+use std::path::PathBuf;
 
 fn main() -> Result<()> {
     use lexopt::prelude::*;
@@ -60,23 +59,23 @@ fn main() -> Result<()> {
             config.max_message_bytes
         );
     }
-    let store = SpoolStore::new(
-        &config.spool_dir,
-        Retention {
-            messages: config.retention_messages,
-            max_age: Duration::from_secs(config.retention_secs),
-        },
-    );
+    if content_type.len() > 200 || !content_type.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        bail!("--type must be a plain media type (printable ASCII, no line breaks)");
+    }
+    let mut store = store::open(&config).context("opening the channel store")?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for n in 1..=repeat {
         let text = message.replace("{n}", &n.to_string());
-        let id = store
-            .publish(&channel, &content_type, &text)
-            .with_context(|| {
-                format!("publishing to {channel} in {}", config.spool_dir.display())
-            })?;
-        writeln!(out, "{id}")?;
+        let message = NewMessage {
+            content_type: &content_type,
+            data: &text,
+            idempotency_key: None,
+        };
+        let published = store
+            .publish(&channel, &message)
+            .with_context(|| format!("publishing to {channel}"))?;
+        writeln!(out, "{}", published.id)?;
     }
     Ok(())
 }

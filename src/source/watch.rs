@@ -178,11 +178,15 @@ impl DirWatch {
         })
     }
 
-    /// Waits up to `timeout` for a file to land in a watched directory; true when one did.
-    /// Temporary files (names starting with `.`) do not count.
-    pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
+    /// Waits up to `timeout` for a file whose name `wanted` accepts to land in a watched
+    /// directory; true when one did.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> io::Result<bool> {
         wait_for_event(self.fd.as_ref(), &mut self.buf, timeout, |name| {
-            name.is_some_and(|n| !n.starts_with(b"."))
+            name.is_some_and(&wanted)
         })
     }
 }

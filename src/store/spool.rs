@@ -1,9 +1,5 @@
-//! The *store* keeps channels of messages. A *channel* is a named, ordered log; each *message*
-//! has a per-channel id that grows by one from 1, a time, a content type and text.
-//!
-//! [`ChannelStore`] is the interface the programs use; [`SpoolStore`] is the embedded
-//! implementation, a spool directory with one directory per channel and one file per message
-//! (`<id>.msg`), so that a Redis-backed store can replace it without touching the programs.
+//! The *spool store*: the embedded [`ChannelStore`], a spool directory with one directory per
+//! channel and one file per message (`<id>.msg`), for a site on one host.
 //!
 //! Why it is safe with many processes and sudden deaths:
 //! - publishers of a channel serialise on an exclusive `flock` of the channel's lock file, which
@@ -14,8 +10,15 @@
 //! - the next id is one past the highest message: the `last` hint (rewritten every
 //!   `LAST_HINT_EVERY` ids) and the message files found after it, so a publisher killed
 //!   between its rename and a hint update loses nothing;
+//! - once a message is renamed into place the publish has succeeded: a hint, retention or
+//!   clean-up that fails afterwards is an optimisation missed, never a failed publish;
+//! - the channel's epoch is the `epoch` file, written under the lock by the first publish into
+//!   a directory that has none (a new channel, or one whose directory was wiped);
 //! - readers take no lock: retention deletes old files, and a reader that finds one gone reports
 //!   the gap as `missed`.
+//!
+//! Subscribers wait on an inotify watch of their channels' directories that wakes only for a
+//! message file renamed into place, not for the lock or the hints.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -23,58 +26,20 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 
-/// One stored message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// The channel's name.
-    pub channel: String,
-    /// Its id within the channel, from 1.
-    pub id: u64,
-    /// When it was published, RFC 3339 with milliseconds.
-    pub time: String,
-    /// Its content type.
-    pub content_type: String,
-    /// Its text.
-    pub data: String,
-}
-
-/// What a read after an id found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Batch {
-    /// Messages after the id asked, in id order.
-    pub messages: Vec<Message>,
-    /// True when messages the reader had not seen were dropped by retention before it came.
-    pub missed: bool,
-    /// The highest id now in the channel (0 for none yet).
-    pub last_id: u64,
-}
-
-/// Retention limits of a channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retention {
-    /// Messages kept at most.
-    pub messages: u64,
-    /// Age after which a message is dropped.
-    pub max_age: Duration,
-}
-
-/// A channel store.
-pub trait ChannelStore {
-    /// Appends a message; returns its id.
-    fn publish(&self, channel: &str, content_type: &str, data: &str) -> io::Result<u64>;
-    /// Messages of `channel` with ids above `after`, at most `limit`.
-    fn read_after(&self, channel: &str, after: u64, limit: usize) -> io::Result<Batch>;
-    /// The highest id in `channel` (0 for none yet).
-    fn last_id(&self, channel: &str) -> io::Result<u64>;
-}
+use super::{
+    Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
+    new_epoch,
+};
+use crate::source::watch::{DirWatch, LeaveOpen};
 
 /// The embedded store: a spool directory.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SpoolStore {
     root: PathBuf,
     retention: Retention,
+    watch: Option<DirWatch>,
 }
 
 const SUFFIX: &str = ".msg";
@@ -85,12 +50,19 @@ const SUFFIX: &str = ".msg";
 /// message is never dropped.
 const LAST_HINT_EVERY: u64 = 16;
 
+/// How often (in ids) a publish removes expired idempotency keys and leftover temporary files.
+const SWEEP_EVERY: u64 = 256;
+
+/// The prefix of an idempotency key's file; a dot keeps it out of the watchers' sight.
+const IDEMPOTENCY_PREFIX: &str = ".key-";
+
 impl SpoolStore {
     /// A store in `root`, which is created when missing.
     pub fn new(root: &Path, retention: Retention) -> SpoolStore {
         SpoolStore {
             root: root.to_owned(),
             retention,
+            watch: None,
         }
     }
 
@@ -135,7 +107,7 @@ impl SpoolStore {
     /// it. A publisher may also have died between renaming its message and any hint update;
     /// the look past the hint covers that too.
     fn last_in(dir: &Path) -> io::Result<u64> {
-        let hint = Self::read_last(dir);
+        let hint = Self::read_number(dir, "last").unwrap_or(0);
         let anchored = if hint == 0 {
             Self::message_path(dir, 1).exists()
         } else {
@@ -153,19 +125,30 @@ impl SpoolStore {
         Ok(last)
     }
 
-    fn read_last(dir: &Path) -> u64 {
-        fs::read_to_string(dir.join("last"))
+    fn read_number(dir: &Path, name: &str) -> Option<u64> {
+        fs::read_to_string(dir.join(name))
             .ok()
             .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+    }
+
+    /// The channel's epoch, `None` when it has none yet.
+    fn epoch_in(dir: &Path) -> Option<String> {
+        let text = fs::read_to_string(dir.join("epoch")).ok()?;
+        let epoch = text.trim();
+        super::is_epoch(epoch).then(|| epoch.to_owned())
     }
 
     fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
         let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        drop(file);
-        fs::rename(&tmp, dir.join(name))
+        let written = fs::File::create(&tmp).and_then(|mut file| file.write_all(bytes));
+        match written.and_then(|()| fs::rename(&tmp, dir.join(name))) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // A full disk must not leave a partial temporary file behind.
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 
     fn parse(channel: &str, id: u64, bytes: &[u8]) -> Option<Message> {
@@ -185,11 +168,7 @@ impl SpoolStore {
     /// The `first` file remembers where the oldest message is, so each publish looks at one or
     /// two files rather than listing the channel.
     fn apply_retention(&self, dir: &Path, last: u64) -> io::Result<()> {
-        let hint = fs::read_to_string(dir.join("first"))
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(1)
-            .max(1);
+        let hint = Self::read_number(dir, "first").unwrap_or(1).max(1);
         let keep_from = last
             .saturating_sub(self.retention.messages.saturating_sub(1))
             .max(1);
@@ -225,20 +204,47 @@ impl SpoolStore {
         Ok(())
     }
 
-    /// Removes temporary files left by publishers that died mid-write.
-    fn remove_leftovers(dir: &Path) -> io::Result<()> {
+    /// Removes temporary files left by publishers that died mid-write, and idempotency keys
+    /// older than they are kept.
+    fn sweep(&self, dir: &Path) -> io::Result<()> {
+        let cutoff = SystemTime::now()
+            .checked_sub(self.retention.idempotency)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let expired = || {
+                entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff)
+            };
+            if name.starts_with(".tmp-") || (name.starts_with(IDEMPOTENCY_PREFIX) && expired()) {
                 let _ = fs::remove_file(entry.path());
             }
         }
         Ok(())
     }
+
+    /// The id an idempotency key was stored with, if it is still remembered.
+    fn remembered(&self, dir: &Path, key: &str) -> Option<u64> {
+        let path = dir.join(format!("{IDEMPOTENCY_PREFIX}{key}"));
+        let fresh = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()?
+            .elapsed()
+            .map_or(true, |age| age < self.retention.idempotency);
+        fresh.then(|| fs::read_to_string(&path).ok()?.trim().parse().ok())?
+    }
 }
 
 impl ChannelStore for SpoolStore {
-    fn publish(&self, channel: &str, content_type: &str, data: &str) -> io::Result<u64> {
+    fn publish(
+        &mut self,
+        channel: &str,
+        message: &NewMessage<'_>,
+    ) -> Result<Published, StoreError> {
         let dir = self.ensure_channel(channel)?;
         let lock = fs::OpenOptions::new()
             .create(true)
@@ -247,27 +253,61 @@ impl ChannelStore for SpoolStore {
             .open(dir.join("lock"))?;
         lock.lock()?;
         // Under the lock: no other publisher of this channel runs until it is dropped.
+        let epoch = match Self::epoch_in(&dir) {
+            Some(epoch) => epoch,
+            None => {
+                let epoch = new_epoch();
+                Self::write_atomically(&dir, "epoch", epoch.as_bytes())?;
+                epoch
+            }
+        };
+        if let Some(id) = message
+            .idempotency_key
+            .and_then(|key| self.remembered(&dir, key))
+        {
+            return Ok(Published {
+                id,
+                epoch,
+                duplicate: true,
+            });
+        }
         let id = Self::last_in(&dir)? + 1;
-        let time = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        let header = serde_json::json!({ "time": time, "type": content_type });
+        let time = format_time(Utc::now());
+        let header = serde_json::json!({ "time": time, "type": message.content_type });
         let mut bytes = header.to_string().into_bytes();
         bytes.push(b'\n');
-        bytes.extend_from_slice(data.as_bytes());
+        bytes.extend_from_slice(message.data.as_bytes());
         Self::write_atomically(&dir, &format!("{id:020}{SUFFIX}"), &bytes)?;
+        // The message is stored: what follows only saves later work, and its failure (a full
+        // disk, say) must not turn a stored message into a failed publish that a client retries.
+        if let Some(key) = message.idempotency_key {
+            let _ = Self::write_atomically(
+                &dir,
+                &format!("{IDEMPOTENCY_PREFIX}{key}"),
+                id.to_string().as_bytes(),
+            );
+        }
         if id % LAST_HINT_EVERY == 0 {
-            Self::write_atomically(&dir, "last", id.to_string().as_bytes())?;
+            let _ = Self::write_atomically(&dir, "last", id.to_string().as_bytes());
         }
-        if id % 1024 == 1 {
-            Self::remove_leftovers(&dir)?;
+        if id % SWEEP_EVERY == 1 {
+            let _ = self.sweep(&dir);
         }
-        self.apply_retention(&dir, id)?;
+        let _ = self.apply_retention(&dir, id);
         drop(lock);
-        Ok(id)
+        Ok(Published {
+            id,
+            epoch,
+            duplicate: false,
+        })
     }
 
-    fn read_after(&self, channel: &str, after: u64, limit: usize) -> io::Result<Batch> {
+    fn read_after(&mut self, channel: &str, after: u64, limit: usize) -> Result<Batch, StoreError> {
         let dir = self.channel_dir(channel);
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            epoch: Self::epoch_in(&dir),
+            ..Batch::default()
+        };
         // The usual case: the next ids are there; read them until one is not.
         let mut next = after + 1;
         let read = |id: u64, batch: &mut Batch| -> io::Result<bool> {
@@ -321,16 +361,37 @@ impl ChannelStore for SpoolStore {
         Ok(batch)
     }
 
-    fn last_id(&self, channel: &str) -> io::Result<u64> {
-        Self::last_in(&self.channel_dir(channel))
+    fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError> {
+        let dir = self.channel_dir(channel);
+        let epoch = Self::epoch_in(&dir);
+        Ok((Self::last_in(&dir)?, epoch))
     }
-}
 
-/// The time of a message as a `DateTime`, for ages.
-pub fn parse_time(time: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(time)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    fn watch(&mut self, channels: &[String]) -> Result<(), StoreError> {
+        let mut dirs = Vec::with_capacity(channels.len());
+        for channel in channels {
+            dirs.push(self.ensure_channel(channel)?);
+        }
+        self.watch = Some(DirWatch::new(dirs.iter().map(PathBuf::as_path))?);
+        Ok(())
+    }
+
+    fn wait(&mut self, _positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError> {
+        let Some(watch) = self.watch.as_mut() else {
+            return Err(StoreError::Failed("wait before watch".into()));
+        };
+        // Only a message renamed into place (or a new epoch) is news: the lock file's close and
+        // the hints' renames would wake every subscriber for nothing.
+        Ok(watch.wait_for(timeout, |name| {
+            name.ends_with(SUFFIX.as_bytes()) || name == b"epoch"
+        })?)
+    }
+
+    fn leave_open(&mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.leave_open();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -343,18 +404,30 @@ mod tests {
             Retention {
                 messages,
                 max_age: Duration::from_secs(age_secs),
+                idempotency: Duration::from_secs(60),
             },
         )
+    }
+
+    fn text(data: &str) -> NewMessage<'_> {
+        NewMessage {
+            content_type: "text/plain",
+            data,
+            idempotency_key: None,
+        }
     }
 
     #[test]
     fn ids_grow_from_one_and_read_back() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let s = store(dir.path(), 1000, 3600);
+        let mut s = store(dir.path(), 1000, 3600);
         for i in 1..=5u64 {
-            assert_eq!(s.publish("a", "text/plain", &format!("m{i}")).ok(), Some(i));
+            assert_eq!(
+                s.publish("a", &text(&format!("m{i}"))).ok().map(|p| p.id),
+                Some(i)
+            );
         }
-        let b = s.read_after("a", 2, 100).unwrap_or_default();
+        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![3, 4, 5]
@@ -362,26 +435,23 @@ mod tests {
         assert_eq!(b.messages[0].data, "m3");
         assert!(!b.missed);
         assert_eq!(b.last_id, 5);
-        assert_eq!(
-            s.read_after("b", 0, 100).unwrap_or_default(),
-            Batch::default()
-        );
+        assert_eq!(s.read_after("b", 0, 100).ok(), Some(Batch::default()));
     }
 
     #[test]
     fn retention_by_count_reports_missed() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let s = store(dir.path(), 3, 3600);
+        let mut s = store(dir.path(), 3, 3600);
         for i in 1..=10 {
-            let _ = s.publish("a", "text/plain", &format!("m{i}"));
+            let _ = s.publish("a", &text(&format!("m{i}")));
         }
-        let b = s.read_after("a", 2, 100).unwrap_or_default();
+        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
         assert!(b.missed);
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![8, 9, 10]
         );
-        let b = s.read_after("a", 7, 100).unwrap_or_default();
+        let b = s.read_after("a", 7, 100).unwrap_or_else(|e| panic!("{e}"));
         assert!(!b.missed);
         assert_eq!(b.messages.len(), 3);
     }
@@ -389,11 +459,11 @@ mod tests {
     #[test]
     fn retention_by_age_keeps_the_newest() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let s = store(dir.path(), 1000, 0);
+        let mut s = store(dir.path(), 1000, 0);
         for i in 1..=3 {
-            let _ = s.publish("a", "text/plain", &format!("m{i}"));
+            let _ = s.publish("a", &text(&format!("m{i}")));
         }
-        let b = s.read_after("a", 0, 100).unwrap_or_default();
+        let b = s.read_after("a", 0, 100).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(b.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![3]);
         assert!(b.missed);
     }
@@ -401,15 +471,15 @@ mod tests {
     #[test]
     fn a_message_renamed_without_last_update_is_counted() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let s = store(dir.path(), 1000, 3600);
-        let _ = s.publish("a", "text/plain", "one");
+        let mut s = store(dir.path(), 1000, 3600);
+        let _ = s.publish("a", &text("one"));
         // As if a publisher died after its rename: message 2 exists, `last` still says 1.
         let d = s.channel_dir("a");
         let _ = fs::copy(
             SpoolStore::message_path(&d, 1),
             SpoolStore::message_path(&d, 2),
         );
-        assert_eq!(s.last_id("a").ok(), Some(2));
-        assert_eq!(s.publish("a", "text/plain", "three").ok(), Some(3));
+        assert_eq!(s.head("a").ok().map(|h| h.0), Some(2));
+        assert_eq!(s.publish("a", &text("three")).ok().map(|p| p.id), Some(3));
     }
 }

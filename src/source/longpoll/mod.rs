@@ -1,0 +1,288 @@
+//! The *long-poll* program: publish to channels, subscribe to them by long-poll or as a stream,
+//! and long-poll files other programs write.
+//!
+//! - `POST /cgi-bin/nph-longpoll/CHANNEL` (or `?channel=`) publishes the body; 201 with
+//!   `{"channel":…,"id":…}` ([`publish`]).
+//! - `GET` with one or more `channel`s long-polls: the answer comes as soon as any channel has
+//!   messages after the client's [`cursor`], or after `timeout` seconds, as
+//!   `{"messages":[…],"cursor":"a:42:EPOCH,b:7:EPOCH","missed":false}` ([`subscribe`]).
+//! - `transport=sse` (or `Accept: text/event-stream`), `iframe` or `chunked` streams the same
+//!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`).
+//! - `GET ?file=NAME&since=VERSION` long-polls a watched file until its version changes
+//!   ([`file`]).
+//!
+//! The programs reach channels only through [`crate::store::ChannelStore`], so the spool and
+//! the Redis store serve every one of these the same way.
+
+pub mod cursor;
+pub mod file;
+pub mod publish;
+pub mod subscribe;
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use http::header::CONTENT_TYPE;
+use http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::cgi::{Request, RequestError};
+use crate::config::{Config, is_name};
+use crate::head::{self, Head};
+use crate::pacing::Time;
+use crate::program::{Program, Response};
+use crate::store::{self, ChannelStore, StoreError};
+use crate::transport::accepts_event_stream;
+use crate::transport::iframe::Callback;
+use cursor::Position;
+
+/// Messages read from one channel for one answer, at most.
+pub const READ_LIMIT: usize = 1000;
+
+/// The largest watched file served.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// The default iframe callback of channel streams.
+pub const DEFAULT_CALLBACK: &str = "serverpush.receive";
+
+/// Seconds a client is asked to wait (`Retry-After`) when the store is unavailable.
+pub const RETRY_AFTER_SECS: &str = "2";
+
+/// The long-poll program.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LongPoll;
+
+/// How a subscription is delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// One JSON answer.
+    LongPoll {
+        /// How long to wait for a message.
+        timeout: Duration,
+    },
+    /// `text/event-stream`.
+    Sse,
+    /// A forever frame.
+    Iframe(Callback),
+    /// Chunked JSON lines.
+    Chunked,
+}
+
+/// A validated long-poll request.
+#[derive(Debug)]
+pub enum LongPollPlan {
+    /// The message was stored (or its idempotency key had been seen).
+    Published(publish::Receipt),
+    /// A subscription.
+    Subscribe {
+        /// The store, open.
+        store: Box<dyn ChannelStore>,
+        /// Where the client is, per channel; channels without a position start at their end
+        /// ("new messages only").
+        start: Vec<(String, Option<Position>)>,
+        /// How to deliver.
+        delivery: Delivery,
+    },
+    /// A watched file.
+    File(file::WatchedFile),
+}
+
+fn bad(reason: impl Into<String>) -> RequestError {
+    RequestError::bad_request(reason)
+}
+
+/// The refusal a store failure gets before anything is answered; details go to the log only.
+fn store_refusal(error: &StoreError) -> RequestError {
+    match error {
+        StoreError::Unavailable(_) => RequestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the channel store is unavailable; try again shortly",
+        )
+        .with_header(http::header::RETRY_AFTER, RETRY_AFTER_SECS),
+        StoreError::Full(_) => RequestError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the channel store is full; nothing was stored",
+        ),
+        StoreError::Failed(_) => RequestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the channel store failed; see the error log",
+        ),
+    }
+    .with_detail(error.to_string())
+}
+
+/// The channels a request names: the path info's, then every `channel` parameter.
+fn channels(request: &Request, config: &Config) -> Result<Vec<String>, RequestError> {
+    let mut names: Vec<String> = Vec::new();
+    let from_path = request
+        .path_info
+        .as_deref()
+        .map(|p| p.trim_start_matches('/'))
+        .filter(|p| !p.is_empty());
+    for name in from_path
+        .into_iter()
+        .chain(request.query.get_all("channel"))
+    {
+        if !is_name(name) {
+            return Err(bad(
+                "channel names are 1 to 64 of A-Z a-z 0-9 _ . - (and not . or ..)",
+            ));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    if names.len() > config.max_subscribe_channels {
+        return Err(bad(format!(
+            "at most {} channels in one request",
+            config.max_subscribe_channels
+        )));
+    }
+    Ok(names)
+}
+
+impl LongPollPlan {
+    /// Validates the request; a publish is stored here, before anything is answered.
+    pub fn from_request(
+        request: &Request,
+        config: &Config,
+        body: &mut dyn Read,
+    ) -> Result<LongPollPlan, RequestError> {
+        let q = &request.query;
+        if request.method == Method::POST {
+            return publish::publish(request, config, body).map(LongPollPlan::Published);
+        }
+        if q.get("data").is_some() || q.get("publish").is_some() {
+            return Err(RequestError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "GET never publishes: POST the message to the channel",
+            )
+            .with_header(http::header::ALLOW, "POST"));
+        }
+        let timeout = Duration::from_secs(q.number(
+            "timeout",
+            0..=config.longpoll_timeout_secs,
+            config.longpoll_timeout_secs,
+        )?);
+
+        if let Some(name) = q.get("file") {
+            return file::WatchedFile::from_request(name, q.get("since"), timeout, config)
+                .map(LongPollPlan::File);
+        }
+
+        let names = channels(request, config)?;
+        if names.is_empty() {
+            return Err(bad(
+                "name a channel: /cgi-bin/nph-longpoll/NAME or ?channel=NAME",
+            ));
+        }
+        let transport = match q.get("transport") {
+            None if accepts_event_stream(request)? => "sse",
+            _ => q.choice(
+                "transport",
+                &["longpoll", "sse", "iframe", "chunked"],
+                "longpoll",
+            )?,
+        };
+        let delivery = match transport {
+            "sse" => Delivery::Sse,
+            "iframe" => Delivery::Iframe(Callback::allowed(
+                q.get("callback").unwrap_or(DEFAULT_CALLBACK),
+                &config.iframe_callbacks,
+            )?),
+            "chunked" => Delivery::Chunked,
+            _ => Delivery::LongPoll { timeout },
+        };
+        // SSE resumes from what the browser last saw; the query forms serve the first
+        // connection, whose header a page cannot set.
+        let resume = match delivery {
+            Delivery::Sse => request
+                .header_str("last-event-id")?
+                .or(q.get("last_event_id"))
+                .or(q.get("lastEventID")),
+            _ => None,
+        };
+        let mut since = match resume.or(q.get("since")) {
+            Some(raw) => cursor::parse(raw, &names)?,
+            None => BTreeMap::new(),
+        };
+        let start = names
+            .into_iter()
+            .map(|c| {
+                let position = since.remove(&c);
+                (c, position)
+            })
+            .collect();
+        // Opened last: a request refused for its own faults never costs a Redis connection.
+        let store = store::open(config).map_err(|e| store_refusal(&e))?;
+        Ok(LongPollPlan::Subscribe {
+            store,
+            start,
+            delivery,
+        })
+    }
+}
+
+fn json_response<W: Write, T: Time>(
+    response: &mut Response<W>,
+    status: StatusCode,
+    body: &Value,
+    time: &T,
+) -> io::Result<()> {
+    let head = Head::new(status).header_static(CONTENT_TYPE, "application/json");
+    response.write_whole(head, body.to_string().as_bytes(), time)
+}
+
+/// A failure before the head: the refusal it gets (503 for an unavailable store, 500 for the
+/// rest), and the error for the caller to log.
+fn refuse_late<W: Write, T: Time>(
+    response: &mut Response<W>,
+    error: StoreError,
+    time: &T,
+) -> io::Error {
+    let refusal = store_refusal(&error);
+    let _ = head::write_error(
+        &mut response.out,
+        &refusal,
+        response.mode,
+        response.protocol,
+        response.head_only,
+        time.wall(),
+    );
+    io::Error::other(error)
+}
+
+impl Program for LongPoll {
+    type Plan = LongPollPlan;
+
+    fn allow(&self) -> &'static str {
+        "GET, HEAD, POST"
+    }
+
+    fn prepare(
+        &self,
+        request: &Request,
+        config: &Config,
+        body: &mut dyn Read,
+    ) -> Result<LongPollPlan, RequestError> {
+        LongPollPlan::from_request(request, config, body)
+    }
+
+    fn respond<W: Write, T: Time>(
+        &self,
+        plan: LongPollPlan,
+        response: &mut Response<W>,
+        time: &mut T,
+    ) -> io::Result<()> {
+        match plan {
+            LongPollPlan::Published(receipt) => receipt.respond(response, time),
+            LongPollPlan::File(watched) => watched.respond(response, time),
+            LongPollPlan::Subscribe {
+                store,
+                start,
+                delivery,
+            } => subscribe::subscribe(store, start, delivery, response, time),
+        }
+    }
+}

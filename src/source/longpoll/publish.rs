@@ -1,0 +1,162 @@
+//! *Publish*: a `POST` stores its body as the next message of one channel.
+//!
+//! Publishing needs the bearer token, a user the server authenticated, or a channel listed in
+//! `open_channels`. Everything a request can get wrong (authorization, size, encoding) is
+//! checked before the store is touched, so a refused publish stores nothing.
+//!
+//! A publisher that did not get an answer (a timeout, a 503) cannot tell whether its message
+//! was stored. It sends an `Idempotency-Key` header and retries with the same key: the store
+//! remembers the key for `idempotency_secs` and answers the first message's id again.
+
+use std::io::{self, Read, Write};
+
+use http::StatusCode;
+use http::header::WWW_AUTHENTICATE;
+use serde_json::json;
+
+use super::{bad, channels, json_response, store_refusal};
+use crate::cgi::{Request, RequestError};
+use crate::config::Config;
+use crate::pacing::Time;
+use crate::program::Response;
+use crate::store::{self, NewMessage, is_idempotency_key};
+
+/// A stored message, as the publisher is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The channel.
+    pub channel: String,
+    /// The message's id.
+    pub id: u64,
+    /// True when the idempotency key had been seen and nothing new was stored.
+    pub duplicate: bool,
+}
+
+impl Receipt {
+    /// `201 {"channel":…,"id":…}` (with `"duplicate":true` for a repeated key).
+    pub fn respond<W: Write, T: Time>(
+        &self,
+        response: &mut Response<W>,
+        time: &T,
+    ) -> io::Result<()> {
+        let mut body = json!({ "channel": self.channel, "id": self.id });
+        if self.duplicate {
+            body["duplicate"] = true.into();
+        }
+        json_response(response, StatusCode::CREATED, &body, time)
+    }
+}
+
+fn authorize(request: &Request, config: &Config, channel: &str) -> Result<(), RequestError> {
+    if config.open_channels.iter().any(|c| c == channel) || request.remote_user.is_some() {
+        return Ok(());
+    }
+    let given = request
+        .header_str("authorization")?
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&config.publish_token, given) {
+        (Some(token), Some(given)) => {
+            if constant_time_eq(token.as_bytes(), given.trim().as_bytes()) {
+                Ok(())
+            } else {
+                Err(RequestError::new(
+                    StatusCode::FORBIDDEN,
+                    "the publish token is wrong",
+                ))
+            }
+        }
+        _ => Err(RequestError::new(
+            StatusCode::UNAUTHORIZED,
+            format!("publishing to {channel} needs authorization"),
+        )
+        .with_header(WWW_AUTHENTICATE, "Bearer realm=\"serverpush\"")),
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Validates and stores a publish.
+pub fn publish(
+    request: &Request,
+    config: &Config,
+    body: &mut dyn Read,
+) -> Result<Receipt, RequestError> {
+    let names = channels(request, config)?;
+    let [channel] = names.as_slice() else {
+        return Err(bad("publish to exactly one channel"));
+    };
+    // The body is read (within its limit) before authorization is checked, so that a refused
+    // client's body is consumed and the server logs only the refusal.
+    let bytes = request.read_body(body, config.max_message_bytes)?;
+    authorize(request, config, channel)?;
+    let declared = request.header_str("content-type")?.unwrap_or("text/plain");
+    let form_data = declared
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+        .then(|| {
+            form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == "data")
+                .map(|(_, v)| v.into_owned())
+        })
+        .flatten();
+    let (content_type, data) = if let Some(data) = form_data {
+        ("text/plain; charset=utf-8".to_owned(), data)
+    } else {
+        // A form without a data field is what `curl -d 'text'` sends: keep the text as it is.
+        let declared = if declared
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            "text/plain"
+        } else {
+            declared
+        };
+        let data = String::from_utf8(bytes).map_err(|_| {
+            RequestError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "messages must be UTF-8 text",
+            )
+        })?;
+        if declared.len() > 200 || !declared.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err(bad("Content-Type is not a plain media type"));
+        }
+        (declared.to_owned(), data)
+    };
+    let idempotency_key = match request.header_str("idempotency-key")? {
+        Some(key) if is_idempotency_key(key.trim()) => Some(key.trim()),
+        Some(_) => {
+            return Err(bad(
+                "Idempotency-Key must be 1 to 100 of A-Z a-z 0-9 _ . : -",
+            ));
+        }
+        None => None,
+    };
+    let message = NewMessage {
+        content_type: &content_type,
+        data: &data,
+        idempotency_key,
+    };
+    let published = store::open(config)
+        .and_then(|mut store| store.publish(channel, &message))
+        .map_err(|e| store_refusal(&e))?;
+    Ok(Receipt {
+        channel: channel.clone(),
+        id: published.id,
+        duplicate: published.duplicate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,275 @@
+//! *Subscribe*: a long-poll or a stream over one or more channels, from a client's cursor.
+//!
+//! The loop is the same for both: read every channel after the cursor, deliver, then wait in
+//! the store until a channel has news, a heartbeat is due, or the time is up. A cursor whose
+//! epoch is not the channel's (the channel was lost and started again) or whose id is past
+//! the channel's end is told `missed` and restarted from the channel's oldest message.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use http::StatusCode;
+use http::header::{CONTENT_TYPE, TRANSFER_ENCODING};
+use serde_json::{Value, json};
+
+use super::cursor::{Cursor, Position};
+use super::{Delivery, READ_LIMIT, json_response, refuse_late};
+use crate::head::Head;
+use crate::pacing::Time;
+use crate::program::Response;
+use crate::store::{ChannelStore, Message, StoreError};
+use crate::transport::chunked::{ChunkedWriter, Framing};
+use crate::transport::iframe::IframeWriter;
+use crate::transport::sse::SseWriter;
+
+/// The JSON of a message as clients get it.
+fn message_json(m: &Message) -> Value {
+    json!({
+        "channel": m.channel,
+        "id": m.id,
+        "time": m.time,
+        "type": m.content_type,
+        "data": m.data,
+    })
+}
+
+/// Reads every channel after the cursor; moves the cursor past what was read. Returns the
+/// messages and the channels that missed some.
+fn collect(
+    store: &mut dyn ChannelStore,
+    cursor: &mut Cursor,
+) -> Result<(Vec<Message>, Vec<String>), StoreError> {
+    let mut messages = Vec::new();
+    let mut missed = Vec::new();
+    for p in cursor.0.iter_mut() {
+        let mut batch = store.read_after(&p.channel, p.id, READ_LIMIT)?;
+        let other_epoch = match (&p.epoch, &batch.epoch) {
+            (Some(mine), Some(now)) => mine != now,
+            // The channel the client knew is gone.
+            (Some(_), None) => true,
+            // A cursor without an epoch (an older client) takes the channel's.
+            (None, _) => false,
+        };
+        if other_epoch || p.id > batch.last_id {
+            // The channel was lost and started again, or the client is ahead of it: start it
+            // again from what is there, and say so.
+            batch = store.read_after(&p.channel, 0, READ_LIMIT)?;
+            batch.missed = true;
+            p.id = 0;
+        }
+        p.epoch = batch.epoch.clone();
+        if batch.missed {
+            missed.push(p.channel.clone());
+        }
+        if let Some(last) = batch.messages.last() {
+            p.id = last.id;
+        }
+        messages.extend(batch.messages);
+    }
+    Ok((messages, missed))
+}
+
+/// Serves a subscription: one long-poll answer, or a stream.
+pub fn subscribe<W: Write, T: Time>(
+    mut store: Box<dyn ChannelStore>,
+    start: Vec<(String, Option<Position>)>,
+    delivery: Delivery,
+    response: &mut Response<W>,
+    time: &mut T,
+) -> io::Result<()> {
+    // Watch first, then read: a message that lands between the two is seen by the read, and one
+    // that lands after it ends the wait.
+    let channels: Vec<String> = start.iter().map(|(c, _)| c.clone()).collect();
+    store
+        .watch(&channels)
+        .map_err(|e| refuse_late(response, e, time))?;
+    let mut cursor = Cursor(Vec::with_capacity(start.len()));
+    for (channel, since) in start {
+        let (id, epoch) = match since {
+            Some(position) => (position.id, position.epoch),
+            // No position: new messages only, from the channel's end now.
+            None => store
+                .head(&channel)
+                .map_err(|e| refuse_late(response, e, time))?,
+        };
+        cursor.0.push(Position { channel, id, epoch });
+    }
+
+    if let Delivery::LongPoll { timeout } = delivery {
+        let deadline = time.elapsed() + timeout;
+        loop {
+            let (messages, missed) =
+                collect(store.as_mut(), &mut cursor).map_err(|e| refuse_late(response, e, time))?;
+            let now = time.elapsed();
+            if !messages.is_empty() || !missed.is_empty() || now >= deadline || response.head_only {
+                let body = json!({
+                    "messages": messages.iter().map(message_json).collect::<Vec<_>>(),
+                    "cursor": cursor.render(),
+                    "missed": !missed.is_empty(),
+                });
+                store.leave_open();
+                return json_response(response, StatusCode::OK, &body, time);
+            }
+            store
+                .wait(&cursor.ids(), deadline - now)
+                .map_err(|e| refuse_late(response, e, time))?;
+        }
+    }
+
+    stream(store.as_mut(), cursor, delivery, response, time)
+}
+
+/// A streamed subscription: messages as they come, heartbeats, a normal end at the lifetime.
+/// A store that fails mid-stream ends the stream (its framing closed) and the failure is
+/// logged; clients reconnect and resume from their cursor.
+fn stream<W: Write, T: Time>(
+    store: &mut dyn ChannelStore,
+    mut cursor: Cursor,
+    delivery: Delivery,
+    response: &mut Response<W>,
+    time: &mut T,
+) -> io::Result<()> {
+    let config = response.config.clone();
+    let framing = Framing::for_response(response.mode, response.protocol);
+    let content_type = match delivery {
+        Delivery::Sse => "text/event-stream; charset=utf-8",
+        Delivery::Iframe(_) => "text/html; charset=utf-8",
+        _ => "application/x-ndjson; charset=utf-8",
+    };
+    let mut head = Head::new(StatusCode::OK).header_static(CONTENT_TYPE, content_type);
+    if delivery == Delivery::Chunked && framing == Framing::Chunked {
+        head = head.header_static(TRANSFER_ENCODING, "chunked");
+    }
+    if !response.write_head(&head, time)? {
+        return Ok(());
+    }
+    let out = &mut response.out;
+    let mut sink: Sink<&mut W> = match &delivery {
+        Delivery::Sse => {
+            let mut w = SseWriter::new(out);
+            w.start(Some(config.sse_retry_ms))?;
+            Sink::Sse(w)
+        }
+        Delivery::Iframe(callback) => {
+            let mut w = IframeWriter::new(out, callback.clone());
+            w.start(config.iframe_padding_bytes)?;
+            Sink::Iframe(w)
+        }
+        _ => {
+            let mut w = ChunkedWriter::new(out, framing);
+            w.start(config.chunked_padding_bytes)?;
+            // The padding ends with a line break so every message is a line of its own.
+            w.data(b"\n")?;
+            Sink::Chunked(w)
+        }
+    };
+
+    let heartbeat = Duration::from_secs(config.heartbeat_secs);
+    let lifetime = Duration::from_secs(config.max_lifetime_secs);
+    let mut last_write = time.elapsed();
+    loop {
+        let (messages, missed) = match collect(store, &mut cursor) {
+            Ok(found) => found,
+            Err(e) => return ended_by_store(&mut sink, e),
+        };
+        let now = time.elapsed();
+        // Each message carries the cursor just past it, so a client that resumes from any
+        // event's id gets exactly the messages after that event; the position before this
+        // round's messages is where a client told of a gap resumes without losing them.
+        let mut position = cursor.clone();
+        for p in position.0.iter_mut() {
+            if let Some(first) = messages.iter().find(|m| m.channel == p.channel) {
+                p.id = first.id - 1;
+            }
+        }
+        if !missed.is_empty() {
+            sink.missed(&missed, &position)?;
+            last_write = now;
+        }
+        for m in &messages {
+            if let Some(p) = position.0.iter_mut().find(|p| p.channel == m.channel) {
+                p.id = m.id;
+            }
+            sink.message(m, &position)?;
+            last_write = now;
+        }
+        if now >= lifetime {
+            return sink.finish();
+        }
+        if now >= last_write + heartbeat {
+            sink.heartbeat()?;
+            last_write = now;
+        }
+        let wake = (last_write + heartbeat).min(lifetime);
+        if let Err(e) = store.wait(&cursor.ids(), wake.saturating_sub(time.elapsed())) {
+            return ended_by_store(&mut sink, e);
+        }
+    }
+}
+
+/// Ends a stream whose store failed: the framing is closed so the client sees a clean end and
+/// reconnects; the failure goes back to be logged.
+fn ended_by_store<W: Write>(sink: &mut Sink<W>, error: StoreError) -> io::Result<()> {
+    sink.finish()?;
+    Err(io::Error::other(error))
+}
+
+/// The streamed transports behind one interface for the subscribe loop.
+enum Sink<W: Write> {
+    Sse(SseWriter<W>),
+    Iframe(IframeWriter<W>),
+    Chunked(ChunkedWriter<W>),
+}
+
+impl<W: Write> Sink<W> {
+    fn message(&mut self, m: &Message, position: &Cursor) -> io::Result<()> {
+        let cursor = position.render();
+        match self {
+            Sink::Sse(w) => w.event(Some(&cursor), None, &message_json(m).to_string()),
+            Sink::Iframe(w) => {
+                let mut v = message_json(m);
+                v["cursor"] = Value::String(cursor);
+                w.call(&[v])
+            }
+            Sink::Chunked(w) => {
+                let mut v = message_json(m);
+                v["cursor"] = Value::String(cursor);
+                let mut line = v.to_string().into_bytes();
+                line.push(b'\n');
+                w.data(&line)
+            }
+        }
+    }
+
+    /// Tells the client that `channels` lost messages; `cursor` is where it can resume from
+    /// without losing what follows (the position before this round's messages).
+    fn missed(&mut self, channels: &[String], cursor: &Cursor) -> io::Result<()> {
+        let v = json!({ "missed": true, "channels": channels, "cursor": cursor.render() });
+        match self {
+            Sink::Sse(w) => w.event(None, Some("missed"), &v.to_string()),
+            Sink::Iframe(w) => w.call(&[v]),
+            Sink::Chunked(w) => {
+                let mut line = v.to_string().into_bytes();
+                line.push(b'\n');
+                w.data(&line)
+            }
+        }
+    }
+
+    fn heartbeat(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Sse(w) => w.heartbeat(),
+            Sink::Iframe(w) => w.heartbeat(),
+            Sink::Chunked(w) => w.heartbeat(),
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        match self {
+            // EventSource reconnects by itself when the stream ends.
+            Sink::Sse(_) => Ok(()),
+            Sink::Iframe(w) => w.finish(),
+            Sink::Chunked(w) => w.finish(),
+        }
+    }
+}

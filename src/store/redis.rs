@@ -1,0 +1,423 @@
+//! The *Redis store*: channels in Redis streams, so that several web servers share them.
+//!
+//! Layout, for a channel `chat` under the default prefix:
+//! - `serverpush:{chat}:s`, a stream whose entry ids are `<n>-0` for message id `n` (1, 2, 3,
+//!   … exactly as the spool store numbers them), with the fields `ms` (the publish time, from
+//!   Redis's clock so that hosts with different clocks agree), `type` and `data`;
+//! - `serverpush:{chat}:m`, a hash with `last` (the last id given) and `epoch`;
+//! - `serverpush:{chat}:k:<key>`, the id an idempotency key was stored with, expiring.
+//!
+//! The `{chat}` hash tag puts a channel's keys in one Redis Cluster slot, which its scripts
+//! need. A publish is one Lua script (allocate the id, `XADD`, trim by count and age, remember
+//! the idempotency key), so publishers on different hosts never collide; a read is one script
+//! too (the epoch, the last id and the entries after an id, consistent with each other).
+//! Subscribers wait with `XREAD BLOCK` on explicit ids (never `$`, which would skip a message
+//! published between a read and the wait) on the process's own connection.
+//!
+//! When the `m` hash is missing (a new channel, a flushed or failed-over Redis without the
+//! key), the next publish makes a new epoch and starts the ids again from 1, dropping any
+//! stream entries left without their hash.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use redis::{Connection, RedisError, Script, Value};
+
+use super::{
+    Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
+    new_epoch,
+};
+use crate::config::Config;
+
+/// How to reach Redis.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:port/db` or `unix:///path/redis.sock`.
+    pub url: String,
+    /// Prepended to every key.
+    pub key_prefix: String,
+    /// The longest a connection may take.
+    pub connect_timeout: Duration,
+    /// The longest a command may take (a blocking wait adds its block time).
+    pub command_timeout: Duration,
+}
+
+impl RedisSettings {
+    /// The settings the config names.
+    pub fn of(config: &Config) -> RedisSettings {
+        RedisSettings {
+            url: config.redis_url.clone(),
+            key_prefix: config.redis_key_prefix.clone(),
+            connect_timeout: Duration::from_millis(config.redis_connect_timeout_ms),
+            command_timeout: Duration::from_millis(config.redis_command_timeout_ms),
+        }
+    }
+}
+
+/// Allocates the id, appends, trims, and remembers the idempotency key, atomically.
+///
+/// KEYS: stream, meta hash, idempotency key (the meta hash again when there is none).
+/// ARGV: a new epoch (used if the channel has none), type, data, messages kept, maximum age in
+/// ms, idempotency time in ms, "1" when a key is given.
+/// Returns `{id, epoch, duplicate}`.
+const PUBLISH: &str = r"
+local stream, meta, keyed = KEYS[1], KEYS[2], KEYS[3]
+if ARGV[7] == '1' then
+  local prior = redis.call('GET', keyed)
+  if prior then
+    return {tonumber(prior), redis.call('HGET', meta, 'epoch') or '', 1}
+  end
+end
+if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
+  redis.call('DEL', stream)
+end
+local id = redis.call('HINCRBY', meta, 'last', 1)
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local newest = id .. '-0'
+redis.call('XADD', stream, newest, 'ms', ms, 'type', ARGV[2], 'data', ARGV[3])
+redis.call('XTRIM', stream, 'MAXLEN', '=', ARGV[4])
+local cutoff = ms - tonumber(ARGV[5])
+local full = true
+while full do
+  full = false
+  local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 64)
+  for i, entry in ipairs(oldest) do
+    if entry[1] == newest then break end
+    local fields, t = entry[2], nil
+    for f = 1, #fields, 2 do
+      if fields[f] == 'ms' then t = tonumber(fields[f + 1]) end
+    end
+    if t and t >= cutoff then break end
+    redis.call('XDEL', stream, entry[1])
+    if i == 64 then full = true end
+  end
+end
+if ARGV[7] == '1' then
+  redis.call('SET', keyed, id, 'PX', ARGV[6])
+end
+return {id, redis.call('HGET', meta, 'epoch'), 0}
+";
+
+/// The epoch, the last id and up to ARGV[2] entries after id ARGV[1], consistent together.
+const READ: &str = r"
+local meta = redis.call('HMGET', KEYS[2], 'epoch', 'last')
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+return {meta[1], meta[2], entries}
+";
+
+/// The Redis store: one connection per process.
+pub struct RedisStore {
+    con: Connection,
+    prefix: String,
+    retention: Retention,
+    command_timeout: Duration,
+    publish: Script,
+    read: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: it is never printed.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sorts a Redis failure: the server gone, slow or not ready is `Unavailable` (503, try
+/// again); anything else is a failure (500).
+fn sorted(e: RedisError) -> StoreError {
+    let transient = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || matches!(
+            e.code(),
+            Some("LOADING" | "MASTERDOWN" | "TRYAGAIN" | "UNBLOCKED" | "READONLY" | "BUSY")
+        );
+    if transient {
+        StoreError::Unavailable(format!("Redis: {e}"))
+    } else {
+        StoreError::Failed(format!("Redis: {e}"))
+    }
+}
+
+fn bytes_of(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn text_of(v: &Value) -> Option<String> {
+    bytes_of(v).and_then(|b| String::from_utf8(b.to_vec()).ok())
+}
+
+fn number_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => std::str::from_utf8(bytes_of(other)?).ok()?.parse().ok(),
+    }
+}
+
+fn malformed(what: &str) -> StoreError {
+    StoreError::Failed(format!("Redis answered a malformed {what}"))
+}
+
+/// A key of `channel`: the prefix, the channel as a hash tag, and what the key holds.
+fn channel_key(prefix: &str, channel: &str, kind: &str) -> String {
+    format!("{prefix}{{{channel}}}:{kind}")
+}
+
+/// A stream entry id `<n>-0` as the message id `n`.
+fn entry_id(v: &Value) -> Option<u64> {
+    let text = std::str::from_utf8(bytes_of(v)?).ok()?;
+    text.strip_suffix("-0")?.parse().ok()
+}
+
+/// A stream entry as a message.
+fn entry_message(channel: &str, entry: &Value) -> Option<Message> {
+    let Value::Array(parts) = entry else {
+        return None;
+    };
+    let [id, Value::Array(fields)] = parts.as_slice() else {
+        return None;
+    };
+    let (mut ms, mut content_type, mut data) = (None, None, None);
+    for pair in fields.chunks(2) {
+        let [name, value] = pair else { continue };
+        match bytes_of(name)? {
+            b"ms" => ms = number_of(value),
+            b"type" => content_type = text_of(value),
+            b"data" => data = text_of(value),
+            _ => {}
+        }
+    }
+    let time = Utc
+        .timestamp_millis_opt(i64::try_from(ms?).ok()?)
+        .single()?;
+    Some(Message {
+        channel: channel.to_owned(),
+        id: entry_id(id)?,
+        time: format_time(time),
+        content_type: content_type?,
+        data: data?,
+    })
+}
+
+impl RedisStore {
+    /// Connects; a server that cannot be reached in `connect_timeout` is `Unavailable`.
+    pub fn connect(settings: &RedisSettings, retention: Retention) -> Result<Self, StoreError> {
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|_| StoreError::Failed("redis_url is not a usable Redis URL".into()))?;
+        let con = client
+            .get_connection_with_timeout(settings.connect_timeout)
+            .map_err(sorted)?;
+        con.set_read_timeout(Some(settings.command_timeout))
+            .map_err(sorted)?;
+        con.set_write_timeout(Some(settings.command_timeout))
+            .map_err(sorted)?;
+        Ok(RedisStore {
+            con,
+            prefix: settings.key_prefix.clone(),
+            retention,
+            command_timeout: settings.command_timeout,
+            publish: Script::new(PUBLISH),
+            read: Script::new(READ),
+        })
+    }
+
+    fn key(&self, channel: &str, kind: &str) -> String {
+        channel_key(&self.prefix, channel, kind)
+    }
+
+    fn millis(d: Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+impl ChannelStore for RedisStore {
+    fn publish(
+        &mut self,
+        channel: &str,
+        message: &NewMessage<'_>,
+    ) -> Result<Published, StoreError> {
+        let meta = self.key(channel, "m");
+        let keyed = match message.idempotency_key {
+            Some(key) => self.key(channel, &format!("k:{key}")),
+            None => meta.clone(),
+        };
+        let answer: Value = self
+            .publish
+            .key(self.key(channel, "s"))
+            .key(&meta)
+            .key(keyed)
+            .arg(new_epoch())
+            .arg(message.content_type)
+            .arg(message.data)
+            .arg(self.retention.messages)
+            .arg(Self::millis(self.retention.max_age))
+            .arg(Self::millis(self.retention.idempotency))
+            .arg(if message.idempotency_key.is_some() {
+                "1"
+            } else {
+                "0"
+            })
+            .invoke(&mut self.con)
+            .map_err(sorted)?;
+        let Value::Array(parts) = answer else {
+            return Err(malformed("publish answer"));
+        };
+        match parts.as_slice() {
+            [id, epoch, duplicate] => Ok(Published {
+                id: number_of(id).ok_or_else(|| malformed("id"))?,
+                epoch: text_of(epoch).ok_or_else(|| malformed("epoch"))?,
+                duplicate: number_of(duplicate) == Some(1),
+            }),
+            _ => Err(malformed("publish answer")),
+        }
+    }
+
+    fn read_after(&mut self, channel: &str, after: u64, limit: usize) -> Result<Batch, StoreError> {
+        let answer: Value = self
+            .read
+            .key(self.key(channel, "s"))
+            .key(self.key(channel, "m"))
+            .arg(after)
+            .arg(limit.max(1))
+            .invoke(&mut self.con)
+            .map_err(sorted)?;
+        let Value::Array(parts) = answer else {
+            return Err(malformed("read answer"));
+        };
+        let [epoch, last, Value::Array(entries)] = parts.as_slice() else {
+            return Err(malformed("read answer"));
+        };
+        let mut batch = Batch {
+            epoch: text_of(epoch),
+            last_id: number_of(last).unwrap_or(0),
+            ..Batch::default()
+        };
+        for entry in entries {
+            // An entry that does not parse was not written by this store; it is passed over
+            // like a dropped message.
+            match entry_message(channel, entry) {
+                Some(m) => batch.messages.push(m),
+                None => batch.missed = true,
+            }
+        }
+        // Retention drops from the oldest end: a first id past the next one means the reader
+        // missed what was between.
+        let first = batch.messages.first().map(|m| m.id);
+        batch.missed |= match first {
+            Some(first) => first > after + 1,
+            None => batch.last_id > after,
+        };
+        if let Some(m) = batch.messages.last() {
+            batch.last_id = batch.last_id.max(m.id);
+        }
+        Ok(batch)
+    }
+
+    fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError> {
+        let (epoch, last): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.key(channel, "m"))
+            .arg("epoch")
+            .arg("last")
+            .query(&mut self.con)
+            .map_err(sorted)?;
+        Ok((last.unwrap_or(0), epoch))
+    }
+
+    fn watch(&mut self, _channels: &[String]) -> Result<(), StoreError> {
+        // XREAD is given explicit ids, so nothing published after a read can be slept through.
+        Ok(())
+    }
+
+    fn wait(&mut self, positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError> {
+        if positions.is_empty() {
+            std::thread::sleep(timeout);
+            return Ok(false);
+        }
+        let block = Self::millis(timeout);
+        // The socket waits a little longer than Redis blocks, so a dead server is noticed and
+        // a live one always answers first.
+        self.con
+            .set_read_timeout(Some(timeout + self.command_timeout))
+            .map_err(sorted)?;
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(block)
+            .arg("STREAMS");
+        for (channel, _) in positions {
+            cmd.arg(self.key(channel, "s"));
+        }
+        for (_, after) in positions {
+            cmd.arg(format!("{after}-0"));
+        }
+        let answer: Result<Value, RedisError> = cmd.query(&mut self.con);
+        self.con
+            .set_read_timeout(Some(self.command_timeout))
+            .map_err(sorted)?;
+        Ok(!matches!(answer.map_err(sorted)?, Value::Nil))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn entries_become_messages() {
+        let entry = Value::Array(vec![
+            bulk("42-0"),
+            Value::Array(vec![
+                bulk("ms"),
+                bulk("1700000000123"),
+                bulk("type"),
+                bulk("text/plain"),
+                bulk("data"),
+                bulk("héllo\n"),
+            ]),
+        ]);
+        let m = entry_message("chat", &entry);
+        assert_eq!(
+            m,
+            Some(Message {
+                channel: "chat".into(),
+                id: 42,
+                time: "2023-11-14T22:13:20.123Z".into(),
+                content_type: "text/plain".into(),
+                data: "héllo\n".into(),
+            })
+        );
+        for bad in [
+            Value::Nil,
+            Value::Array(vec![bulk("42-1"), Value::Array(vec![])]),
+            Value::Array(vec![bulk("x-0"), Value::Array(vec![bulk("ms")])]),
+            Value::Array(vec![
+                bulk("1-0"),
+                Value::Array(vec![bulk("data"), Value::BulkString(vec![0xff])]),
+            ]),
+        ] {
+            assert_eq!(entry_message("chat", &bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_share_a_hash_tag() {
+        assert_eq!(
+            channel_key("serverpush:", "chat", "s"),
+            "serverpush:{chat}:s"
+        );
+        assert_eq!(channel_key("site1:", "a.b", "k:x"), "site1:{a.b}:k:x");
+    }
+}
