@@ -9,6 +9,7 @@ packages=(
   chromium         # headless browser for the page tests
   chromium-driver  # WebDriver for it
   libcgi-pm-perl   # Perl CGI.pm, to check compat=cgipm byte for byte
+  redis-server     # the Redis channel store; the tests start their own servers on private ports
   curl
   ca-certificates
 )

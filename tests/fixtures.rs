@@ -248,3 +248,100 @@ impl Drop for Server {
         }
     }
 }
+
+/// A private Redis server on a free loopback port, with its own config and data directory
+/// (append-only file, fsync on every write), never the system service. Killed on `Drop`.
+pub struct Redis {
+    /// Its port.
+    pub port: u16,
+    /// Its data directory; the append-only file lives here across restarts.
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// Starts Redis and waits until it answers.
+    pub fn start() -> Redis {
+        require_tool("/usr/bin/redis-server", "redis-server");
+        let dir = tempfile::Builder::new()
+            .prefix("serverpush-redis-")
+            .tempdir()
+            .unwrap();
+        let mut redis = Redis {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        redis.launch();
+        redis
+    }
+
+    /// The URL the serverpush config names.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn launch(&mut self) {
+        let conf = self.dir.path().join("redis.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "bind 127.0.0.1\nport {}\ndir {}\nappendonly yes\nappendfsync always\nsave \"\"\ndaemonize no\nlogfile \"\"\nloglevel warning\nmaxclients 4000\n",
+                self.port,
+                self.dir.path().display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/bin/redis-server")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_for(Duration::from_secs(20), "redis to answer PING", || {
+            let mut con = self.connection_now()?;
+            redis::cmd("PING").query::<String>(&mut con).ok()
+        });
+    }
+
+    fn connection_now(&self) -> Option<redis::Connection> {
+        redis::Client::open(self.url())
+            .ok()?
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()
+    }
+
+    /// A connection for the test's own commands.
+    pub fn connection(&self) -> redis::Connection {
+        self.connection_now().expect("redis answers")
+    }
+
+    /// Kills the server at once (SIGKILL: what it acknowledged must be in its append-only file).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        wait_for(Duration::from_secs(10), "redis's port to close", || {
+            TcpStream::connect(("127.0.0.1", self.port))
+                .is_err()
+                .then_some(())
+        });
+    }
+
+    /// Starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

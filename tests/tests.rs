@@ -26,4 +26,5 @@ mod browser;
 mod cgi;
 mod lighttpd;
 mod longpoll;
+mod store;
 mod webcam;
