@@ -23,6 +23,17 @@ pub struct Response {
     what: String,
 }
 
+/// One server-sent event.
+#[derive(Clone, Debug, Default)]
+pub struct SseEvent {
+    /// Its `id:`.
+    pub id: Option<String>,
+    /// Its `event:` name.
+    pub name: Option<String>,
+    /// Its data lines, joined.
+    pub data: String,
+}
+
 /// Sends a request and reads the response head.
 pub fn request(port: u16, method: &str, target: &str, version: &str, extra: &[&str]) -> Response {
     let mut response = send(port, method, target, version, extra);
@@ -247,6 +258,33 @@ impl Response {
             }
             self.take_raw();
         }
+    }
+
+    /// Reads what arrives within `timeout` and takes the complete SSE events from the front of
+    /// the body: (id, event name, data). Events are drained, so a long stream costs nothing
+    /// to re-scan.
+    pub fn sse_events(&mut self, timeout: Duration) -> Vec<SseEvent> {
+        self.fill(Instant::now() + timeout);
+        self.take_raw();
+        let mut events = Vec::new();
+        let mut consumed = 0;
+        while let Some(end) = find(&self.body[consumed..], b"\n\n") {
+            let text = String::from_utf8_lossy(&self.body[consumed..consumed + end]).into_owned();
+            consumed += end + 2;
+            let mut event = SseEvent::default();
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    event.id = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("event: ") {
+                    event.name = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    event.data.push_str(v);
+                }
+            }
+            events.push(event);
+        }
+        self.body.drain(..consumed);
+        events
     }
 
     /// Closes the connection from the client side.

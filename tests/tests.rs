@@ -26,5 +26,6 @@ mod browser;
 mod cgi;
 mod lighttpd;
 mod longpoll;
+mod redis;
 mod store;
 mod webcam;
