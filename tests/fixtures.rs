@@ -254,14 +254,22 @@ impl Drop for Server {
 pub struct Redis {
     /// Its port.
     pub port: u16,
+    /// Its `appendfsync` policy.
+    pub appendfsync: &'static str,
     /// Its data directory; the append-only file lives here across restarts.
     pub dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 impl Redis {
-    /// Starts Redis and waits until it answers.
+    /// Starts Redis as `apache-conf/redis-serverpush.conf` recommends (`appendfsync always`)
+    /// and waits until it answers.
     pub fn start() -> Redis {
+        Redis::start_with("always")
+    }
+
+    /// Starts Redis with another `appendfsync` policy (`everysec`, `no`).
+    pub fn start_with(appendfsync: &'static str) -> Redis {
         require_tool("/usr/bin/redis-server", "redis-server");
         let dir = tempfile::Builder::new()
             .prefix("serverpush-redis-")
@@ -269,6 +277,7 @@ impl Redis {
             .unwrap();
         let mut redis = Redis {
             port: free_port(),
+            appendfsync,
             dir,
             child: None,
         };
@@ -286,9 +295,10 @@ impl Redis {
         std::fs::write(
             &conf,
             format!(
-                "bind 127.0.0.1\nport {}\ndir {}\nappendonly yes\nappendfsync always\nsave \"\"\ndaemonize no\nlogfile \"\"\nloglevel warning\nmaxclients 4000\n",
+                "bind 127.0.0.1\nport {}\ndir {}\nappendonly yes\nappendfsync {}\nsave \"\"\ndaemonize no\nlogfile \"\"\nloglevel warning\nmaxclients 4000\n",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                self.appendfsync
             ),
         )
         .unwrap();

@@ -1,0 +1,246 @@
+//! Scenario 1: publish-to-delivery latency.
+
+#[allow(unused_imports)]
+use super::*;
+
+// Scenario 1: latency
+
+#[derive(Default)]
+pub(crate) struct Latency {
+    pub(crate) name: String,
+    pub(crate) samples: Vec<f64>,
+    pub(crate) round_p50: Vec<f64>,
+    pub(crate) round_p99: Vec<f64>,
+}
+
+impl Latency {
+    pub(crate) fn new(name: &str) -> Latency {
+        Latency {
+            name: name.to_owned(),
+            ..Latency::default()
+        }
+    }
+    pub(crate) fn round(&mut self, samples: Vec<f64>) {
+        let s = sorted(samples.clone());
+        self.round_p50.push(percentile(&s, 0.5));
+        self.round_p99.push(percentile(&s, 0.99));
+        self.samples.extend(samples);
+    }
+    pub(crate) fn p50(&self) -> f64 {
+        median(&self.round_p50)
+    }
+    pub(crate) fn p99(&self) -> f64 {
+        median(&self.round_p99)
+    }
+}
+
+/// Ours: a parked long-poll, then a publish over HTTP; publish start to full answer.
+pub(crate) fn ours_longpoll(port: u16, channel: &str, n: usize, cursor: &mut u64) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let mut sub = send(
+                port,
+                "GET",
+                &format!(
+                    "/cgi-bin/nph-longpoll/{channel}?since={}&timeout=60",
+                    *cursor
+                ),
+                "HTTP/1.1",
+                &[],
+            );
+            // Let the subscriber start and park (a CGI start is a few milliseconds).
+            std::thread::sleep(Duration::from_millis(25));
+            let t0 = Instant::now();
+            let mut publish = post(
+                port,
+                &format!("/cgi-bin/nph-longpoll/{channel}"),
+                &format!("m{i}"),
+            );
+            sub.wait_head();
+            sub.read_complete(Duration::from_secs(30));
+            let took = ms(t0.elapsed());
+            *cursor += 1;
+            publish.wait_head();
+            publish.read_to_end(Duration::from_secs(30));
+            took
+        })
+        .collect()
+}
+
+/// Ours: one SSE stream, publishes over HTTP (`local` false) or in-process into `store`, the
+/// store the server's programs use (`local` true).
+pub(crate) fn ours_sse(
+    store: &mut dyn ChannelStore,
+    port: u16,
+    n: usize,
+    local: bool,
+    channel: &str,
+) -> Vec<f64> {
+    let mut sub = request(
+        port,
+        "GET",
+        &format!("/cgi-bin/nph-longpoll/{channel}?transport=sse"),
+        "HTTP/1.1",
+        &[],
+    );
+    sub.read_until_count(b"retry:", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(25));
+    (0..n)
+        .map(|i| {
+            let t0 = Instant::now();
+            if local {
+                store.put(channel, &format!("m{i}"));
+            } else {
+                let mut p = post(
+                    port,
+                    &format!("/cgi-bin/nph-longpoll/{channel}"),
+                    &format!("m{i}"),
+                );
+                sub.read_until_count(b"\ndata: ", i + 1, Duration::from_secs(30));
+                let took = ms(t0.elapsed());
+                p.wait_head();
+                p.read_to_end(Duration::from_secs(30));
+                return took;
+            }
+            sub.read_until_count(b"\ndata: ", i + 1, Duration::from_secs(30));
+            ms(t0.elapsed())
+        })
+        .collect()
+}
+
+/// The floor: a C "hello" CGI round trip through the same Apache.
+pub(crate) fn c_cgi(sys: &Systems, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            let t0 = Instant::now();
+            let mut r = request(
+                sys.apache.port,
+                "GET",
+                "/peers/hello.cgi",
+                "HTTP/1.1",
+                &["Connection: close"],
+            );
+            r.read_complete(Duration::from_secs(10));
+            ms(t0.elapsed())
+        })
+        .collect()
+}
+
+/// nchan long-poll with its Last-Modified/Etag cursor.
+pub(crate) fn nchan_longpoll(sys: &Systems, n: usize, channel: &str, mode: Nchan) -> Vec<f64> {
+    let prefix = mode.prefix();
+    let port = sys.nginx.port;
+    post_done(port, &format!("/{prefix}pub?id={channel}"), "first");
+    let mut r = request(
+        port,
+        "GET",
+        &format!("/{prefix}sub?id={channel}"),
+        "HTTP/1.1",
+        &["Connection: close"],
+    );
+    r.read_to_end(Duration::from_secs(10));
+    let mut modified = r.header("last-modified").unwrap_or_default().to_owned();
+    let mut etag = r.header("etag").unwrap_or_default().to_owned();
+    (0..n)
+        .map(|i| {
+            let mut sub = send(
+                port,
+                "GET",
+                &format!("/{prefix}sub?id={channel}"),
+                "HTTP/1.1",
+                &[
+                    &format!("If-Modified-Since: {modified}"),
+                    &format!("If-None-Match: {etag}"),
+                    "Connection: close",
+                ],
+            );
+            std::thread::sleep(Duration::from_millis(5));
+            let t0 = Instant::now();
+            let mut p = post(
+                port,
+                &format!("/{prefix}pub?id={channel}"),
+                &format!("m{i}"),
+            );
+            sub.wait_head();
+            sub.read_complete(Duration::from_secs(30));
+            let took = ms(t0.elapsed());
+            modified = sub.header("last-modified").unwrap_or_default().to_owned();
+            etag = sub.header("etag").unwrap_or_default().to_owned();
+            p.wait_head();
+            p.read_to_end(Duration::from_secs(10));
+            took
+        })
+        .collect()
+}
+
+/// nchan EventSource.
+pub(crate) fn nchan_sse(sys: &Systems, n: usize, channel: &str, mode: Nchan) -> Vec<f64> {
+    let prefix = mode.prefix();
+    let port = sys.nginx.port;
+    let mut sub = request(
+        port,
+        "GET",
+        &format!("/{prefix}ev?id={channel}"),
+        "HTTP/1.1",
+        &["Accept: text/event-stream"],
+    );
+    std::thread::sleep(Duration::from_millis(25));
+    (0..n)
+        .map(|i| {
+            let t0 = Instant::now();
+            let mut p = post(
+                port,
+                &format!("/{prefix}pub?id={channel}"),
+                &format!("m{i}"),
+            );
+            sub.read_until_count(b"data: ", i + 1, Duration::from_secs(30));
+            let took = ms(t0.elapsed());
+            p.wait_head();
+            p.read_to_end(Duration::from_secs(10));
+            took
+        })
+        .collect()
+}
+
+/// The seed 004 PHP long-poll: each publish in a later wall-clock second than the last, since
+/// its whole-second mtimes cannot tell two publishes of one second apart.
+pub(crate) fn seed_longpoll(sys: &Systems, n: usize) -> Vec<f64> {
+    let port = sys.apache.port;
+    (0..n)
+        .map(|i| {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let mut sub = send(
+                port,
+                "GET",
+                &format!("/peers/longpoll.php?timestamp={now}"),
+                "HTTP/1.1",
+                &["Connection: close"],
+            );
+            // The next second, plus time for php-cgi to start.
+            let next = Duration::from_secs(now + 1) + Duration::from_millis(150);
+            let wait = next.saturating_sub(
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap(),
+            );
+            std::thread::sleep(wait);
+            let t0 = Instant::now();
+            let mut p = send(
+                port,
+                "GET",
+                &format!("/peers/longpoll.php?msg=m{i}"),
+                "HTTP/1.1",
+                &["Connection: close"],
+            );
+            sub.wait_head();
+            sub.read_complete(Duration::from_secs(30));
+            let took = ms(t0.elapsed());
+            p.wait_head();
+            p.read_to_end(Duration::from_secs(10));
+            took
+        })
+        .collect()
+}

@@ -1,0 +1,396 @@
+//! The report: BENCHMARKS.md and the plots.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Everything one run measured, for the report.
+pub(crate) struct Results {
+    pub(crate) smoke: bool,
+    pub(crate) date: String,
+    pub(crate) elapsed_secs: f64,
+    pub(crate) machine: String,
+    pub(crate) versions: Vec<String>,
+    pub(crate) lat_c: Latency,
+    pub(crate) lat_lp: Latency,
+    pub(crate) lat_sse: Latency,
+    pub(crate) lat_local: Latency,
+    pub(crate) lat_l_lp: Latency,
+    pub(crate) lat_l_sse: Latency,
+    pub(crate) lat_r_lp: Latency,
+    pub(crate) lat_r_sse: Latency,
+    pub(crate) lat_r_local: Latency,
+    pub(crate) lat_nlp: Latency,
+    pub(crate) lat_nes: Latency,
+    pub(crate) lat_nr_lp: Latency,
+    pub(crate) lat_nr_es: Latency,
+    pub(crate) lat_seed: Latency,
+    pub(crate) loss: Vec<Loss>,
+    pub(crate) fan: Fanout,
+    pub(crate) fan_redis: Fanout,
+    pub(crate) mem: Vec<Memory>,
+    pub(crate) idle: Vec<Idle>,
+    pub(crate) cam_ours: Webcam,
+    pub(crate) cam_seed: Webcam,
+    pub(crate) spawn: Vec<Spawn>,
+}
+
+/// Draws the plots into `plot_dir` and returns BENCHMARKS.md's text.
+pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
+    let Results {
+        smoke,
+        date,
+        elapsed_secs,
+        machine,
+        versions,
+        lat_c,
+        lat_lp,
+        lat_sse,
+        lat_local,
+        lat_l_lp,
+        lat_l_sse,
+        lat_r_lp,
+        lat_r_sse,
+        lat_r_local,
+        lat_nlp,
+        lat_nes,
+        lat_nr_lp,
+        lat_nr_es,
+        lat_seed,
+        loss,
+        fan,
+        fan_redis,
+        mem,
+        idle,
+        cam_ours,
+        cam_seed,
+        spawn,
+    } = results;
+    plot_latency(
+        &plot_dir.join("latency.svg"),
+        &[
+            &lat_c, &lat_lp, &lat_sse, &lat_local, &lat_r_lp, &lat_r_sse, &lat_nlp, &lat_nes,
+            &lat_nr_es,
+        ],
+    );
+    plot_memory(&plot_dir.join("memory.svg"), &mem);
+
+    let mut md = String::new();
+    let w = &mut md;
+    writeln!(w, "# Benchmarks\n").unwrap();
+    writeln!(
+        w,
+        "Measured by `cargo bench --bench e2e` on {date}{}, in {:.0} s.",
+        if smoke {
+            " (smoke run: tiny N, figures meaningless)"
+        } else {
+            ""
+        },
+        elapsed_secs
+    )
+    .unwrap();
+    writeln!(w, "Machine: {machine}.").unwrap();
+    writeln!(w, "Software: {}.", versions.join("; ")).unwrap();
+    writeln!(w, "Everything runs on loopback on the same cores as the load client; Apache runs mpm_event + mod_cgid from `apache-conf/httpd.conf.in` with the worker limit raised, lighttpd runs from `apache-conf/lighttpd.conf.in` (latency and spawn cost, where the server's CGI handling differs), the peers are the scripts in `benches/peers/`, nchan runs in nginx. One Redis serves both serverpush's Redis store (the same programs under a second Apache with `store = \"redis\"`) and nchan's Redis mode; it syncs its append-only file once a second (`appendfsync everysec`), since the spool store does not fsync either: `appendfsync always`, which `apache-conf/redis-serverpush.conf` recommends for durability, adds one fsync per publish.").unwrap();
+    writeln!(w, "Figures are medians over {} interleaved rounds where marked; ratios compare systems measured in this same run.\n", plan.rounds).unwrap();
+
+    writeln!(w, "## 1. Publish-to-delivery latency\n").unwrap();
+    writeln!(w, "A subscriber is parked, then a message is published; the time runs from just before the publish is sent to when the subscriber has the whole message (its `Content-Length`, last chunk or close, as a browser would count it). {} samples per system ({} for the seed, whose whole-second mtimes allow one publish a second). ![latency](benches/plots/latency.svg)\n", plan.rounds * plan.latency_per_round, plan.seed_latency).unwrap();
+    writeln!(w, "| system | p50 ms | p99 ms | p50 / C-CGI floor | p99 / C-CGI floor |\n|---|---|---|---|---|").unwrap();
+    let floor = (lat_c.p50(), lat_c.p99());
+    for l in [
+        &lat_c,
+        &lat_lp,
+        &lat_sse,
+        &lat_local,
+        &lat_l_lp,
+        &lat_l_sse,
+        &lat_r_lp,
+        &lat_r_sse,
+        &lat_r_local,
+        &lat_nlp,
+        &lat_nes,
+        &lat_nr_lp,
+        &lat_nr_es,
+        &lat_seed,
+    ] {
+        writeln!(
+            w,
+            "| {} | {:.2} | {:.2} | {:.2}× | {:.2}× |",
+            l.name,
+            l.p50(),
+            l.p99(),
+            l.p50() / floor.0,
+            l.p99() / floor.1
+        )
+        .unwrap();
+    }
+    writeln!(w, "\nTargets: an HTTP publish costs one CGI start, so ours should be within 1.2× of the C-CGI round trip at p50 and 2× at p99: long-poll {}, SSE {}. A local publish (the library, as `serverpush-publish` uses it) should be ≤ 1 ms at p50: {:.2} ms, {}.\n",
+        verdict(lat_lp.p50() <= 1.2 * floor.0 && lat_lp.p99() <= 2.0 * floor.1),
+        verdict(lat_sse.p50() <= 1.2 * floor.0 && lat_sse.p99() <= 2.0 * floor.1),
+        lat_local.p50(), verdict(lat_local.p50() <= 1.0)).unwrap();
+    writeln!(w, "The Redis store: publish-to-delivery at p50 within 1.3× of the spool store's in this run: long-poll {:.2}× ({}), SSE {:.2}× ({}).\n",
+        lat_r_lp.p50() / lat_lp.p50(),
+        verdict(lat_r_lp.p50() <= 1.3 * lat_lp.p50()),
+        lat_r_sse.p50() / lat_sse.p50(),
+        verdict(lat_r_sse.p50() <= 1.3 * lat_sse.p50())).unwrap();
+
+    writeln!(w, "## 2. Loss under load\n").unwrap();
+    writeln!(w, "Four publishers send {} messages at full speed (HTTP POST each) while a long-poll subscriber re-polls with its cursor and an SSE subscriber follows. The seed takes a burst of {} publishes 10 ms apart.\n", plan.loss_per_publisher * 4, if smoke { 5 } else { 100 }).unwrap();
+    writeln!(w, "| subscriber | sent | received | lost | repeated | out of order |\n|---|---|---|---|---|---|").unwrap();
+    for l in &loss {
+        writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} |",
+            l.name, l.sent, l.received, l.lost, l.repeated, l.out_of_order
+        )
+        .unwrap();
+    }
+
+    writeln!(w, "\n## 3. Fan-out\n").unwrap();
+    writeln!(w, "{} SSE subscribers on one channel (one CGI process each), {} messages published locally (into the programs' store, as `serverpush-publish` does) at 10 per second; once with the spool store, once with the Redis store.\n", fan.subscribers, fan.messages).unwrap();
+    writeln!(
+        w,
+        "| store | delivered | of | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|"
+    )
+    .unwrap();
+    for (store, f) in [("spool", &fan), ("Redis", &fan_redis)] {
+        writeln!(
+            w,
+            "| {store} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            f.delivered,
+            f.subscribers * f.messages,
+            f.p50,
+            f.p99,
+            f.max
+        )
+        .unwrap();
+    }
+    writeln!(
+        w,
+        "\nTargets: all delivered, p99 ≤ 100 ms: spool {}, Redis {}. Over Redis no slower at p99 than over the spool: {:.2}× ({}).\n",
+        verdict(fan.delivered == fan.subscribers * fan.messages && fan.p99 <= 100.0),
+        verdict(fan_redis.delivered == fan_redis.subscribers * fan_redis.messages && fan_redis.p99 <= 100.0),
+        fan_redis.p99 / fan.p99,
+        verdict(fan_redis.p99 <= fan.p99)
+    )
+    .unwrap();
+
+    writeln!(w, "## 4. Memory per connected client\n").unwrap();
+    writeln!(w, "For the CGI systems, the PSS (`/proc/PID/smaps_rollup`) of the program's processes with N clients connected, divided by N; Apache's own share per connection is about 0, its worker threads being preallocated. For nchan, the PSS of its whole process tree with the clients minus without. ![memory](benches/plots/memory.svg)\n").unwrap();
+    writeln!(w, "Systems over Redis add Redis's memory for their connections (`INFO memory`, `mem_clients_normal`, with the clients minus without) per client: each of our waiting subscribers holds one Redis connection; nchan shares a few.\n").unwrap();
+    writeln!(
+        w,
+        "| system | clients | KiB per client | of which Redis |\n|---|---|---|---|"
+    )
+    .unwrap();
+    for m in &mem {
+        let redis = m.redis_kib_per_client.unwrap_or(0.0);
+        writeln!(
+            w,
+            "| {} | {} | {:.0} | {} |",
+            m.name,
+            m.clients,
+            m.kib_per_client + redis,
+            m.redis_kib_per_client
+                .map_or("".to_owned(), |r| format!("{r:.0}"))
+        )
+        .unwrap();
+    }
+    writeln!(w, "\nTarget: ours ≤ 300 KiB per client.\n").unwrap();
+
+    writeln!(w, "## 5. Idle CPU\n").unwrap();
+    writeln!(w, "CPU time of the server tree over {} s with waiting subscribers that receive nothing ({} for ours and nchan, {} for the seed).\n", plan.idle_secs, plan.idle_subscribers, plan.peer_memory_count).unwrap();
+    writeln!(
+        w,
+        "| system | waiting clients | % of one core |\n|---|---|---|"
+    )
+    .unwrap();
+    for i in &idle {
+        writeln!(
+            w,
+            "| {} | {} | {:.2} |",
+            i.name, i.clients, i.percent_of_core
+        )
+        .unwrap();
+    }
+
+    writeln!(w, "\n## 6. Webcam\n").unwrap();
+    writeln!(w, "The simulator writes 640×480 JPEGs at 30 frames/s by rename; viewers read for {} s. Delay is from the frame file's mtime to the part's arrival.\n", plan.webcam_secs).unwrap();
+    writeln!(w, "| system | viewers | slowest viewer fps | median fps | delay p50 ms | delay p99 ms |\n|---|---|---|---|---|---|").unwrap();
+    for c in [&cam_ours, &cam_seed] {
+        let delay = |d: f64| {
+            if d.is_nan() {
+                "n/a (no timestamps)".to_owned()
+            } else {
+                format!("{d:.1}")
+            }
+        };
+        writeln!(
+            w,
+            "| {} | {} | {:.1} | {:.1} | {} | {} |",
+            c.name,
+            c.viewers,
+            c.min_fps,
+            c.median_fps,
+            delay(c.delay_p50),
+            delay(c.delay_p99)
+        )
+        .unwrap();
+    }
+    writeln!(
+        w,
+        "\nTarget: ≥ 29 frames/s to every viewer, delay p99 ≤ 20 ms: {}.\n",
+        verdict(cam_ours.min_fps >= 29.0 && cam_ours.delay_p99 <= 20.0)
+    )
+    .unwrap();
+
+    writeln!(w, "## 7. Spawn cost\n").unwrap();
+    writeln!(
+        w,
+        "`wrk -t2 -c16 -d{}s`, {} rounds, median requests per second.\n",
+        plan.wrk_secs, plan.rounds
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "| target | req/s (median) | rounds | / C-CGI floor |\n|---|---|---|---|"
+    )
+    .unwrap();
+    let c_floor = median(&spawn[0].runs);
+    for s in &spawn {
+        let m = median(&s.runs);
+        writeln!(
+            w,
+            "| {} | {:.0} | {} | {:.2}× |",
+            s.name,
+            m,
+            s.runs
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            m / c_floor
+        )
+        .unwrap();
+    }
+    writeln!(
+        w,
+        "\nTarget: ours ≥ 0.8× the C floor: {}.",
+        verdict(median(&spawn[1].runs) >= 0.8 * c_floor)
+    )
+    .unwrap();
+
+    md
+}
+
+// Report
+
+pub(crate) fn plot_latency(path: &Path, series: &[&Latency]) {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (760, 440)).into_drawing_area();
+    root.fill(&WHITE).unwrap();
+    let max = series
+        .iter()
+        .map(|s| percentile(&sorted(s.samples.clone()), 0.99))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Publish to delivery latency (CDF)", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(44)
+        .build_cartesian_2d(0.0..max, 0.0..1.0)
+        .unwrap();
+    chart
+        .configure_mesh()
+        .x_desc("milliseconds")
+        .y_desc("fraction of samples")
+        .draw()
+        .unwrap();
+    for (i, s) in series.iter().enumerate() {
+        let data = sorted(s.samples.clone());
+        let n = data.len().max(1) as f64;
+        let colour = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                data.iter()
+                    .enumerate()
+                    .map(|(k, v)| (v.min(max), (k + 1) as f64 / n)),
+                colour.stroke_width(2),
+            ))
+            .unwrap()
+            .label(s.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .unwrap();
+    root.present().unwrap();
+}
+
+pub(crate) fn plot_memory(path: &Path, memory: &[Memory]) {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (760, 440)).into_drawing_area();
+    root.fill(&WHITE).unwrap();
+    let max_n = memory.iter().map(|m| m.clients).max().unwrap_or(1) as f64 * 1.05;
+    let max_kib = memory.iter().map(|m| m.kib_per_client).fold(1.0, f64::max) * 1.2;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Memory (PSS) per connected client", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..max_n, (1.0..max_kib).log_scale())
+        .unwrap();
+    chart
+        .configure_mesh()
+        .x_desc("connected clients")
+        .y_desc("KiB per client (log)")
+        .draw()
+        .unwrap();
+    let mut names: Vec<&str> = memory.iter().map(|m| m.name.as_str()).collect();
+    names.dedup();
+    for (i, name) in names.iter().enumerate() {
+        let points: Vec<(f64, f64)> = memory
+            .iter()
+            .filter(|m| m.name == *name)
+            .map(|m| (m.clients as f64, m.kib_per_client.max(1.0)))
+            .collect();
+        let colour = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+            .unwrap()
+            .label(name.to_string())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, colour.filled())),
+            )
+            .unwrap();
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .unwrap();
+    root.present().unwrap();
+}
+
+pub(crate) fn verdict(reached: bool) -> &'static str {
+    if reached {
+        "reached"
+    } else {
+        "**not reached**"
+    }
+}

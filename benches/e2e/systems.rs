@@ -1,0 +1,233 @@
+//! The systems under test: serverpush under Apache and lighttpd, the seeds' scripts, nchan in
+//! nginx, all started on loopback and stopped on drop.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Kills what the seeds leave behind: their scripts never notice a departed client.
+pub(crate) struct Leftovers(pub(crate) PathBuf);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.0.as_os_str())
+            .status();
+    }
+}
+
+/// The systems under test, running.
+pub(crate) struct Systems {
+    pub(crate) site: Site,
+    pub(crate) apache: Server,
+    /// The shared Redis: serverpush's Redis store and nchan's Redis mode use the same server.
+    pub(crate) redis: Redis,
+    /// The same programs with `store = "redis"`, under an Apache of their own.
+    pub(crate) site_redis: Site,
+    pub(crate) apache_redis: Server,
+    pub(crate) lighttpd: Server,
+    pub(crate) nginx: Nginx,
+    pub(crate) peers: PathBuf,
+    pub(crate) data_file: PathBuf,
+    pub(crate) peer_cam: PathBuf,
+}
+
+/// Where nchan keeps its channels: its own shared memory, or the shared Redis.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nchan {
+    Memory,
+    Redis,
+}
+
+impl Nchan {
+    /// The prefix of its locations in `nginx-nchan.conf.in`.
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            Nchan::Memory => "",
+            Nchan::Redis => "r",
+        }
+    }
+}
+
+/// The channel store the programs of `site` use, as they open it.
+pub(crate) fn store_of(site: &Site) -> Box<dyn ChannelStore> {
+    let config = serverpush::config::Config::load(Some(&site.config)).unwrap();
+    serverpush::store::open(&config).unwrap()
+}
+
+/// nginx with nchan, stopped on drop.
+pub(crate) struct Nginx {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) _root: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = wait_for_exit(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+pub(crate) fn wait_for_exit(child: &mut Child, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+pub(crate) fn sh(script: &str) {
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .status()
+        .expect("bash");
+    assert!(status.success(), "failed: {script}");
+}
+
+pub(crate) fn output(cmd: &str) -> String {
+    Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map(|o| {
+            let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
+            s.push_str(&String::from_utf8_lossy(&o.stderr));
+            s.trim().to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// What the Redis site's config adds before the shared part.
+pub(crate) const CONFIG_STORE_REDIS: &str = "store = \"redis\"\n";
+
+pub(crate) const CONFIG: &str = "spool_dir = \"@SPOOL@\"\nopen_channels = [\"lat\", \"llat\", \"sse\", \"lsse\", \"loss\", \"fan\", \"idle\", \"spawn\", \"lspawn\"]\n\
+retention_messages = 20000\nlongpoll_timeout_secs = 120\nheartbeat_secs = 15\nkeepalive_secs = 5\n\
+[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
+
+pub(crate) fn start(plan: &Plan) -> Systems {
+    let peers_src = repo().join("benches/peers");
+    sh(&format!("bash {}/install-peers.sh", peers_src.display()));
+    sh(&format!(
+        "bash {}/scripts/install-deps.sh",
+        repo().display()
+    ));
+    // One inotify instance per waiting subscriber or viewer, all of one user.
+    let _ = Command::new("sysctl")
+        .args(["-qw", "fs.inotify.max_user_instances=8192"])
+        .status();
+    let _ = Command::new("sysctl")
+        .args(["-qw", "fs.inotify.max_user_watches=524288"])
+        .status();
+
+    let site = Site::new(CONFIG);
+    // The spool store does not fsync a message; for an even comparison this Redis syncs its
+    // append-only file once a second, as most sites run it. `appendfsync always`, which the
+    // project's Redis fragment recommends, adds one fsync per publish on top.
+    let redis = Redis::start_with("everysec");
+    let site_redis = Site::new(&format!(
+        "{CONFIG_STORE_REDIS}redis_url = \"{}\"\n{CONFIG}",
+        redis.url()
+    ));
+    let peers = site.dir.path().join("peers");
+    util::copy_tree(&peers_src, &peers);
+    sh(&format!(
+        "cd {p} && gcc -O2 -o hello.cgi hello.c && chmod 0755 *.php *.pl hello.cgi && chmod 0755 {p}",
+        p = peers.display()
+    ));
+    let data_file = site.dir.path().join("peerdata/data.txt");
+    let peer_cam = site.cams.join("peer.jpg");
+    std::fs::create_dir_all(data_file.parent().unwrap()).unwrap();
+    std::fs::write(&data_file, "").unwrap();
+    let (user, _) = run_as();
+    sh(&format!(
+        "chown -R {user} {}",
+        data_file.parent().unwrap().display()
+    ));
+
+    let peers_conf = site.dir.path().join("apache-peers.conf");
+    let text = std::fs::read_to_string(peers.join("apache-peers.conf.in"))
+        .unwrap()
+        .replace("@PEERS_ENV_WEBCAM@", &peer_cam.display().to_string())
+        .replace("@PEERS_ENV_DATA@", &data_file.display().to_string())
+        .replace("@PEERS@", &peers.display().to_string());
+    std::fs::write(&peers_conf, text).unwrap();
+    let workers = if plan.smoke { 256 } else { 1536 };
+    let apache = Server::apache_with(&site, |conf| {
+        let mut conf = conf
+            .replace("ServerLimit 4", &format!("ServerLimit {}", workers / 64))
+            .replace(
+                "MaxRequestWorkers 256",
+                &format!("MaxRequestWorkers {workers}"),
+            )
+            .replace("MaxSpareThreads 256", &format!("MaxSpareThreads {workers}"))
+            .replace("Timeout 60", "Timeout 180");
+        conf.push_str(&format!("\nInclude \"{}\"\n", peers_conf.display()));
+        conf
+    });
+
+    let apache_redis = Server::apache_with(&site_redis, |conf| {
+        conf.replace("ServerLimit 4", &format!("ServerLimit {}", workers / 64))
+            .replace(
+                "MaxRequestWorkers 256",
+                &format!("MaxRequestWorkers {workers}"),
+            )
+            .replace("MaxSpareThreads 256", &format!("MaxSpareThreads {workers}"))
+            .replace("Timeout 60", "Timeout 180")
+    });
+
+    // The same programs under lighttpd, for the scenarios where the server makes a difference.
+    let lighttpd = Server::lighttpd(&site);
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        root.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let port = free_port();
+    let conf = root.path().join("nginx.conf");
+    let text = std::fs::read_to_string(peers.join("nginx-nchan.conf.in"))
+        .unwrap()
+        .replace("@PORT@", &port.to_string())
+        .replace("@ROOT@", &root.path().display().to_string())
+        .replace("@USER@", &user)
+        .replace("@REDIS_URL@", &format!("redis://127.0.0.1:{}", redis.port));
+    std::fs::write(&conf, text).unwrap();
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(root.path())
+        .args(["-g", "daemon off;"])
+        .spawn()
+        .expect("start nginx");
+    wait_for(Duration::from_secs(10), "nginx", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    Systems {
+        site,
+        apache,
+        redis,
+        site_redis,
+        apache_redis,
+        lighttpd,
+        nginx: Nginx {
+            child,
+            port,
+            _root: root,
+        },
+        peers,
+        data_file,
+        peer_cam,
+    }
+}
