@@ -9,7 +9,7 @@
 //! - `transport=sse` (or `Accept: text/event-stream`), `iframe` or `chunked` streams the same
 //!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`).
 //! - `GET ?file=NAME&since=VERSION` long-polls a watched file until its version changes
-//!   ([`file`]).
+//!   ([`mod@file`]).
 //!
 //! The programs reach channels only through [`crate::store::ChannelStore`], so the spool and
 //! the Redis store serve every one of these the same way.
