@@ -470,3 +470,26 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         "no channel was created"
     );
 }
+
+/// A message file that cannot be read is told as missed once, and the cursor moves past it: a
+/// client never gets the same notice again and again.
+#[test]
+fn an_unreadable_newest_message_does_not_make_clients_spin() {
+    let spool = Spool::new("");
+    let mut store = spool.store();
+    store.put("bad", "one");
+    std::fs::write(
+        spool.spool.join("bad").join(format!("{:020}.msg", 2)),
+        b"garbage",
+    )
+    .unwrap();
+    let v = spool.json(spool.get("channel=bad&since=1&timeout=2"));
+    assert_eq!(v["missed"], true);
+    assert_eq!(bare(&v["cursor"]), "bad:2");
+    let cursor = v["cursor"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    let query = format!("channel=bad&since={cursor}&timeout=1");
+    let v = spool.json(spool.get(&query));
+    assert_eq!(v["missed"], false, "told once");
+    assert!(start.elapsed() >= Duration::from_millis(900), "it waited");
+}

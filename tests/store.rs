@@ -16,6 +16,8 @@ trait Backend: Sync {
     fn open(&self, retention: Retention) -> Box<dyn ChannelStore>;
     /// Loses `channel` whole: a wiped spool directory, a flushed Redis.
     fn lose(&self, channel: &str);
+    /// Appends an entry the store cannot read as message `id` (the next id).
+    fn damage(&self, channel: &str, id: u64);
 }
 
 struct Spool(tempfile::TempDir);
@@ -26,6 +28,10 @@ impl Backend for Spool {
     }
     fn lose(&self, channel: &str) {
         std::fs::remove_dir_all(self.0.path().join(channel)).unwrap();
+    }
+    fn damage(&self, channel: &str, id: u64) {
+        let path = self.0.path().join(channel).join(format!("{id:020}.msg"));
+        std::fs::write(path, b"not a message").unwrap();
     }
 }
 
@@ -44,6 +50,23 @@ impl Backend for OnRedis {
     fn lose(&self, _channel: &str) {
         let () = redis::cmd("FLUSHALL")
             .query(&mut self.0.connection())
+            .unwrap();
+    }
+    fn damage(&self, channel: &str, id: u64) {
+        let mut con = self.0.connection();
+        let last: u64 = redis::cmd("HINCRBY")
+            .arg(format!("test:{{{channel}}}:m"))
+            .arg("last")
+            .arg(1)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(last, id);
+        let _: String = redis::cmd("XADD")
+            .arg(format!("test:{{{channel}}}:s"))
+            .arg(format!("{id}-0"))
+            .arg("junk")
+            .arg("1")
+            .query(&mut con)
             .unwrap();
     }
 }
@@ -220,6 +243,24 @@ fn wait_wakes_for_news_and_times_out(b: &dyn Backend) {
     });
 }
 
+fn an_unreadable_message_is_passed_over(b: &dyn Backend) {
+    let mut s = b.open(keep_all());
+    s.put("u", "one");
+    s.put("u", "two");
+    b.damage("u", 3);
+    assert_eq!(s.put("u", "four"), 4);
+    let batch = s.read_after("u", 2, 100).unwrap();
+    assert_eq!(ids(&batch), vec![4]);
+    assert_eq!(batch.unreadable, vec![3]);
+    assert_eq!(batch.read_to(), Some(4));
+    // Alone at the end of the channel, it is still accounted for, so a reader moves past it.
+    b.damage("u", 5);
+    let batch = s.read_after("u", 4, 100).unwrap();
+    assert!(batch.messages.is_empty());
+    assert_eq!(batch.read_to(), Some(5));
+    assert!(s.read_after("u", 5, 100).unwrap().read_to().is_none());
+}
+
 /// The contract as tests, once per store.
 macro_rules! contract {
     ($store:ident, $backend:expr) => {
@@ -249,6 +290,10 @@ macro_rules! contract {
             #[test]
             fn idempotency_keys_store_once() {
                 super::idempotency_keys_store_once(&$backend);
+            }
+            #[test]
+            fn an_unreadable_message_is_passed_over() {
+                super::an_unreadable_message_is_passed_over(&$backend);
             }
             #[test]
             fn wait_wakes_for_news_and_times_out() {

@@ -74,6 +74,23 @@ pub struct Batch {
     pub last_id: u64,
     /// The channel's epoch; `None` while the channel does not exist.
     pub epoch: Option<String>,
+    /// Ids of messages that are there but cannot be read (not written by this store, or
+    /// damaged). Readers count them as missed and move past them, so they are reported once and
+    /// never make a client ask again and again.
+    pub unreadable: Vec<u64>,
+}
+
+impl Batch {
+    /// The highest id this batch accounts for: its last message or its last unreadable id.
+    pub fn read_to(&self) -> Option<u64> {
+        let message = self.messages.last().map(|m| m.id);
+        let unreadable = self.unreadable.iter().copied().max();
+        message.max(unreadable)
+    }
+
+    fn found_any(&self) -> bool {
+        !self.messages.is_empty() || !self.unreadable.is_empty()
+    }
 }
 
 /// Retention limits of a channel, and how long idempotency keys are remembered.

@@ -177,6 +177,14 @@ fn entry_id(v: &Value) -> Option<u64> {
     text.strip_suffix("-0")?.parse().ok()
 }
 
+/// The message id of a stream entry, whatever its fields.
+fn entry_id_of(entry: &Value) -> Option<u64> {
+    match entry {
+        Value::Array(parts) => entry_id(parts.first()?),
+        _ => None,
+    }
+}
+
 /// A stream entry as a message.
 fn entry_message(channel: &str, entry: &Value) -> Option<Message> {
     let Value::Array(parts) = entry else {
@@ -301,23 +309,29 @@ impl ChannelStore for RedisStore {
             ..Batch::default()
         };
         for entry in entries {
-            // An entry that does not parse was not written by this store; it is passed over
-            // like a dropped message.
             match entry_message(channel, entry) {
                 Some(m) => batch.messages.push(m),
-                None => batch.missed = true,
+                // An entry this store did not write: passed over, once, like a dropped message.
+                None => match entry_id_of(entry) {
+                    Some(id) => batch.unreadable.push(id),
+                    None => return Err(malformed("stream entry id")),
+                },
             }
         }
         // Retention drops from the oldest end: a first id past the next one means the reader
         // missed what was between.
-        let first = batch.messages.first().map(|m| m.id);
+        let first = batch
+            .messages
+            .first()
+            .map(|m| m.id)
+            .into_iter()
+            .chain(batch.unreadable.iter().copied())
+            .min();
         batch.missed |= match first {
             Some(first) => first > after + 1,
             None => batch.last_id > after,
         };
-        if let Some(m) = batch.messages.last() {
-            batch.last_id = batch.last_id.max(m.id);
-        }
+        batch.last_id = batch.last_id.max(batch.read_to().unwrap_or(0));
         Ok(batch)
     }
 

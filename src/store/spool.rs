@@ -313,8 +313,9 @@ impl ChannelStore for SpoolStore {
         let read = |id: u64, batch: &mut Batch| -> io::Result<bool> {
             match fs::read(Self::message_path(&dir, id)) {
                 Ok(bytes) => {
-                    if let Some(message) = Self::parse(channel, id, &bytes) {
-                        batch.messages.push(message);
+                    match Self::parse(channel, id, &bytes) {
+                        Some(message) => batch.messages.push(message),
+                        None => batch.unreadable.push(id),
                     }
                     Ok(true)
                 }
@@ -325,7 +326,7 @@ impl ChannelStore for SpoolStore {
         while batch.messages.len() < limit && read(next, &mut batch)? {
             next += 1;
         }
-        if !batch.messages.is_empty() {
+        if batch.found_any() {
             batch.last_id = next - 1;
             return Ok(batch);
         }
@@ -342,7 +343,7 @@ impl ChannelStore for SpoolStore {
         while batch.messages.len() < limit && read(next, &mut batch)? {
             next += 1;
         }
-        if !batch.messages.is_empty() {
+        if batch.found_any() {
             batch.last_id = batch.last_id.max(next - 1);
             return Ok(batch);
         }

@@ -58,11 +58,11 @@ fn collect(
             p.id = 0;
         }
         p.epoch = batch.epoch.clone();
-        if batch.missed {
+        if batch.missed || !batch.unreadable.is_empty() {
             missed.push(p.channel.clone());
         }
-        if let Some(last) = batch.messages.last() {
-            p.id = last.id;
+        if let Some(last) = batch.read_to() {
+            p.id = last;
         }
         messages.extend(batch.messages);
     }
