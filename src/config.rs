@@ -58,6 +58,25 @@ pub struct Config {
     pub idempotency_secs: u64,
     /// A bearer token that authorizes publishing (`Authorization: Bearer …`).
     pub publish_token: Option<String>,
+    /// Channels that need a right to subscribe (exact names, or prefixes ending in `*`); the
+    /// others are public.
+    pub private_channels: Vec<String>,
+    /// Watched files (`[files]` names) that need a right, as patterns.
+    pub private_files: Vec<String>,
+    /// Cameras (`[cameras]` names) that need a right, as patterns.
+    pub private_cameras: Vec<String>,
+    /// What a user the web server authenticated (`REMOTE_USER`) may subscribe and publish to:
+    /// patterns with `{user}` (`"user.{user}"`, `"camera:{user}"`).
+    pub remote_user_channels: Vec<String>,
+    /// The HS256 secret of subscriber and publisher tokens (JWT), at least 32 bytes.
+    pub jwt_secret: Option<String>,
+    /// A PEM public key (RSA for RS256, EC P-256 for ES256) for tokens.
+    pub jwt_public_key: Option<PathBuf>,
+    /// Seconds of clock difference allowed on a token's `exp` and `nbf`.
+    pub jwt_leeway_secs: u64,
+    /// Origins (`https://example.com`) a browser may publish from on its own credentials (a
+    /// cookie token, basic auth); empty means the request's own host only.
+    pub allowed_origins: Vec<String>,
     /// Channels anyone may publish to (a public chat).
     pub open_channels: Vec<String>,
     /// The largest message body accepted; larger ones get 413.
@@ -96,6 +115,14 @@ impl Default for Config {
             redis_command_timeout_ms: 2000,
             idempotency_secs: 600,
             publish_token: None,
+            private_channels: Vec::new(),
+            private_files: Vec::new(),
+            private_cameras: Vec::new(),
+            remote_user_channels: Vec::new(),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_leeway_secs: 30,
+            allowed_origins: Vec::new(),
             open_channels: Vec::new(),
             max_message_bytes: 64 * 1024,
             retention_messages: 1000,
@@ -224,6 +251,52 @@ impl Config {
             return Err((
                 "publish_token",
                 "must be at least 16 visible ASCII characters".into(),
+            ));
+        }
+        if self.jwt_secret.as_deref().is_some_and(|s| s.len() < 32) {
+            return Err(("jwt_secret", "must be at least 32 bytes".into()));
+        }
+        if self.jwt_leeway_secs > 300 {
+            return Err(("jwt_leeway_secs", "must be at most 300".into()));
+        }
+        for (key, list) in [
+            ("private_channels", &self.private_channels),
+            ("private_files", &self.private_files),
+            ("private_cameras", &self.private_cameras),
+        ] {
+            if let Some(bad) = list
+                .iter()
+                .find(|p| p.contains(':') || !crate::rights::is_pattern(p))
+            {
+                return Err((
+                    key,
+                    format!("{bad:?} is not a name or a prefix ending in *"),
+                ));
+            }
+        }
+        if let Some(bad) = self
+            .remote_user_channels
+            .iter()
+            .find(|p| !crate::rights::is_pattern(&p.replace("{user}", "u")))
+        {
+            return Err((
+                "remote_user_channels",
+                format!("{bad:?} is not a pattern (a name with {{user}}, or a prefix ending in *)"),
+            ));
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| {
+            let Some((scheme, host)) = o.split_once("://") else {
+                return true;
+            };
+            !matches!(scheme, "http" | "https")
+                || host.is_empty()
+                || !host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        }) {
+            return Err((
+                "allowed_origins",
+                format!("{bad:?} is not an origin like https://example.com"),
             ));
         }
         if let Some(name) = self.open_channels.iter().find(|n| !is_name(n)) {

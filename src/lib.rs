@@ -13,6 +13,7 @@ pub mod head;
 pub mod pacing;
 pub mod program;
 pub mod query;
+pub mod rights;
 pub mod source;
 pub mod store;
 pub mod transport;

@@ -203,6 +203,23 @@ impl Server {
                 TcpStream::connect(("127.0.0.1", port)).ok()
             },
         );
+        // Listening is not serving: Apache's CGI daemon (mod_cgid) may still be starting, and a
+        // request that reaches it too early is a 503. Wait until a one-shot program answers.
+        wait_for(
+            Duration::from_secs(15),
+            &format!("{name} to run CGI programs"),
+            || {
+                let mut r = crate::client::send(
+                    port,
+                    "GET",
+                    "/cgi-bin/nph-clock?transport=json",
+                    "HTTP/1.0",
+                    &[],
+                );
+                r.wait_head();
+                (r.status() == 200).then_some(())
+            },
+        );
         Server {
             name,
             port,

@@ -27,5 +27,6 @@ mod cgi;
 mod lighttpd;
 mod longpoll;
 mod redis;
+mod rights;
 mod store;
 mod webcam;

@@ -64,7 +64,10 @@ pub struct WebcamPlan {
 }
 
 /// The camera a request names: `?cam=`, else the path info, else `default`, else the only one.
-fn camera<'c>(request: &Request, config: &'c Config) -> Result<&'c PathBuf, RequestError> {
+fn camera<'c>(
+    request: &Request,
+    config: &'c Config,
+) -> Result<(&'c String, &'c PathBuf), RequestError> {
     let from_path = request
         .path_info
         .as_deref()
@@ -72,12 +75,12 @@ fn camera<'c>(request: &Request, config: &'c Config) -> Result<&'c PathBuf, Requ
         .filter(|p| !p.is_empty());
     let name = request.query.get("cam").or(from_path);
     let found = match name {
-        Some(name) => config.cameras.get(name),
+        Some(name) => config.cameras.get_key_value(name),
         None => config
             .cameras
-            .get("default")
+            .get_key_value("default")
             .or_else(|| match config.cameras.len() {
-                1 => config.cameras.values().next(),
+                1 => config.cameras.iter().next(),
                 _ => None,
             }),
     };
@@ -134,7 +137,9 @@ impl WebcamPlan {
                 Some(_) => Some(q.number("quality", 1..=100u8, 0)?),
             },
         };
-        let path = camera(request, config)?.clone();
+        let (name, path) = camera(request, config)?;
+        crate::rights::Rights::new(request, config).check_subscribe(&[format!("camera:{name}")])?;
+        let path = path.clone();
         if let Some(agent) = request.header_str("user-agent")?
             && config
                 .still_image_user_agents

@@ -35,6 +35,7 @@ pub struct WatchedFile {
 impl WatchedFile {
     /// The file the config names `name`; an unknown name is a 404.
     pub fn from_request(
+        request: &crate::cgi::Request,
         name: &str,
         since: Option<&str>,
         timeout: Duration,
@@ -49,6 +50,7 @@ impl WatchedFile {
                 ),
             )
         })?;
+        crate::rights::Rights::new(request, config).check_subscribe(&[format!("file:{name}")])?;
         Ok(WatchedFile {
             name: name.to_owned(),
             path: path.clone(),

@@ -32,6 +32,7 @@ use crate::config::{Config, is_name};
 use crate::head::{self, Head};
 use crate::pacing::Time;
 use crate::program::{Program, Response};
+use crate::rights::Rights;
 use crate::store::{self, ChannelStore, StoreError};
 use crate::transport::accepts_event_stream;
 use crate::transport::iframe::Callback;
@@ -167,7 +168,7 @@ impl LongPollPlan {
         )?);
 
         if let Some(name) = q.get("file") {
-            return file::WatchedFile::from_request(name, q.get("since"), timeout, config)
+            return file::WatchedFile::from_request(request, name, q.get("since"), timeout, config)
                 .map(LongPollPlan::File);
         }
 
@@ -177,6 +178,7 @@ impl LongPollPlan {
                 "name a channel: /cgi-bin/nph-longpoll/NAME or ?channel=NAME",
             ));
         }
+        Rights::new(request, config).check_subscribe(&names)?;
         let transport = match q.get("transport") {
             None if accepts_event_stream(request)? => "sse",
             _ => q.choice(
