@@ -281,10 +281,9 @@ impl<'a> Rights<'a> {
         }
         if let (Some(expected), Some((given, Source::Header))) =
             (&self.config.publish_token, self.raw_token()?)
+            && constant_time_eq(expected.as_bytes(), given.as_bytes())
         {
-            if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-                return Ok(());
-            }
+            return Ok(());
         }
         if self.user_grants(channel) {
             return self.check_origin();
