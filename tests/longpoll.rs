@@ -457,3 +457,28 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         "no channel was created"
     );
 }
+
+/// `ready=1` opens an SSE stream with an event a page can see, naming the start cursor; without
+/// it the stream starts as before.
+#[test]
+fn sse_ready_event_names_the_start() {
+    let spool = Spool::new("");
+    spool.store().publish("r", "text/plain", "old").unwrap();
+    let mut ready = spool
+        .get("channel=r&transport=sse&ready=1")
+        .spawn(&bin("nph-longpoll"));
+    ready.read_until_count(b"\n\n", 2, T);
+    let (_, body) = split_head(&ready.out);
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        "retry: 2000\n\nevent: ready\ndata: {\"cursor\":\"r:1\"}\n\n"
+    );
+    let mut plain = spool
+        .get("channel=r&transport=sse")
+        .spawn(&bin("nph-longpoll"));
+    plain.read_until_count(b"\n\n", 1, T);
+    spool.store().publish("r", "text/plain", "new").unwrap();
+    plain.read_until_count(b"\ndata: ", 1, T);
+    let (_, body) = split_head(&plain.out);
+    assert!(!String::from_utf8_lossy(body).contains("ready"));
+}

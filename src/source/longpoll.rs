@@ -8,7 +8,8 @@
 //!   messages after the client's cursor (`since=a:41,b:7`, or `since=41` for one channel), or
 //!   after `timeout` seconds, as `{"messages":[…],"cursor":"a:42,b:7","missed":false}`.
 //! - `transport=sse` (or `Accept: text/event-stream`), `iframe` or `chunked` streams the same
-//!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`).
+//!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`). With
+//!   `ready=1` an SSE stream opens with a `ready` event carrying the cursor it starts from.
 //! - `GET ?file=NAME&since=VERSION` long-polls a watched file until its version changes.
 //!
 //! A cursor's ids are what the client has; `missed` tells it that messages after its cursor
@@ -72,7 +73,11 @@ pub enum Delivery {
         timeout: Duration,
     },
     /// `text/event-stream`.
-    Sse,
+    Sse {
+        /// Open with a `ready` event: comments and `retry:` are invisible to `EventSource`, so a
+        /// page can tell a live stream from a buffering proxy only by an event it can see.
+        ready: bool,
+    },
     /// A forever frame.
     Iframe(Callback),
     /// Chunked JSON lines.
@@ -345,7 +350,9 @@ impl LongPollPlan {
             )?,
         };
         let delivery = match transport {
-            "sse" => Delivery::Sse,
+            "sse" => Delivery::Sse {
+                ready: q.get("ready") == Some("1"),
+            },
             "iframe" => Delivery::Iframe(Callback::allowed(
                 q.get("callback").unwrap_or(DEFAULT_CALLBACK),
                 &config.iframe_callbacks,
@@ -356,7 +363,7 @@ impl LongPollPlan {
         // SSE resumes from what the browser last saw; the query forms serve the first
         // connection, whose header a page cannot set.
         let resume = match delivery {
-            Delivery::Sse => request
+            Delivery::Sse { .. } => request
                 .header_str("last-event-id")?
                 .or(q.get("last_event_id"))
                 .or(q.get("lastEventID")),
@@ -617,7 +624,7 @@ fn stream<W: Write, T: Time>(
     let config = response.config.clone();
     let framing = Framing::for_response(response.mode, response.protocol);
     let content_type = match delivery {
-        Delivery::Sse => "text/event-stream; charset=utf-8",
+        Delivery::Sse { .. } => "text/event-stream; charset=utf-8",
         Delivery::Iframe(_) => "text/html; charset=utf-8",
         _ => "application/x-ndjson; charset=utf-8",
     };
@@ -630,9 +637,13 @@ fn stream<W: Write, T: Time>(
     }
     let out = &mut response.out;
     let mut sink: Sink<&mut W> = match &delivery {
-        Delivery::Sse => {
+        Delivery::Sse { ready } => {
             let mut w = SseWriter::new(out);
             w.start(Some(config.sse_retry_ms))?;
+            if *ready {
+                let start = json!({ "cursor": cursor.render() });
+                w.event(None, Some("ready"), &start.to_string())?;
+            }
             Sink::Sse(w)
         }
         Delivery::Iframe(callback) => {
