@@ -13,7 +13,7 @@ use crate::util::{free_port, require_tool, wait_for};
 pub struct Browser {
     driver: Child,
     base: String,
-    session: String,
+    pub(crate) session: String,
     _profile: tempfile::TempDir,
 }
 
@@ -61,7 +61,7 @@ impl Browser {
         browser
     }
 
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.base);
         let result = match method {
             "POST" => ureq::post(&url).send_json(&body),
