@@ -142,7 +142,8 @@
       q.channel = chans;
       x.open("GET", url(endpoint, q));
       if (o.token) x.setRequestHeader("Authorization", "Bearer " + o.token);
-      x.timeout = 60000;
+      // Well past the server's default wait (25 s): a poll that outlives it is taken as lost.
+      x.timeout = 90000;
       x.onload = function () {
         var a;
         try {
@@ -310,17 +311,26 @@
       role = "follower";
       bc.postMessage({ t: "h" });
       if (!cursor || !chans.length) return;
-      // The leader relays only what is new: read the history asked for first, holding relays.
+      // The leader relays only what is new: read the history asked for first, holding relays,
+      // until it is read to the end or reaches the first relay of every channel relayed.
       held = [];
       (function next() {
         stop = get({ since: cursor, timeout: 0 }, function (a) {
-          if (take(a)) return next();
+          if (take(a) && !reached()) return next();
           var h = held || [];
           held = null;
           stop = null;
           h.forEach(apply);
         }, function () { timer = setTimeout(next, 2000); });
       })();
+    }
+    function reached() {
+      var first = {};
+      held.forEach(function (v) {
+        if (v.t == "m" && !(v.m.channel in first)) first[v.m.channel] = v.m.id;
+      });
+      var chs = Object.keys(first);
+      return chs.length > 0 && chs.every(function (c) { return first[c] <= (last[c] || 0) + 1; });
     }
     function hold() {
       if (closed) return;
