@@ -476,3 +476,32 @@ fn iframe_transport_when_forced() {
     let states = states(&browser);
     assert!(states.iter().all(|s| s.ends_with(" iframe")), "{states:?}");
 }
+
+/// A channel whose store is reset starts again from id 1: the client reports `missed` once and
+/// delivers the new messages, although it has seen their ids before.
+#[test]
+fn a_reset_channel_starts_again_from_id_1() {
+    let site = site("");
+    let apache = Server::apache(&site);
+    let browser = Browser::start();
+    browser.open(&format!(
+        "http://127.0.0.1:{}/client.html?channel=news",
+        apache.port
+    ));
+    wait_state(&browser, "live");
+    for n in 1..=3 {
+        post(&apache, "news", &format!("a{n}"), "HTTP/1.1");
+    }
+    wait_got(&browser, &numbered("a", 1..=3), "the first three");
+    std::fs::remove_dir_all(site.spool.join("news")).unwrap();
+    kill_subscriber(&site);
+    wait_state(&browser, "backoff");
+    wait_state(&browser, "live");
+    for n in 1..=2 {
+        assert_eq!(post(&apache, "news", &format!("b{n}"), "HTTP/1.1"), n);
+    }
+    let mut want = numbered("a", 1..=3);
+    want.extend(numbered("b", 1..=2));
+    wait_got(&browser, &want, "the channel's new messages 1 and 2");
+    assert_eq!(browser.eval("return window.missed;"), json!(1));
+}
