@@ -1,6 +1,7 @@
 //! Ring 3: `www/serverpush.js` in headless Chromium against real servers: resuming across a
 //! server restart and a killed program, falling back from SSE behind a buffering server, one
-//! connection shared by five tabs, `missed` after a reload, and the iframe transport.
+//! connection shared by five tabs, `missed` after a reload and after a channel reset, and the
+//! iframe transport.
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
