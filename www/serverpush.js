@@ -86,6 +86,9 @@
     var role = "alone", state, delay, closed = false;
     var stop = null, timer, failures = 0, sseFails = 0, everLive = false;
     var held = null; // relays kept while a follower reads the history it asked for
+    // The tab group's channel. Its messages, by `t`: from the leader, "m" a message with the
+    // cursor after it (if known), "c" a cursor, "x" a missed, "s" its status, "b" its heartbeat
+    // (Web Locks missing), "q" it quits; from a tab that joins, "h" hello.
     var bc = o.shared !== false && root.BroadcastChannel ? new root.BroadcastChannel(key) : null;
     var release, beat, seen = 0, me = Math.random();
 
