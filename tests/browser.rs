@@ -13,7 +13,7 @@ use crate::util::{free_port, require_tool, wait_for};
 pub struct Browser {
     driver: Child,
     base: String,
-    session: String,
+    pub(crate) session: String,
     _profile: tempfile::TempDir,
 }
 
@@ -61,7 +61,7 @@ impl Browser {
         browser
     }
 
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.base);
         let result = match method {
             "POST" => ureq::post(&url).send_json(&body),
@@ -288,6 +288,21 @@ fn webcam_page_shows_the_moving_picture() {
         let v = browser.eval(READ_WEBCAM_PAGE);
         (v["hash"] != first["hash"]).then_some(())
     });
+    browser.screenshot(&site.dir.path().join("webcam.png"));
+    if let Ok(dir) = std::env::var("SERVERPUSH_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            site.dir.path().join("webcam.png"),
+            std::path::Path::new(&dir).join("webcam.png"),
+        );
+    }
+    // No broken-image icon before the first snapshot, and the live picture inside its pane.
+    let layout = browser.eval(
+        r#"var live = document.getElementById("live");
+        var img = live.getBoundingClientRect(), pane = live.parentNode.getBoundingClientRect();
+        return { still: document.getElementById("still").offsetWidth,
+                 inside: img.left >= pane.left && img.right <= pane.right };"#,
+    );
+    assert_eq!(layout, json!({"still": 0, "inside": true}));
     browser.eval("document.getElementById('snapshot').click(); return null;");
     wait_for(Duration::from_secs(10), "the snapshot", || {
         let v = browser.eval(

@@ -495,3 +495,29 @@ fn an_unreadable_newest_message_does_not_make_clients_spin() {
     assert_eq!(v["missed"], false, "told once");
     assert!(start.elapsed() >= Duration::from_millis(900), "it waited");
 }
+
+/// `ready=1` opens an SSE stream with an event a page can see, naming the start cursor; without
+/// it the stream starts as before.
+#[test]
+fn sse_ready_event_names_the_start() {
+    let spool = Spool::new("");
+    spool.store().put("r", "old");
+    let mut ready = spool
+        .get("channel=r&transport=sse&ready=1")
+        .spawn(&bin("nph-longpoll"));
+    ready.read_until_count(b"\n\n", 2, T);
+    let (_, body) = split_head(&ready.out);
+    let epoch = spool.store().head("r").unwrap().1.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        format!("retry: 2000\n\nevent: ready\ndata: {{\"cursor\":\"r:1:{epoch}\"}}\n\n")
+    );
+    let mut plain = spool
+        .get("channel=r&transport=sse")
+        .spawn(&bin("nph-longpoll"));
+    plain.read_until_count(b"\n\n", 1, T);
+    spool.store().put("r", "new");
+    plain.read_until_count(b"\ndata: ", 1, T);
+    let (_, body) = split_head(&plain.out);
+    assert!(!String::from_utf8_lossy(body).contains("ready"));
+}

@@ -417,7 +417,13 @@ pub fn private_channels_through(server: &Server) {
         r.status()
     };
     let base = "/cgi-bin/nph-longpoll/user.42?timeout=0";
-    assert_eq!(get(base.into(), &[]), 401, "{}: {}", server.name, server.error_log());
+    assert_eq!(
+        get(base.into(), &[]),
+        401,
+        "{}: {}",
+        server.name,
+        server.error_log()
+    );
     assert_eq!(
         get(base.into(), &[&format!("Authorization: Bearer {ok}")]),
         200,

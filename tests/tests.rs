@@ -4,7 +4,7 @@
 //!   its stream read with deadlines.
 //! - `apache`, `lighttpd`: the programs behind real servers started on loopback from the
 //!   templates in `apache-conf/`.
-//! - `browser`: the demo pages in headless Chromium.
+//! - `browser`: the demo pages in headless Chromium; `client_js`: `www/serverpush.js` in it.
 //!
 //! A test that needs a tool (apache2, lighttpd, chromium) fails when it is missing: run
 //! `scripts/install-deps.sh` first.
@@ -24,6 +24,7 @@ mod util;
 mod apache;
 mod browser;
 mod cgi;
+mod client_js;
 mod lighttpd;
 mod longpoll;
 mod redis;

@@ -7,7 +7,8 @@
 //!   messages after the client's [`cursor`], or after `timeout` seconds, as
 //!   `{"messages":[…],"cursor":"a:42:EPOCH,b:7:EPOCH","missed":false}` ([`subscribe`]).
 //! - `transport=sse` (or `Accept: text/event-stream`), `iframe` or `chunked` streams the same
-//!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`).
+//!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`). With
+//!   `ready=1` an SSE stream opens with a `ready` event carrying the cursor it starts from.
 //! - `GET ?file=NAME&since=VERSION` long-polls a watched file until its version changes
 //!   ([`mod@file`]).
 //!
@@ -63,7 +64,11 @@ pub enum Delivery {
         timeout: Duration,
     },
     /// `text/event-stream`.
-    Sse,
+    Sse {
+        /// Open with a `ready` event: comments and `retry:` are invisible to `EventSource`, so a
+        /// page can tell a live stream from a buffering proxy only by an event it can see.
+        ready: bool,
+    },
     /// A forever frame.
     Iframe(Callback),
     /// Chunked JSON lines.
@@ -188,7 +193,9 @@ impl LongPollPlan {
             )?,
         };
         let delivery = match transport {
-            "sse" => Delivery::Sse,
+            "sse" => Delivery::Sse {
+                ready: q.get("ready") == Some("1"),
+            },
             "iframe" => Delivery::Iframe(Callback::allowed(
                 q.get("callback").unwrap_or(DEFAULT_CALLBACK),
                 &config.iframe_callbacks,
@@ -199,7 +206,7 @@ impl LongPollPlan {
         // SSE resumes from what the browser last saw; the query forms serve the first
         // connection, whose header a page cannot set.
         let resume = match delivery {
-            Delivery::Sse => request
+            Delivery::Sse { .. } => request
                 .header_str("last-event-id")?
                 .or(q.get("last_event_id"))
                 .or(q.get("lastEventID")),

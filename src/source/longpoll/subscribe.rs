@@ -132,7 +132,7 @@ fn stream<W: Write, T: Time>(
     let config = response.config.clone();
     let framing = Framing::for_response(response.mode, response.protocol);
     let content_type = match delivery {
-        Delivery::Sse => "text/event-stream; charset=utf-8",
+        Delivery::Sse { .. } => "text/event-stream; charset=utf-8",
         Delivery::Iframe(_) => "text/html; charset=utf-8",
         _ => "application/x-ndjson; charset=utf-8",
     };
@@ -145,9 +145,13 @@ fn stream<W: Write, T: Time>(
     }
     let out = &mut response.out;
     let mut sink: Sink<&mut W> = match &delivery {
-        Delivery::Sse => {
+        Delivery::Sse { ready } => {
             let mut w = SseWriter::new(out);
             w.start(Some(config.sse_retry_ms))?;
+            if *ready {
+                let start = json!({ "cursor": cursor.render() });
+                w.event(None, Some("ready"), &start.to_string())?;
+            }
             Sink::Sse(w)
         }
         Delivery::Iframe(callback) => {
