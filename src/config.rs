@@ -56,6 +56,14 @@ pub struct Config {
     pub redis_command_timeout_ms: u64,
     /// Seconds a publish's `Idempotency-Key` is remembered, so a retry returns the first id.
     pub idempotency_secs: u64,
+    /// How many streams and waiting long-polls this host serves at once, across all the
+    /// programs; the next one gets 503 with `Retry-After`. One-shot answers are never counted.
+    /// Keep it below the server's worker limit (Apache `MaxRequestWorkers`) by what the site
+    /// needs for everything else. 0 refuses every stream.
+    pub max_streams: usize,
+    /// Where the stream slots are kept (`{uid}` is the program's user id): a directory of this
+    /// host, on a tmpfs, shared by the programs of every site that should share the cap.
+    pub streams_dir: String,
     /// A bearer token that authorizes publishing (`Authorization: Bearer …`).
     pub publish_token: Option<String>,
     /// Channels that need a right to subscribe (exact names, or prefixes ending in `*`); the
@@ -114,6 +122,8 @@ impl Default for Config {
             redis_connect_timeout_ms: 1000,
             redis_command_timeout_ms: 2000,
             idempotency_secs: 600,
+            max_streams: 100,
+            streams_dir: "/dev/shm/serverpush-{uid}".into(),
             publish_token: None,
             private_channels: Vec::new(),
             private_files: Vec::new(),
@@ -332,6 +342,12 @@ impl Config {
                 "redis_key_prefix",
                 "must be at most 64 visible ASCII characters".into(),
             ));
+        }
+        if self.max_streams > 1_000_000 {
+            return Err(("max_streams", "must be at most 1000000".into()));
+        }
+        if !self.streams_dir.starts_with('/') {
+            return Err(("streams_dir", "must be an absolute path".into()));
         }
         if !(1..=7 * 24 * 3600).contains(&self.idempotency_secs) {
             return Err(("idempotency_secs", "must be from 1 to 604800".into()));

@@ -14,6 +14,7 @@ pub mod pacing;
 pub mod program;
 pub mod query;
 pub mod rights;
+pub mod slots;
 pub mod source;
 pub mod store;
 pub mod transport;

@@ -34,6 +34,12 @@ pub trait Program {
         body: &mut dyn Read,
     ) -> Result<Self::Plan, RequestError>;
 
+    /// True when answering `plan` holds the connection (a stream, a waiting long-poll): such
+    /// answers take one of the host's `max_streams` slots.
+    fn holds_connection(&self, _plan: &Self::Plan) -> bool {
+        false
+    }
+
     /// Writes the response. Only I/O can fail from here on.
     fn respond<W: Write, T: Time>(
         &self,
@@ -179,6 +185,36 @@ where
     let plan = match program.prepare(&request, &response.config, body) {
         Ok(plan) => plan,
         Err(error) => return refuse(&mut response, log, name, &error, time),
+    };
+
+    // Held until the process ends: the kernel releases it however the process ends.
+    let _slot = if program.holds_connection(&plan) && !response.head_only {
+        let config = &response.config;
+        let dir = config
+            .streams_dir
+            .replace("{uid}", &rustix::process::geteuid().as_raw().to_string());
+        match crate::slots::take(std::path::Path::new(&dir), config.max_streams) {
+            Ok(slot) => Some(slot),
+            Err(crate::slots::SlotError::Full) => {
+                let error = RequestError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "this server is serving its {} streams (max_streams); try again shortly",
+                        config.max_streams
+                    ),
+                )
+                .with_header(http::header::RETRY_AFTER, "5");
+                return refuse(&mut response, log, name, &error, time);
+            }
+            // A broken slot directory must not take the site's streams down with it: serve,
+            // and say in the log that the cap is off.
+            Err(error) => {
+                let _ = writeln!(log, "{name}: {error}");
+                None
+            }
+        }
+    } else {
+        None
     };
 
     match program.respond(plan, &mut response, time) {

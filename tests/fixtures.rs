@@ -54,8 +54,12 @@ impl Site {
         std::fs::create_dir_all(&spool).unwrap();
         let (user, _) = run_as();
         let _ = Command::new("chown").arg(&user).arg(&spool).status();
+        // Each site counts its own streams, so tests running side by side never share a cap.
+        let streams = dir.path().join("streams");
+        std::fs::create_dir_all(&streams).unwrap();
+        let _ = Command::new("chown").arg(&user).arg(&streams).status();
         let config = dir.path().join("serverpush.toml");
-        let text = config_toml
+        let text = stream_cap_for_tests(config_toml, &streams)
             .replace("@CAMS@", &cams.display().to_string())
             .replace("@SPOOL@", &spool.display().to_string());
         std::fs::write(&config, text).unwrap();
@@ -89,6 +93,19 @@ impl Site {
             .replace("@CGI_BIN@", &self.cgi_bin.display().to_string())
             .replace("@CONFIG@", &self.config.display().to_string())
     }
+}
+
+/// `config_toml` with a private `streams_dir` and, unless the test sets its own, a cap no test
+/// reaches (keys go first: TOML tables may follow).
+pub fn stream_cap_for_tests(config_toml: &str, streams: &Path) -> String {
+    let mut text = String::new();
+    if !config_toml.contains("streams_dir") {
+        text.push_str(&format!("streams_dir = \"{}\"\n", streams.display()));
+    }
+    if !config_toml.contains("max_streams") {
+        text.push_str("max_streams = 20000\n");
+    }
+    text + config_toml
 }
 
 /// The user and group the servers' workers run as: www-data when the tests run as root (neither

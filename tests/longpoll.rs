@@ -30,6 +30,7 @@ impl Spool {
         } else {
             "retention_messages = 20000\n"
         };
+        let extra = &crate::fixtures::stream_cap_for_tests(extra, &dir.path().join("streams"));
         std::fs::write(
             &config,
             format!(

@@ -27,6 +27,7 @@ mod cgi;
 mod client_js;
 mod lighttpd;
 mod longpoll;
+mod protect;
 mod redis;
 mod rights;
 mod store;

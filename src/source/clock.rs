@@ -258,6 +258,10 @@ use image::ImageEncoder as _;
 impl Program for Clock {
     type Plan = ClockPlan;
 
+    fn holds_connection(&self, plan: &ClockPlan) -> bool {
+        plan.delivery != Delivery::Json
+    }
+
     fn allow(&self) -> &'static str {
         "GET, HEAD"
     }

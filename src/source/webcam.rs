@@ -232,6 +232,10 @@ fn timestamp(modified: SystemTime) -> String {
 impl Program for Webcam {
     type Plan = WebcamPlan;
 
+    fn holds_connection(&self, plan: &WebcamPlan) -> bool {
+        matches!(plan.action, Action::Stream { .. })
+    }
+
     fn allow(&self) -> &'static str {
         "GET, HEAD"
     }

@@ -265,6 +265,17 @@ fn refuse_late<W: Write, T: Time>(
 impl Program for LongPoll {
     type Plan = LongPollPlan;
 
+    fn holds_connection(&self, plan: &LongPollPlan) -> bool {
+        match plan {
+            LongPollPlan::Published(_) => false,
+            LongPollPlan::File(file) => !file.timeout.is_zero(),
+            LongPollPlan::Subscribe { delivery, .. } => match delivery {
+                Delivery::LongPoll { timeout } => !timeout.is_zero(),
+                _ => true,
+            },
+        }
+    }
+
     fn allow(&self) -> &'static str {
         "GET, HEAD, POST"
     }
