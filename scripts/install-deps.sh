@@ -11,6 +11,7 @@ packages=(
   libcgi-pm-perl   # Perl CGI.pm, to check compat=cgipm byte for byte
   redis-server     # the Redis channel store; the tests start their own servers on private ports
   curl
+  time             # /usr/bin/time, for the peak memory of a program in the tests
   ca-certificates
 )
 

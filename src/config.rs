@@ -98,6 +98,10 @@ pub struct Config {
     pub longpoll_timeout_secs: u64,
     /// Channels one subscribe request may name at most.
     pub max_subscribe_channels: usize,
+    /// The most one long-poll answer (or one round of a stream) carries, in bytes as JSON
+    /// encodes the messages; the rest follows from the cursor in the next answer. It bounds a
+    /// program's memory whatever the channels hold.
+    pub max_answer_bytes: usize,
     /// Names of files other programs write, for watched-file long-polls (`[files]`).
     pub files: BTreeMap<String, PathBuf>,
 }
@@ -139,6 +143,7 @@ impl Default for Config {
             retention_secs: 3600,
             longpoll_timeout_secs: 25,
             max_subscribe_channels: 16,
+            max_answer_bytes: 1 << 20,
             files: BTreeMap::new(),
         }
     }
@@ -249,6 +254,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.longpoll_timeout_secs) {
             return Err(("longpoll_timeout_secs", "must be from 1 to 3600".into()));
+        }
+        if !(4096..=64 << 20).contains(&self.max_answer_bytes) {
+            return Err(("max_answer_bytes", "must be from 4096 to 67108864".into()));
         }
         if !(1..=1000).contains(&self.max_subscribe_channels) {
             return Err(("max_subscribe_channels", "must be from 1 to 1000".into()));

@@ -13,6 +13,7 @@ pub mod head;
 pub mod pacing;
 pub mod program;
 pub mod query;
+pub mod regular;
 pub mod rights;
 pub mod slots;
 pub mod source;

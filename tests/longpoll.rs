@@ -24,6 +24,7 @@ impl Spool {
     pub fn new(extra: &str) -> Spool {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
         let config = dir.path().join("serverpush.toml");
         let retention = if extra.contains("retention_messages") {
             ""

@@ -25,6 +25,7 @@ mod apache;
 mod browser;
 mod cgi;
 mod client_js;
+mod hostile;
 mod lighttpd;
 mod longpoll;
 mod protect;

@@ -80,16 +80,16 @@ pub struct Frame {
 
 /// Reads the file at `path` as a frame.
 pub fn read_frame(path: &Path, transform: Transform) -> Result<Frame, FrameError> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => FrameError::Missing,
-        _ => FrameError::Unreadable(e.to_string()),
-    })?;
+    // Without blocking: a FIFO at the camera's path must not hang the program.
+    let file =
+        crate::regular::open(path, crate::regular::Links::Follow).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FrameError::Missing,
+            io::ErrorKind::InvalidInput => FrameError::NotAFile,
+            _ => FrameError::Unreadable(e.to_string()),
+        })?;
     let meta = file
         .metadata()
         .map_err(|e| FrameError::Unreadable(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(FrameError::NotAFile);
-    }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 24));
     file.take(MAX_FRAME_BYTES + 1)
         .read_to_end(&mut bytes)

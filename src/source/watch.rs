@@ -168,14 +168,28 @@ pub struct DirWatch {
 }
 
 impl DirWatch {
+    /// What a directory watch reports: files renamed in or written, and new entries (a channel
+    /// directory appearing in the spool).
+    const FLAGS: WatchFlags = WatchFlags::MOVED_TO
+        .union(WatchFlags::CLOSE_WRITE)
+        .union(WatchFlags::CREATE);
+
     /// A watch on each of `dirs`.
     pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
         let dirs: Vec<&Path> = dirs.into_iter().collect();
-        let fd = instance(&dirs, WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE)?;
+        let fd = instance(&dirs, Self::FLAGS)?;
         Ok(DirWatch {
             fd,
             buf: vec![MaybeUninit::uninit(); 8192],
         })
+    }
+
+    /// Watches one more directory (without inotify, the fallback looks anyway).
+    pub fn add(&mut self, dir: &Path) -> io::Result<()> {
+        if let Some(fd) = &self.fd {
+            inotify::add_watch(fd, dir, Self::FLAGS)?;
+        }
+        Ok(())
     }
 
     /// Waits up to `timeout` for a file whose name `wanted` accepts to land in a watched

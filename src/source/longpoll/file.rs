@@ -4,7 +4,7 @@
 //! Files are config keys (`[files]`); a request never names a path. A version is the file's
 //! nanosecond mtime, size and inode, so three rewrites within one second are three versions.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -132,14 +132,12 @@ fn read_versioned(path: &std::path::Path) -> io::Result<(Option<String>, Option<
         if before.is_none() {
             return Ok((None, None));
         }
-        let mut bytes = Vec::new();
-        match std::fs::File::open(path) {
-            Ok(f) => {
-                f.take(MAX_FILE_BYTES).read_to_end(&mut bytes)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        }
+        // Without blocking (a FIFO must not hang the program) and never truncated.
+        let Some(bytes) =
+            crate::regular::read(path, crate::regular::Links::Follow, MAX_FILE_BYTES)?
+        else {
+            continue;
+        };
         if file_version(path) == before {
             return Ok((before, Some(String::from_utf8_lossy(&bytes).into_owned())));
         }

@@ -47,6 +47,35 @@ impl Receipt {
     }
 }
 
+/// The field `name` of a form body, decoded; a value that is not UTF-8 once decoded is refused
+/// like a raw body that is not (415), never stored with replacement characters.
+fn form_field(body: &[u8], name: &str) -> Result<Option<String>, RequestError> {
+    let decode = |raw: &[u8]| {
+        let plus_as_space: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&plus_as_space)
+            .decode_utf8()
+            .map(|v| v.into_owned())
+    };
+    for pair in body.split(|&b| b == b'&') {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        if decode(key).is_ok_and(|k| k == name) {
+            return decode(value).map(Some).map_err(|_| {
+                RequestError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "messages must be UTF-8 text (the form's data is not)",
+                )
+            });
+        }
+    }
+    Ok(None)
+}
+
 /// Validates and stores a publish.
 pub fn publish(
     request: &Request,
@@ -62,15 +91,14 @@ pub fn publish(
     let bytes = request.read_body(body, config.max_message_bytes)?;
     Rights::new(request, config).check_publish(channel)?;
     let declared = request.header_str("content-type")?.unwrap_or("text/plain");
-    let form_data = declared
+    let form_data = if declared
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
-        .then(|| {
-            form_urlencoded::parse(&bytes)
-                .find(|(k, _)| k == "data")
-                .map(|(_, v)| v.into_owned())
-        })
-        .flatten();
+    {
+        form_field(&bytes, "data")?
+    } else {
+        None
+    };
     let (content_type, data) = if let Some(data) = form_data {
         ("text/plain; charset=utf-8".to_owned(), data)
     } else {
@@ -116,4 +144,23 @@ pub fn publish(
         id: published.id,
         duplicate: published.duplicate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_fields_decode_strictly() {
+        let field = |body: &str| form_field(body.as_bytes(), "data").map_err(|e| e.status);
+        assert_eq!(
+            field("a=1&data=caf%C3%A9+%3Cb%3E"),
+            Ok(Some("café <b>".into()))
+        );
+        assert_eq!(field("data="), Ok(Some(String::new())));
+        assert_eq!(field("data"), Ok(Some(String::new())));
+        assert_eq!(field("other=1"), Ok(None));
+        assert_eq!(field("data=%FF"), Err(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        assert_eq!(field("d%61ta=x"), Ok(Some("x".into())));
+    }
 }
