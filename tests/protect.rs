@@ -92,3 +92,32 @@ fn the_streams_cap_under_lighttpd() {
     let server = Server::lighttpd(&site);
     the_cap_holds_and_slots_come_back(&server, &site);
 }
+
+/// A thousand clients through Apache drop at once: every stream process is gone within two
+/// heartbeats.
+#[test]
+fn a_thousand_departures_leave_no_process() {
+    // A thousand sockets in this process, beside the other tests'.
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(8192),
+            maximum: Some(8192),
+        },
+    );
+    let site = Site::new("max_streams = 2000\nheartbeat_secs = 2\n");
+    let server = Server::apache_with(&site, |conf| {
+        conf.replace("ServerLimit 4", "ServerLimit 20")
+            .replace("MaxRequestWorkers 256", "MaxRequestWorkers 1280")
+            .replace("MaxSpareThreads 256", "MaxSpareThreads 1280")
+    });
+    crate::served::departed_clients_leave_no_process(
+        &server,
+        &site,
+        "nph-clock",
+        "/cgi-bin/nph-clock?transport=sse&interval=3600",
+        b"data:",
+        1000,
+        2,
+    );
+}

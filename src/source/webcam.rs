@@ -104,7 +104,15 @@ fn etag(frame: &Frame, transform: Transform) -> String {
 }
 
 fn unavailable(error: FrameError) -> RequestError {
-    RequestError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    match error {
+        // System error text stays in the log; the answer says what kind of fault it is.
+        FrameError::Unreadable(_) => RequestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the camera file cannot be read; see the error log",
+        )
+        .with_detail(error.to_string()),
+        _ => RequestError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+    }
 }
 
 impl WebcamPlan {
