@@ -28,6 +28,7 @@ mod client_js;
 mod hostile;
 mod lighttpd;
 mod longpoll;
+mod properties;
 mod protect;
 mod redis;
 mod rights;
