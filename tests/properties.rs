@@ -59,7 +59,7 @@ fn nasty_text() -> impl Strategy<Value = String> {
     )
     .prop_map(|cs| {
         let mut s: String = cs.into_iter().collect();
-        if s.len() % 3 == 0 {
+        if s.len().is_multiple_of(3) {
             s.push_str("</script><script>alert(1)</script><!--");
         }
         s
