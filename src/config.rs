@@ -39,6 +39,14 @@ pub struct Config {
     pub keepalive_secs: u64,
     /// Seconds a webcam stream waits for a first complete frame before answering 503.
     pub first_frame_wait_secs: u64,
+    /// The widths a viewer may ask a camera to be scaled to (`?width=`). Each width and
+    /// quality is a variant encoded once per frame for all its viewers; the list bounds them.
+    pub webcam_widths: Vec<u32>,
+    /// The JPEG qualities a viewer may ask for (`?quality=`).
+    pub webcam_qualities: Vec<u8>,
+    /// Where re-encoded frames are shared between viewers (`{uid}` is the programs' user id),
+    /// best on a tmpfs.
+    pub frame_cache_dir: String,
     /// Where channels are kept: the spool directory of this host, or a Redis server that
     /// several hosts share.
     pub store: StoreKind,
@@ -119,6 +127,9 @@ impl Default for Config {
             still_image_user_agents: vec!["MSIE ".into(), "Trident/".into()],
             keepalive_secs: 5,
             first_frame_wait_secs: 10,
+            webcam_widths: vec![160, 320, 480, 640, 800, 1024, 1280],
+            webcam_qualities: vec![30, 50, 70, 85, 95],
+            frame_cache_dir: "/dev/shm/serverpush-{uid}-frames".into(),
             store: StoreKind::Spool,
             spool_dir: PathBuf::from("/var/spool/serverpush"),
             redis_url: "redis://127.0.0.1:6379/0".into(),
@@ -353,6 +364,21 @@ impl Config {
         }
         if self.max_streams > 1_000_000 {
             return Err(("max_streams", "must be at most 1000000".into()));
+        }
+        if self.webcam_widths.iter().any(|w| !(16..=4096).contains(w)) {
+            return Err(("webcam_widths", "each must be from 16 to 4096".into()));
+        }
+        if self.webcam_qualities.iter().any(|q| !(1..=100).contains(q)) {
+            return Err(("webcam_qualities", "each must be from 1 to 100".into()));
+        }
+        if self.webcam_widths.len() * self.webcam_qualities.len().max(1) > 64 {
+            return Err((
+                "webcam_widths",
+                "at most 64 width and quality variants in all".into(),
+            ));
+        }
+        if !self.frame_cache_dir.starts_with('/') {
+            return Err(("frame_cache_dir", "must be an absolute path".into()));
         }
         if !self.streams_dir.starts_with('/') {
             return Err(("streams_dir", "must be an absolute path".into()));

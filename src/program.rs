@@ -190,10 +190,8 @@ where
     // Held until the process ends: the kernel releases it however the process ends.
     let _slot = if program.holds_connection(&plan) && !response.head_only {
         let config = &response.config;
-        let dir = config
-            .streams_dir
-            .replace("{uid}", &rustix::process::geteuid().as_raw().to_string());
-        match crate::slots::take(std::path::Path::new(&dir), config.max_streams) {
+        let dir = crate::regular::for_this_user(&config.streams_dir);
+        match crate::slots::take(&dir, config.max_streams) {
             Ok(slot) => Some(slot),
             Err(crate::slots::SlotError::Full) => {
                 let error = RequestError::new(

@@ -7,9 +7,9 @@
 //! message in the spool), `O_NOFOLLOW` refuses a symlink planted in its place; paths the
 //! config names (cameras, watched files) may be symlinks on purpose and are followed.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use rustix::fs::OFlags;
@@ -54,6 +54,31 @@ pub fn open(path: &Path, links: Links) -> io::Result<File> {
         return Err(not_regular(path));
     }
     Ok(file)
+}
+
+/// Makes sure `dir` is a private directory of this user: created (mode 0700) when missing,
+/// refused when it is something else, a symlink, or another user's. In a shared place such as
+/// `/dev/shm`, another user's directory could be made to hold or point anywhere.
+pub fn own_directory(dir: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not a directory of this user", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// A path the config gives with `{uid}` in it, for this process's user.
+pub fn for_this_user(path: &str) -> std::path::PathBuf {
+    path.replace("{uid}", &rustix::process::geteuid().as_raw().to_string())
+        .into()
 }
 
 /// Reads at most `limit` bytes of the regular file at `path`; `Ok(None)` when there is none.

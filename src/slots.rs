@@ -7,9 +7,8 @@
 //! the lock when the process ends however it ends (exit, SIGKILL, a crash), so the count can
 //! never leak; a new stream probes the slots without waiting and is refused when all are held.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A held slot; the lock goes with the process (or when this is dropped).
@@ -40,24 +39,10 @@ impl std::fmt::Display for SlotError {
 
 impl std::error::Error for SlotError {}
 
-/// The slot directory, created (mode 0700) when missing and refused unless it is a real
-/// directory owned by this user: in a shared place such as `/dev/shm`, another user's
-/// directory or a symlink could hold every slot or point elsewhere.
+/// The slot directory, a private directory of this user.
 fn directory(dir: &Path) -> Result<(), SlotError> {
-    let unusable = |e: io::Error| SlotError::Unusable(format!("{}: {e}", dir.display()));
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(unusable(e)),
-    }
-    let meta = fs::symlink_metadata(dir).map_err(unusable)?;
-    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err(SlotError::Unusable(format!(
-            "{} is not a directory of this user",
-            dir.display()
-        )));
-    }
-    Ok(())
+    crate::regular::own_directory(dir)
+        .map_err(|e| SlotError::Unusable(format!("{}: {e}", dir.display())))
 }
 
 /// Takes a free slot of `max` in `dir`. Probing starts at a place drawn from the process id,
@@ -113,7 +98,7 @@ mod tests {
     fn a_symlink_is_refused() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let target = dir.path().join("elsewhere");
-        fs::create_dir(&target).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(&target).unwrap_or_else(|e| panic!("{e}"));
         let link = dir.path().join("streams");
         std::os::unix::fs::symlink(&target, &link).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(take(&link, 3), Err(SlotError::Unusable(_))));
