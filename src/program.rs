@@ -64,6 +64,10 @@ pub struct Response<W: Write> {
     pub config: Config,
     /// A random multipart boundary for this response.
     pub boundary: String,
+    /// Lines for the error log that do not end the response (a damaged message passed over);
+    /// the envelope writes them when the program returns, since the library never writes to
+    /// stderr itself.
+    pub notes: Vec<String>,
 }
 
 impl<W: Write> Response<W> {
@@ -147,6 +151,7 @@ where
         head_only: false,
         config: Config::default(),
         boundary: crate::transport::multipart::random_boundary(),
+        notes: Vec::new(),
     };
 
     let request = match Request::from_vars(vars) {
@@ -215,7 +220,11 @@ where
         None
     };
 
-    match program.respond(plan, &mut response, time) {
+    let result = program.respond(plan, &mut response, time);
+    for note in response.notes.drain(..) {
+        let _ = writeln!(log, "{name}: {note}");
+    }
+    match result {
         Ok(()) => Exit::Served,
         Err(error) if is_client_gone(&error) => Exit::ClientGone,
         Err(error) => {

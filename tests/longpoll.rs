@@ -487,7 +487,15 @@ fn an_unreadable_newest_message_does_not_make_clients_spin() {
         b"garbage",
     )
     .unwrap();
-    let v = spool.json(spool.get("channel=bad&since=1&timeout=2"));
+    let (_, out, stderr) = spool
+        .get("channel=bad&since=1&timeout=2")
+        .spawn(&bin("nph-longpoll"))
+        .finish(T);
+    assert!(
+        stderr.contains("channel bad message 2 cannot be read"),
+        "logged: {stderr}"
+    );
+    let v: Value = serde_json::from_slice(split_head(&out).1).unwrap();
     assert_eq!(v["missed"], true);
     assert_eq!(bare(&v["cursor"]), "bad:2");
     let cursor = v["cursor"].as_str().unwrap().to_owned();

@@ -473,6 +473,7 @@ mod tests {
             head_only: false,
             config: Config::default(),
             boundary: "BOUNDARY".into(),
+            notes: Vec::new(),
         };
         let mut time = FakeTime::new(fixed_now());
         assert!(Clock.respond(plan, &mut response, &mut time).is_ok());

@@ -41,6 +41,8 @@ struct Round {
     missed: Vec<String>,
     /// True when the answer's budget or read limit stopped the round: more is waiting.
     more: bool,
+    /// Messages passed over because they cannot be read, for the log.
+    unreadable: Vec<String>,
 }
 
 /// Reads every channel after the cursor, within `budget` bytes; moves the cursor past what was
@@ -54,6 +56,7 @@ fn collect(
     let mut missed = Vec::new();
     let mut left = budget;
     let mut more = false;
+    let mut unreadable = Vec::new();
     for p in cursor.0.iter_mut() {
         if left == 0 {
             // Full: the other channels are read for the next answer, from the cursor.
@@ -79,6 +82,12 @@ fn collect(
         if batch.missed || !batch.unreadable.is_empty() {
             missed.push(p.channel.clone());
         }
+        for id in &batch.unreadable {
+            unreadable.push(format!(
+                "channel {} message {id} cannot be read; passed over and told as missed",
+                p.channel
+            ));
+        }
         if let Some(last) = batch.read_to() {
             p.id = last;
         }
@@ -92,6 +101,7 @@ fn collect(
         messages,
         missed,
         more,
+        unreadable,
     })
 }
 
@@ -126,9 +136,13 @@ pub fn subscribe<W: Write, T: Time>(
         let deadline = time.elapsed() + timeout;
         loop {
             let Round {
-                messages, missed, ..
+                messages,
+                missed,
+                unreadable,
+                ..
             } = collect(store.as_mut(), &mut cursor, budget)
                 .map_err(|e| refuse_late(response, e, time))?;
+            response.notes.extend(unreadable);
             let now = time.elapsed();
             if !messages.is_empty() || !missed.is_empty() || now >= deadline || response.head_only {
                 let body = json!({
@@ -205,10 +219,12 @@ fn stream<W: Write, T: Time>(
             messages,
             missed,
             more,
+            unreadable,
         } = match collect(store, &mut cursor, config.max_answer_bytes) {
             Ok(found) => found,
             Err(e) => return ended_by_store(&mut sink, e),
         };
+        response.notes.extend(unreadable);
         let now = time.elapsed();
         // Each message carries the cursor just past it, so a client that resumes from any
         // event's id gets exactly the messages after that event; the position before this
