@@ -132,6 +132,20 @@ pub fn run_as() -> (String, String) {
     }
 }
 
+/// The test Apache config with room for `workers` held connections (mpm_event, 64 threads a
+/// process): what many streams at once need.
+pub fn raise_workers(conf: String, workers: usize) -> String {
+    conf.replace(
+        "ServerLimit 4",
+        &format!("ServerLimit {}", workers.div_ceil(64)),
+    )
+    .replace(
+        "MaxRequestWorkers 256",
+        &format!("MaxRequestWorkers {workers}"),
+    )
+    .replace("MaxSpareThreads 256", &format!("MaxSpareThreads {workers}"))
+}
+
 /// A running server process.
 pub struct Server {
     /// Which server, for log prefixes.

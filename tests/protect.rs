@@ -106,11 +106,7 @@ fn a_thousand_departures_leave_no_process() {
         },
     );
     let site = Site::new("max_streams = 2000\nheartbeat_secs = 2\n");
-    let server = Server::apache_with(&site, |conf| {
-        conf.replace("ServerLimit 4", "ServerLimit 20")
-            .replace("MaxRequestWorkers 256", "MaxRequestWorkers 1280")
-            .replace("MaxSpareThreads 256", "MaxSpareThreads 1280")
-    });
+    let server = Server::apache_with(&site, |conf| crate::fixtures::raise_workers(conf, 1280));
     crate::served::departed_clients_leave_no_process(
         &server,
         &site,

@@ -11,10 +11,9 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{MAX_FILE_BYTES, json_response};
+use super::{MAX_FILE_BYTES, json_response, write_refusal};
 use crate::cgi::RequestError;
 use crate::config::{Config, is_name};
-use crate::head;
 use crate::pacing::Time;
 use crate::program::Response;
 use crate::source::watch::{FileWatch, LeaveOpen};
@@ -101,14 +100,7 @@ fn unreadable<W: Write, T: Time>(
         StatusCode::INTERNAL_SERVER_ERROR,
         "the watched file could not be read; see the error log",
     );
-    let _ = head::write_error(
-        &mut response.out,
-        &refusal,
-        response.mode,
-        response.protocol,
-        response.head_only,
-        time.wall(),
-    );
+    write_refusal(response, &refusal, time);
     error
 }
 

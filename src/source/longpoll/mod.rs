@@ -243,22 +243,26 @@ fn json_response<W: Write, T: Time>(
     response.write_whole(head, body.to_string().as_bytes(), time)
 }
 
-/// A failure before the head: the refusal it gets (503 for an unavailable store, 500 for the
-/// rest), and the error for the caller to log.
-fn refuse_late<W: Write, T: Time>(
-    response: &mut Response<W>,
-    error: StoreError,
-    time: &T,
-) -> io::Error {
-    let refusal = store_refusal(&error);
+/// Writes `refusal` as the whole answer: for failures found after `prepare`, before the head.
+fn write_refusal<W: Write, T: Time>(response: &mut Response<W>, refusal: &RequestError, time: &T) {
     let _ = head::write_error(
         &mut response.out,
-        &refusal,
+        refusal,
         response.mode,
         response.protocol,
         response.head_only,
         time.wall(),
     );
+}
+
+/// A store failure before the head: the refusal it gets (503 for an unavailable store, 507 for
+/// a full one, 500 for the rest), and the error for the caller to log.
+fn refuse_late<W: Write, T: Time>(
+    response: &mut Response<W>,
+    error: StoreError,
+    time: &T,
+) -> io::Error {
+    write_refusal(response, &store_refusal(&error), time);
     io::Error::other(error)
 }
 
