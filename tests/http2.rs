@@ -1,0 +1,520 @@
+//! Ring 3 over HTTP/2: the programs behind Apache (mod_ssl and mod_http2; `serverpush.conf`
+//! sends HTTP/2 requests to the programs' parsed-header names) and lighttpd (h2 and h2c), with
+//! HTTP/1.1 on the same servers, over TLS and in clear text. curl is the client; a unit must
+//! arrive when it is written, not when the program ends.
+
+use std::time::{Duration, Instant};
+
+use crate::curl::{Protocol, curl};
+use crate::fixtures::{Server, Site};
+use crate::served::{LONGPOLL_CONFIG, T, TRANSPORTS};
+use crate::util::{pids_of, wait_for};
+
+/// The `interval=` of a query, in seconds.
+fn interval_of(query: &str) -> f64 {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("interval="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0)
+}
+
+/// Units arrived one by one: the `k`th no sooner than half of `k` intervals after the first.
+/// Held-back output arrives all at once when the program ends, or never for an endless stream.
+fn assert_paced(what: &str, times: &[Instant], interval: f64) {
+    let first = times[0];
+    for (k, t) in times.iter().enumerate().skip(1) {
+        let gap = t.duration_since(first).as_secs_f64();
+        assert!(
+            gap >= k as f64 * interval * 0.5,
+            "{what}: unit {k} arrived {gap:.3} s after the first; the interval is {interval} s"
+        );
+    }
+    let span = times[times.len() - 1].duration_since(first).as_secs_f64();
+    let most = (times.len() - 1) as f64 * interval + 3.0;
+    assert!(
+        span <= most,
+        "{what}: {span:.3} s for {} units",
+        times.len()
+    );
+}
+
+/// The head every streamed response must have over `protocol`: no hop-by-hop headers over
+/// HTTP/2. Under Apache, HTTP/2 reaches the parsed-header program (Apache's own `Server`), and
+/// HTTP/1.x the `nph-` one (the program's `Server` and `Connection: close`).
+fn check_head(r: &mut crate::curl::Curl, server: &Server, protocol: Protocol, what: &str) {
+    let status = r.status_line();
+    assert!(
+        status.starts_with(&format!("{} 200", protocol.version())),
+        "{what}: {}",
+        r.head()
+    );
+    let ours = r
+        .header("server")
+        .is_some_and(|s| s.starts_with("serverpush/"));
+    if protocol.is_h2() {
+        assert_eq!(r.header("connection"), None, "{what}: {}", r.head());
+        assert_eq!(r.header("transfer-encoding"), None, "{what}: {}", r.head());
+        if server.name == "apache" {
+            assert!(
+                !ours,
+                "{what}: an nph- program answered over HTTP/2: {}",
+                r.head()
+            );
+        }
+    } else if server.name == "apache" {
+        assert!(
+            ours,
+            "{what}: the nph- program answers HTTP/1.1: {}",
+            r.head()
+        );
+        assert_eq!(r.header("connection").as_deref(), Some("close"), "{what}");
+    }
+}
+
+/// Every clock transport of `nph-clock` over `protocol`: the head, four units paced by the
+/// interval, a decodable image part, no chunk framing in the decoded body; then an SSE stream's
+/// heartbeats (`heartbeat_secs = 2`), a JSON answer and a HEAD.
+fn clock_over(server: &Server, protocol: Protocol) {
+    for (name, query, marker) in TRANSPORTS {
+        let what = format!("{} {protocol:?} {name}", server.name);
+        let started = Instant::now();
+        let mut r = curl(
+            server,
+            protocol,
+            &format!("/cgi-bin/nph-clock?{query}"),
+            &[],
+        );
+        check_head(&mut r, server, protocol, &what);
+        let times = r.read_until_count(marker, 4, T);
+        assert!(
+            times[0].duration_since(started) < Duration::from_secs(5),
+            "{what}: the first unit came {:?} after the request",
+            times[0].duration_since(started)
+        );
+        assert_paced(&what, &times, interval_of(query));
+        if *name == "chunked" {
+            // curl removes HTTP/1.1 chunking; framing written by the program would remain.
+            assert!(
+                crate::curl::find(r.body(), b"\r\n<div>").is_none(),
+                "{what}: chunk framing in the body: {}",
+                r.text()
+            );
+        }
+        if *name == "image" {
+            let body = r.body();
+            let at = crate::curl::find(body, b"\r\n\r\n").unwrap() + 4;
+            let image = image::load_from_memory_with_format(&body[at..], image::ImageFormat::Png);
+            assert!(image.is_ok_and(|i| i.width() == 64), "{what}: a PNG part");
+        }
+    }
+
+    let what = format!("{} {protocol:?} heartbeat", server.name);
+    let mut r = curl(
+        server,
+        protocol,
+        "/cgi-bin/nph-clock?interval=3600",
+        &["-H", "Accept: text/event-stream"],
+    );
+    check_head(&mut r, server, protocol, &what);
+    r.read_until_count(b"data: ", 1, T);
+    let beats = r.read_until_count(b": heartbeat\n", 2, T);
+    assert_paced(&what, &beats, 2.0);
+
+    let mut r = curl(
+        server,
+        protocol,
+        "/cgi-bin/nph-clock?transport=json&tz=utc",
+        &[],
+    );
+    r.read_to_end(T);
+    let v: serde_json::Value = serde_json::from_slice(r.body())
+        .unwrap_or_else(|e| panic!("{} {protocol:?} json: {e}: {}", server.name, r.text()));
+    assert_eq!(v["tz"], "utc");
+
+    let mut r = curl(server, protocol, "/cgi-bin/nph-clock", &["--head"]);
+    r.read_to_end(T);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("multipart/x-mixed-replace")),
+        "{} {protocol:?} HEAD: {}",
+        server.name,
+        r.text()
+    );
+    assert!(r.body().is_empty(), "{} {protocol:?} HEAD", server.name);
+}
+
+const WEBCAM_CONFIG: &str = "keepalive_secs = 2\n[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
+
+/// A webcam stream over `protocol`: the current frame at once, then each new frame as the
+/// camera writes it, by the `/NAME` path form (PATH_INFO must survive the rewrite).
+fn webcam_over(server: &Server, site: &Site, protocol: Protocol) {
+    use serverpush::source::camsim::{Writing, write_frame};
+    let what = format!("{} {protocol:?} webcam", server.name);
+    let file = site.cams.join("cam.jpg");
+    write_frame(&file, &crate::webcam::frame(1), Writing::Rename).unwrap();
+    let mut r = curl(server, protocol, "/cgi-bin/nph-webcam/default", &[]);
+    check_head(&mut r, server, protocol, &what);
+    r.read_until_count(&crate::webcam::frame(1), 1, T);
+    for n in [2, 3] {
+        let written = Instant::now();
+        write_frame(&file, &crate::webcam::frame(n), Writing::Rename).unwrap();
+        let arrived = r.read_until_count(&crate::webcam::frame(n), 1, T)[0];
+        assert!(
+            arrived.duration_since(written) < Duration::from_secs(2),
+            "{what}: frame {n} took {:?}",
+            arrived.duration_since(written)
+        );
+    }
+    let mut r = curl(server, protocol, "/cgi-bin/nph-webcam?action=snapshot", &[]);
+    r.read_to_end(T);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("image/jpeg"),
+        "{what}"
+    );
+    assert_eq!(r.body(), crate::webcam::frame(3), "{what} snapshot");
+}
+
+/// Publish, SSE and long-poll over `protocol` on `channel`: each published message reaches the
+/// SSE subscriber before the next is published; a parked long-poll is answered by a publish.
+fn longpoll_over(server: &Server, protocol: Protocol, channel: &str) {
+    let what = format!("{} {protocol:?} long-poll", server.name);
+    let publish = |text: &str| {
+        let mut r = curl(
+            server,
+            protocol,
+            &format!("/cgi-bin/nph-longpoll/{channel}"),
+            &[
+                "-H",
+                "Content-Type: text/plain",
+                "-H",
+                "Authorization: Bearer token-token-token-token",
+                "--data-binary",
+                text,
+            ],
+        );
+        r.read_to_end(T);
+        let status = r.status_line();
+        assert!(status.contains(" 201"), "{what} POST: {}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        v["id"].as_u64().unwrap()
+    };
+    let mut sse = curl(
+        server,
+        protocol,
+        &format!("/cgi-bin/nph-longpoll/{channel}"),
+        &["-H", "Accept: text/event-stream"],
+    );
+    check_head(&mut sse, server, protocol, &what);
+    sse.read_until_count(b"retry: ", 1, T);
+    for n in 1..=3 {
+        let sent = Instant::now();
+        let id = publish(&format!("m{n}"));
+        let arrived = sse.read_until_count(format!("\"data\":\"m{n}\"").as_bytes(), 1, T)[0];
+        assert!(
+            arrived.duration_since(sent) < Duration::from_secs(3),
+            "{what}: message {n} took {:?}",
+            arrived.duration_since(sent)
+        );
+        assert!(
+            sse.text().contains(&format!("id: {channel}:{id}\n")),
+            "{what}: {}",
+            sse.text()
+        );
+    }
+    // A heartbeat (heartbeat_secs = 2) while nothing is published.
+    sse.read_until_count(b": heartbeat\n", 1, T);
+
+    let mut poll = curl(
+        server,
+        protocol,
+        &format!("/cgi-bin/nph-longpoll/{channel}?since={channel}:3&timeout=20"),
+        &[],
+    );
+    // The poll is parked: nothing newer than 3 yet.
+    poll.read_for(Duration::from_millis(300));
+    assert!(
+        !poll.ended,
+        "{what}: the long-poll answered early: {}",
+        poll.text()
+    );
+    publish("m4");
+    poll.read_to_end(T);
+    let v: serde_json::Value = serde_json::from_slice(poll.body())
+        .unwrap_or_else(|e| panic!("{what}: {e}: {}", poll.text()));
+    assert_eq!(v["messages"][0]["data"], "m4", "{what}");
+    assert_eq!(v["cursor"], format!("{channel}:4"), "{what}");
+}
+
+#[test]
+fn apache_clock_over_h2_and_http11() {
+    let site = Site::new("heartbeat_secs = 2\n");
+    let apache = Server::apache_tls(&site);
+    for protocol in Protocol::ALL {
+        clock_over(&apache, protocol);
+    }
+    // Every clock ends with its client, within two heartbeats and a margin.
+    wait_for(Duration::from_secs(6), "no clock process left", || {
+        let left =
+            pids_of(&site.program("nph-clock")).len() + pids_of(&site.program("clock")).len();
+        (left == 0).then_some(())
+    });
+}
+
+#[test]
+fn lighttpd_clock_over_h2_and_http11() {
+    let site = Site::new("heartbeat_secs = 2\n");
+    let lighttpd = Server::lighttpd_tls(&site);
+    for protocol in Protocol::ALL {
+        clock_over(&lighttpd, protocol);
+    }
+}
+
+#[test]
+fn apache_webcam_over_h2_and_http11() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let apache = Server::apache_tls(&site);
+    for protocol in Protocol::ALL {
+        webcam_over(&apache, &site, protocol);
+    }
+}
+
+#[test]
+fn lighttpd_webcam_over_h2_and_http11() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let lighttpd = Server::lighttpd_tls(&site);
+    for protocol in Protocol::ALL {
+        webcam_over(&lighttpd, &site, protocol);
+    }
+}
+
+#[test]
+fn apache_longpoll_over_h2_and_http11() {
+    let site = Site::new(LONGPOLL_CONFIG);
+    let apache = Server::apache_tls(&site);
+    for (n, protocol) in Protocol::ALL.into_iter().enumerate() {
+        longpoll_over(&apache, protocol, &format!("room{n}"));
+    }
+}
+
+#[test]
+fn lighttpd_longpoll_over_h2_and_http11() {
+    let site = Site::new(LONGPOLL_CONFIG);
+    let lighttpd = Server::lighttpd_tls(&site);
+    for (n, protocol) in Protocol::ALL.into_iter().enumerate() {
+        longpoll_over(&lighttpd, protocol, &format!("room{n}"));
+    }
+}
+
+/// `n` streams of `path` on HTTP/2 connections in clear text (as many streams on each as the
+/// server allows), each read to its first `marker`, are reset at once with `RST_STREAM` while
+/// their connections stay open: within two silent intervals (`interval_secs`, the heartbeat)
+/// plus a second, no process of `program` is left.
+fn reset_streams_leave_no_process(
+    server: &Server,
+    site: &Site,
+    program: &str,
+    path: &str,
+    marker: &[u8],
+    n: usize,
+    interval_secs: u64,
+) {
+    use crate::h2::Connection;
+    let exe = site.program(program);
+    let mut connections = vec![Connection::open(server.port)];
+    connections[0].pump_until(T, |c| c.max_concurrent_streams.is_some());
+    connections[0].warm_up("/index.html", 7);
+    let per_connection = connections[0]
+        .max_concurrent_streams
+        .map_or(n, |m| (m as usize).min(n));
+    let mut streams: Vec<(usize, u32)> = Vec::new();
+    for _ in 0..n {
+        if connections
+            .last()
+            .is_some_and(|c| c.data.len() == per_connection)
+        {
+            connections.push(Connection::open(server.port));
+        }
+        let at = connections.len() - 1;
+        let id = connections[at].get(path);
+        streams.push((at, id));
+    }
+    for (at, connection) in connections.iter_mut().enumerate() {
+        let ok = connection.pump_until(T, |c| {
+            c.data
+                .values()
+                .all(|body| crate::curl::find(body, marker).is_some())
+        });
+        let got = connection
+            .data
+            .values()
+            .filter(|body| crate::curl::find(body, marker).is_some())
+            .count();
+        assert!(
+            ok,
+            "{}: connection {at}: {got} of {} streams got their first unit ({} ended, {} processes)",
+            server.name,
+            connection.data.len(),
+            connection.ended.len(),
+            pids_of(&exe).len()
+        );
+    }
+    assert_eq!(
+        pids_of(&exe).len(),
+        n,
+        "{}: one {program} per stream",
+        server.name
+    );
+    let left = Instant::now();
+    for (at, connection) in connections.iter_mut().enumerate() {
+        let ids: Vec<u32> = streams.iter().filter(|s| s.0 == at).map(|s| s.1).collect();
+        connection.reset(&ids);
+    }
+    let deadline = left + Duration::from_secs(2 * interval_secs + 1);
+    while !pids_of(&exe).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{}: {} of {n} {program} processes left {:?} after their streams were reset",
+            server.name,
+            pids_of(&exe).len(),
+            left.elapsed()
+        );
+        // The connections stay open and answered (PING, SETTINGS) meanwhile.
+        for connection in &mut connections {
+            connection.pump_for(Duration::from_millis(20));
+        }
+    }
+    eprintln!(
+        "{}: all {n} {program} processes gone {:?} after their streams were reset \
+         ({} connections, the server's stream limit {per_connection})",
+        server.name,
+        left.elapsed(),
+        connections.len()
+    );
+}
+
+/// `n` streams of `path` over HTTP/2 and TLS, five on each of `n / 5` curl processes, are
+/// dropped at once by killing the processes, which closes their connections without a goodbye
+/// (as when a browser quits): within two heartbeats plus a second, no process of `program` is
+/// left. Five streams per connection stay within the 6 that Apache's mod_http2 starts on a new
+/// connection (see `h2::Connection::warm_up`).
+fn closed_connections_leave_no_process(
+    server: &Server,
+    site: &Site,
+    program: &str,
+    path: &str,
+    marker: &[u8],
+    n: usize,
+    interval_secs: u64,
+) {
+    let exe = site.program(program);
+    let url = Protocol::H2.url(server, path);
+    let mut clients: Vec<_> = (0..n / 5)
+        .map(|_| {
+            let mut args = vec!["--no-progress-meter", "-Z"];
+            args.extend(vec![url.as_str(); 4]);
+            curl(server, Protocol::H2, path, &args)
+        })
+        .collect();
+    for client in &mut clients {
+        client.read_until_count(marker, 5, T);
+    }
+    assert_eq!(
+        pids_of(&exe).len(),
+        n,
+        "{}: one {program} per stream",
+        server.name
+    );
+    let left = Instant::now();
+    for client in &mut clients {
+        client.kill();
+    }
+    wait_for(
+        Duration::from_secs(2 * interval_secs + 1),
+        &format!("no {program} process left after the connections closed"),
+        || pids_of(&exe).is_empty().then_some(()),
+    );
+    eprintln!(
+        "{}: all {n} {program} processes gone {:?} after their connections closed",
+        server.name,
+        left.elapsed()
+    );
+}
+
+/// Apache: the streams reach the parsed-header `clock` (never `nph-clock`), and 50 of them
+/// reset at once, or closed with their connections, leave no process after two heartbeats.
+#[test]
+fn apache_departed_h2_streams_leave_no_process() {
+    let site = Site::new("heartbeat_secs = 2\n");
+    let apache = Server::apache_tls(&site);
+    let path = "/cgi-bin/nph-clock?interval=3600";
+    reset_streams_leave_no_process(
+        &apache,
+        &site,
+        "clock",
+        path,
+        b"Content-Type: text/plain",
+        50,
+        2,
+    );
+    closed_connections_leave_no_process(
+        &apache,
+        &site,
+        "clock",
+        path,
+        b"Content-Type: text/plain",
+        50,
+        2,
+    );
+    assert!(pids_of(&site.program("nph-clock")).is_empty());
+}
+
+/// lighttpd runs `nph-clock` itself over HTTP/2; 50 streams reset at once, or closed with their
+/// connections, leave no process after two heartbeats.
+#[test]
+fn lighttpd_departed_h2_streams_leave_no_process() {
+    let site = Site::new("heartbeat_secs = 2\n");
+    let lighttpd = Server::lighttpd_tls(&site);
+    let path = "/cgi-bin/nph-clock?interval=3600";
+    reset_streams_leave_no_process(
+        &lighttpd,
+        &site,
+        "nph-clock",
+        path,
+        b"Content-Type: text/plain",
+        50,
+        2,
+    );
+    closed_connections_leave_no_process(
+        &lighttpd,
+        &site,
+        "nph-clock",
+        path,
+        b"Content-Type: text/plain",
+        50,
+        2,
+    );
+}
+
+/// Apache: 50 webcam viewers over HTTP/2 reset at once leave no process after two keepalives.
+#[test]
+fn apache_departed_h2_viewers_leave_no_process() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let apache = Server::apache_tls(&site);
+    serverpush::source::camsim::write_frame(
+        &site.cams.join("cam.jpg"),
+        &crate::webcam::frame(1),
+        serverpush::source::camsim::Writing::Rename,
+    )
+    .unwrap();
+    reset_streams_leave_no_process(
+        &apache,
+        &site,
+        "webcam",
+        "/cgi-bin/nph-webcam",
+        b"\r\n--",
+        50,
+        2,
+    );
+}
