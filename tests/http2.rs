@@ -518,3 +518,183 @@ fn apache_departed_h2_viewers_leave_no_process() {
         2,
     );
 }
+
+/// The established TCP connections to the server's `port` on loopback, counted on the
+/// server's side.
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "01"
+        })
+        .count()
+}
+
+/// What the page loaded over which protocol, from the Resource Timing entries (a stream appears
+/// there only once it ends, so this covers the page, its style sheet and the JSON polls).
+const PROTOCOLS: &str = r#"
+    return performance.getEntriesByType("navigation")
+        .concat(performance.getEntriesByType("resource"))
+        .map(function (e) { return e.nextHopProtocol + " " + e.name; });
+"#;
+
+/// clock.html over HTTPS with HTTP/2: every streamed pane changes, everything the page loaded
+/// came over h2, and all its streams share one connection.
+fn clock_page_over_h2(server: &Server, site: &Site, program: &str) {
+    use crate::browser::{Browser, READ_CLOCK_PAGE};
+    let port = server.tls_port.unwrap();
+    let browser = Browser::start_with(&["--ignore-certificate-errors"]);
+    browser.open(&format!("https://127.0.0.1:{port}/clock.html"));
+    let what = format!("{} clock.html over h2", server.name);
+    let first = wait_for(
+        Duration::from_secs(20),
+        &format!("{what}: every pane"),
+        || {
+            let v = browser.eval(READ_CLOCK_PAGE);
+            let ready = ["iframe", "sse", "mixed", "chunked", "json"]
+                .iter()
+                .all(|k| {
+                    v[k].as_str()
+                        .is_some_and(|s| s != "waiting…" && !s.is_empty())
+                })
+                && v["image"].is_i64();
+            ready.then_some(v)
+        },
+    );
+    wait_for(
+        Duration::from_secs(20),
+        &format!("{what}: every streamed pane to change"),
+        || {
+            let v = browser.eval(READ_CLOCK_PAGE);
+            ["iframe", "sse", "mixed", "chunked", "image"]
+                .iter()
+                .all(|k| v[k] != first[k])
+                .then_some(())
+        },
+    );
+    // Chromium lists a multipart `<img>` after its first part, with no protocol yet.
+    let protocols: Vec<String> = browser
+        .eval(PROTOCOLS)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .filter(|p| !p.starts_with(' '))
+        .collect();
+    assert!(
+        protocols.len() >= 3 && protocols.iter().all(|p| p.starts_with("h2 ")),
+        "{what}: {protocols:?}"
+    );
+    assert_eq!(connections_to(port), 1, "{what}: one connection");
+    // The streams run the program named `program` (under Apache, the parsed-header name).
+    assert!(
+        pids_of(&site.program(program)).len() >= 5,
+        "{what}: five streams of {program}"
+    );
+}
+
+#[test]
+fn chromium_apache_clock_page_over_h2() {
+    let site = Site::new("");
+    let apache = Server::apache_tls(&site);
+    clock_page_over_h2(&apache, &site, "clock");
+    assert!(pids_of(&site.program("nph-clock")).is_empty());
+}
+
+#[test]
+fn chromium_lighttpd_clock_page_over_h2() {
+    let site = Site::new("");
+    let lighttpd = Server::lighttpd_tls(&site);
+    clock_page_over_h2(&lighttpd, &site, "nph-clock");
+}
+
+/// webcam.html over HTTPS with HTTP/2 from Apache, fed by the camera simulator: the live
+/// `<img>` changes.
+#[test]
+fn chromium_apache_webcam_page_over_h2() {
+    use crate::browser::{Browser, READ_WEBCAM_PAGE};
+    let site = Site::new("[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n");
+    let apache = Server::apache_tls(&site);
+    let mut sim = std::process::Command::new(crate::util::bin("serverpush-camsim"))
+        .arg("--out")
+        .arg(site.cams.join("cam.jpg"))
+        .args([
+            "--fps",
+            "5",
+            "--width",
+            "320",
+            "--height",
+            "240",
+            "--seconds",
+            "60",
+        ])
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), "the first camera frame", || {
+        site.cams.join("cam.jpg").exists().then_some(())
+    });
+    let port = apache.tls_port.unwrap();
+    let browser = Browser::start_with(&["--ignore-certificate-errors"]);
+    browser.open(&format!("https://127.0.0.1:{port}/webcam.html"));
+    let first = wait_for(Duration::from_secs(20), "the live image", || {
+        let v = browser.eval(READ_WEBCAM_PAGE);
+        (!v.is_null()).then_some(v)
+    });
+    assert_eq!(first["width"].as_u64(), Some(320));
+    wait_for(Duration::from_secs(20), "the live image to change", || {
+        let v = browser.eval(READ_WEBCAM_PAGE);
+        (v["hash"] != first["hash"]).then_some(())
+    });
+    assert!(
+        !pids_of(&site.program("webcam")).is_empty(),
+        "the parsed-header webcam streams"
+    );
+    let _ = sim.kill();
+    let _ = sim.wait();
+}
+
+/// Two chat pages over HTTPS with HTTP/2 from Apache, one long-polling and one on SSE: a line
+/// typed in one appears in the other, both ways.
+#[test]
+fn chromium_apache_chat_over_h2() {
+    use crate::browser::{Browser, CHAT_LINES};
+    use serde_json::json;
+    let site = Site::new("spool_dir = \"@SPOOL@\"\nopen_channels = [\"chat\"]\n");
+    let apache = Server::apache_tls(&site);
+    let url = format!("https://127.0.0.1:{}/chat.html", apache.tls_port.unwrap());
+    let alice = Browser::start_with(&["--ignore-certificate-errors"]);
+    let bob = Browser::start_with(&["--ignore-certificate-errors"]);
+    alice.open(&url);
+    bob.open(&format!("{url}?sse"));
+    wait_for(Duration::from_secs(10), "both pages loaded", || {
+        let ready =
+            |b: &Browser| b.eval("return document.readyState === 'complete';") == json!(true);
+        (ready(&alice) && ready(&bob)).then_some(())
+    });
+    alice.type_into("#name", "alice");
+    alice.type_into("#text", "hello bob");
+    alice.click("#send button");
+    wait_for(Duration::from_secs(15), "bob to see alice's line", || {
+        (bob.eval(CHAT_LINES) == json!(["hello bob", "imgs:0"])).then_some(())
+    });
+    bob.type_into("#text", "hello alice");
+    bob.click("#send button");
+    for (who, page) in [("alice", &alice), ("bob", &bob)] {
+        wait_for(
+            Duration::from_secs(15),
+            &format!("{who} to see both lines"),
+            || {
+                (page.eval(CHAT_LINES) == json!(["hello bob", "hello alice", "imgs:0"]))
+                    .then_some(())
+            },
+        );
+    }
+    assert!(
+        pids_of(&site.program("nph-longpoll")).is_empty(),
+        "no nph- program over HTTP/2"
+    );
+}
