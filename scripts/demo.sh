@@ -107,15 +107,6 @@ curl -fsS -o /dev/null "http://127.0.0.1:$port/" || {
   exit 1
 }
 
-cat <<TXT
-serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache/).
-  http://127.0.0.1:$port/                  the demo index
-  http://127.0.0.1:$port/clock.html        the clock over every transport
-  http://127.0.0.1:$port/webcam.html       the simulated camera as a live MJPEG stream
-  http://127.0.0.1:$port/chat.html         a chat on the open channel "chat" (open it in two windows)
-  curl -N http://127.0.0.1:$port/cgi-bin/nph-clock
-Stop it with: scripts/demo.sh stop
-TXT
 if [[ "$tls" == yes ]]; then
   curl -kfsS -o /dev/null "https://127.0.0.1:$tls_port/" || {
     stop
@@ -123,9 +114,21 @@ if [[ "$tls" == yes ]]; then
     cat "$run/apache/error.log" >&2
     exit 1
   }
+fi
+
+cat <<TXT
+serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache/).
+  http://127.0.0.1:$port/                  the demo index
+  http://127.0.0.1:$port/clock.html        the clock over every transport
+  http://127.0.0.1:$port/webcam.html       the simulated camera as a live MJPEG stream
+  http://127.0.0.1:$port/chat.html         a chat on the open channel "chat" (open it in two windows)
+  curl -N http://127.0.0.1:$port/cgi-bin/nph-clock
+TXT
+if [[ "$tls" == yes ]]; then
   cat <<TXT
-HTTPS with HTTP/2 (self-signed certificate in $run/tls/):
-  https://127.0.0.1:$tls_port/clock.html   every pane over one HTTP/2 connection
-  curl -kN --http2 https://127.0.0.1:$tls_port/cgi-bin/nph-clock?transport=sse
+HTTPS with HTTP/2 on 127.0.0.1:$tls_port (self-signed certificate in $run/tls/):
+  https://127.0.0.1:$tls_port/clock.html       every pane over one HTTP/2 connection
+  curl -kN --http2 'https://127.0.0.1:$tls_port/cgi-bin/nph-clock?transport=sse'
 TXT
 fi
+echo "Stop it with: scripts/demo.sh stop"
