@@ -146,6 +146,52 @@ fn clock_over(server: &Server, protocol: Protocol) {
     assert!(r.body().is_empty(), "{} {protocol:?} HEAD", server.name);
 }
 
+/// What Apache runs for an HTTP/2 request: the program under its plain name with
+/// `SERVER_PROTOCOL` `HTTP/2.0`. Every clock transport gets a `Status:` head with no hop-by-hop
+/// header and a body with no framing of the program's own, and a silent SSE stream writes its
+/// heartbeat.
+#[test]
+fn cgi_name_under_http2_writes_a_status_head_and_no_framing() {
+    use crate::harness::{CgiRequest, split_head};
+    for (name, query, marker) in TRANSPORTS {
+        let query = format!("{query}&count=2");
+        let (status, out, stderr) = CgiRequest {
+            protocol: "HTTP/2.0",
+            ..CgiRequest::get("clock", &query)
+        }
+        .spawn(&crate::util::bin("nph-clock"))
+        .finish(T);
+        assert!(status.success(), "{name}: {status} {stderr}");
+        let (head, body) = split_head(&out);
+        assert!(head.starts_with("Status: 200 OK\r\n"), "{name}: {head}");
+        for hop_by_hop in ["Connection:", "Transfer-Encoding:", "Keep-Alive:"] {
+            assert!(!head.contains(hop_by_hop), "{name}: {head}");
+        }
+        assert_eq!(crate::client::occurrences(body, marker), 2, "{name}");
+        if *name == "chunked" {
+            assert!(
+                body.starts_with(b"    "),
+                "{name}: the padding comes first, unframed"
+            );
+            assert!(
+                crate::curl::find(body, b"\r\n<div>").is_none(),
+                "{name}: chunk framing"
+            );
+            assert!(!body.ends_with(b"0\r\n\r\n"), "{name}: a last chunk");
+        }
+    }
+
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "heartbeat_secs = 1\n").unwrap();
+    let mut cgi = CgiRequest {
+        protocol: "HTTP/2.0",
+        config: Some(config.path()),
+        ..CgiRequest::get("clock", "transport=sse&interval=3600")
+    }
+    .spawn(&crate::util::bin("nph-clock"));
+    cgi.read_until_count(b": heartbeat\n", 2, T);
+}
+
 const WEBCAM_CONFIG: &str = "keepalive_secs = 2\n[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
 
 /// A webcam stream over `protocol`: the current frame at once, then each new frame as the
