@@ -98,25 +98,6 @@ impl Connection {
         id
     }
 
-    /// Sends `GET path` and waits for the whole answer, `times` times, 110 ms apart.
-    ///
-    /// Apache's mod_http2 runs at most 6 streams of a new connection at once and doubles that
-    /// limit (up to `H2MaxWorkers`) each time a request started after the last change completes
-    /// at least 100 ms after it; endless streams never complete, so a connection that starts with
-    /// more than 6 of them leaves the rest waiting. A page's own document, scripts and images
-    /// raise the limit in a browser; this does the same for a test.
-    pub fn warm_up(&mut self, path: &str, times: usize) {
-        for _ in 0..times {
-            let id = self.get(path);
-            assert!(
-                self.pump_until(Duration::from_secs(10), |c| c.ended.contains(&id)),
-                "GET {path} did not end"
-            );
-            self.data.remove(&id);
-            self.pump_for(Duration::from_millis(110));
-        }
-    }
-
     /// Resets every stream in `ids` with CANCEL, all in one write.
     pub fn reset(&mut self, ids: &[u32]) {
         let mut out = Vec::new();
