@@ -18,6 +18,8 @@ pub enum Protocol {
     H2,
     /// HTTP/2 in clear text with prior knowledge.
     H2c,
+    /// HTTP/2 in clear text by an HTTP/1.1 `Upgrade: h2c` (what `curl --http2` does on http:).
+    H2cUpgrade,
     /// HTTP/1.1 over TLS.
     Http11Tls,
     /// HTTP/1.1 in clear text.
@@ -25,7 +27,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Every protocol, HTTP/2 first.
+    /// Every protocol a browser or a usual client speaks, HTTP/2 first.
     pub const ALL: [Protocol; 4] = [
         Protocol::H2,
         Protocol::H2c,
@@ -35,7 +37,7 @@ impl Protocol {
 
     /// True for the HTTP/2 protocols.
     pub fn is_h2(self) -> bool {
-        matches!(self, Protocol::H2 | Protocol::H2c)
+        matches!(self, Protocol::H2 | Protocol::H2c | Protocol::H2cUpgrade)
     }
 
     /// The status line's version as curl prints it.
@@ -47,6 +49,7 @@ impl Protocol {
         match self {
             Protocol::H2 => &["--http2", "-k"],
             Protocol::H2c => &["--http2-prior-knowledge"],
+            Protocol::H2cUpgrade => &["--http2"],
             Protocol::Http11Tls => &["--http1.1", "-k"],
             Protocol::Http11 => &["--http1.1"],
         }
@@ -61,7 +64,9 @@ impl Protocol {
                     .unwrap_or_else(|| panic!("{} was started without TLS", server.name));
                 format!("https://127.0.0.1:{port}{target}")
             }
-            Protocol::H2c | Protocol::Http11 => format!("http://127.0.0.1:{}{target}", server.port),
+            Protocol::H2c | Protocol::H2cUpgrade | Protocol::Http11 => {
+                format!("http://127.0.0.1:{}{target}", server.port)
+            }
         }
     }
 }

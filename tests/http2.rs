@@ -192,6 +192,25 @@ fn cgi_name_under_http2_writes_a_status_head_and_no_framing() {
     cgi.read_until_count(b": heartbeat\n", 2, T);
 }
 
+/// A request that arrives over HTTP/1.1 and is upgraded to h2c is served over HTTP/2: under
+/// Apache it reaches the parsed-header program too, and streams.
+#[test]
+fn apache_h2c_upgrade_streams() {
+    let site = Site::new("");
+    let apache = Server::apache(&site);
+    let what = "apache h2c upgrade";
+    let mut r = curl(
+        &apache,
+        Protocol::H2cUpgrade,
+        "/cgi-bin/nph-clock?transport=sse&interval=0.3",
+        &[],
+    );
+    assert!(r.head().starts_with("HTTP/1.1 101"), "{what}: {}", r.head());
+    check_head(&mut r, &apache, Protocol::H2cUpgrade, what);
+    let times = r.read_until_count(b"data: ", 4, T);
+    assert_paced(what, &times, 0.3);
+}
+
 const WEBCAM_CONFIG: &str = "keepalive_secs = 2\n[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
 
 /// A webcam stream over `protocol`: the current frame at once, then each new frame as the
