@@ -4,9 +4,11 @@
 //!   its stream read with deadlines.
 //! - `apache`, `lighttpd`: the programs behind real servers started on loopback from the
 //!   templates in `apache-conf/`.
+//! - `http2`: the same servers over HTTP/2 (h2 over TLS and h2c) and HTTP/1.1 over TLS, with
+//!   curl and a minimal HTTP/2 client (`h2`) that resets streams.
 //! - `browser`: the demo pages in headless Chromium; `client_js`: `www/serverpush.js` in it.
 //!
-//! A test that needs a tool (apache2, lighttpd, chromium) fails when it is missing: run
+//! A test that needs a tool (apache2, lighttpd, curl, openssl, chromium) fails when it is missing: run
 //! `scripts/install-deps.sh` first.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -15,8 +17,10 @@
 // functions than the tests do.
 #[allow(dead_code)]
 mod client;
+mod curl;
 #[allow(dead_code)]
 mod fixtures;
+mod h2;
 mod harness;
 mod served;
 mod util;
@@ -26,6 +30,7 @@ mod browser;
 mod cgi;
 mod client_js;
 mod hostile;
+mod http2;
 mod lighttpd;
 mod longpoll;
 mod properties;
