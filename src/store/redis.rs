@@ -298,7 +298,7 @@ impl RedisStore {
 
     /// The batch after `after` from the entries the last wait returned, when they follow
     /// `after` without a gap and all carry one epoch; `None` sends the reader to Redis.
-    fn from_woken(
+    fn take_woken(
         &mut self,
         channel: &str,
         after: u64,
@@ -383,7 +383,7 @@ impl ChannelStore for RedisStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Batch, StoreError> {
-        if let Some(batch) = self.from_woken(channel, after, limit, max_bytes) {
+        if let Some(batch) = self.take_woken(channel, after, limit, max_bytes) {
             return Ok(batch);
         }
         let mut batch = Batch::default();
