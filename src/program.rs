@@ -337,11 +337,23 @@ where
 }
 
 /// Ends the response before the process ends: the server completes the response when the
-/// program's stdout closes, and a process's own exit can take milliseconds (closing inotify
-/// instances waits for a kernel grace period). Pointing fd 1 at /dev/null closes the pipe now.
+/// program's output ends, and a process's own exit can take milliseconds (closing inotify
+/// instances waits for a kernel grace period).
+///
+/// Under Apache's mod_cgid standard input and output are one socket, so pointing fd 1 elsewhere
+/// does not end the output while fd 0 still holds the socket: the write side is shut down
+/// first (a pipe, as lighttpd gives, refuses that harmlessly), then both descriptors are
+/// pointed at /dev/null.
 fn end_response() {
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+    let stdout = rustix::stdio::stdout();
+    let _ = rustix::net::shutdown(stdout, rustix::net::Shutdown::Write);
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stdin(&null);
     }
 }
 
