@@ -34,8 +34,15 @@ impl Latency {
     }
 }
 
-/// Ours: a parked long-poll, then a publish over HTTP; publish start to full answer.
-pub(crate) fn ours_longpoll(port: u16, channel: &str, n: usize, cursor: &mut u64) -> Vec<f64> {
+/// Ours: a parked long-poll, then a publish over HTTP; publish start to full answer, and (into
+/// `closes`) to the connection's close, which is when a client that reads to the end is done.
+pub(crate) fn ours_longpoll(
+    port: u16,
+    channel: &str,
+    n: usize,
+    cursor: &mut u64,
+    closes: &mut Vec<f64>,
+) -> Vec<f64> {
     (0..n)
         .map(|i| {
             let mut sub = send(
@@ -46,7 +53,9 @@ pub(crate) fn ours_longpoll(port: u16, channel: &str, n: usize, cursor: &mut u64
                     *cursor
                 ),
                 "HTTP/1.1",
-                &[],
+                // A client done with the connection: the server closes it after the answer
+                // (lighttpd would keep it open for the next request otherwise).
+                &["Connection: close"],
             );
             // Let the subscriber start and park (a CGI start is a few milliseconds).
             std::thread::sleep(Duration::from_millis(25));
@@ -59,6 +68,8 @@ pub(crate) fn ours_longpoll(port: u16, channel: &str, n: usize, cursor: &mut u64
             sub.wait_head();
             sub.read_complete(Duration::from_secs(30));
             let took = ms(t0.elapsed());
+            sub.read_to_end(Duration::from_secs(30));
+            closes.push(ms(t0.elapsed()));
             *cursor += 1;
             publish.wait_head();
             publish.read_to_end(Duration::from_secs(30));
@@ -108,8 +119,9 @@ pub(crate) fn ours_sse(
         .collect()
 }
 
-/// The floor: a C "hello" CGI round trip through the same Apache.
-pub(crate) fn c_cgi(sys: &Systems, n: usize) -> Vec<f64> {
+/// The floor: a C "hello" CGI round trip through the same Apache, to the whole answer and (into
+/// `closes`) to the connection's close.
+pub(crate) fn c_cgi(sys: &Systems, n: usize, closes: &mut Vec<f64>) -> Vec<f64> {
     (0..n)
         .map(|_| {
             let t0 = Instant::now();
@@ -121,7 +133,10 @@ pub(crate) fn c_cgi(sys: &Systems, n: usize) -> Vec<f64> {
                 &["Connection: close"],
             );
             r.read_complete(Duration::from_secs(10));
-            ms(t0.elapsed())
+            let took = ms(t0.elapsed());
+            r.read_to_end(Duration::from_secs(10));
+            closes.push(ms(t0.elapsed()));
+            took
         })
         .collect()
 }

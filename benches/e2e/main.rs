@@ -170,17 +170,38 @@ fn main() {
     let mut spool = store_of(&sys.site);
     let mut redis = store_of(&sys.site_redis);
     let r = sys.apache_redis.port;
+    let mut lat_c_close = Latency::new("C hello CGI, to the connection's close");
+    let mut lat_lp_close = Latency::new("serverpush long-poll, to the connection's close");
+    let mut lat_l_lp_close =
+        Latency::new("serverpush long-poll under lighttpd, to the connection's close");
     let (mut cursor, mut l_cursor, mut r_cursor) = (0, 0, 0);
     for round in 0..plan.rounds {
         let n = plan.latency_per_round;
-        lat_c.round(c_cgi(&sys, n));
-        lat_lp.round(ours_longpoll(sys.apache.port, "lat", n, &mut cursor));
+        let mut closes = Vec::new();
+        lat_c.round(c_cgi(&sys, n, &mut closes));
+        lat_c_close.round(std::mem::take(&mut closes));
+        lat_lp.round(ours_longpoll(
+            sys.apache.port,
+            "lat",
+            n,
+            &mut cursor,
+            &mut closes,
+        ));
+        lat_lp_close.round(std::mem::take(&mut closes));
         lat_sse.round(ours_sse(spool.as_mut(), sys.apache.port, n, false, "sse"));
         lat_local.round(ours_sse(spool.as_mut(), sys.apache.port, n, true, "local"));
-        lat_r_lp.round(ours_longpoll(r, "lat", n, &mut r_cursor));
+        lat_r_lp.round(ours_longpoll(r, "lat", n, &mut r_cursor, &mut closes));
+        closes.clear();
         lat_r_sse.round(ours_sse(redis.as_mut(), r, n, false, "sse"));
         lat_r_local.round(ours_sse(redis.as_mut(), r, n, true, "local"));
-        lat_l_lp.round(ours_longpoll(sys.lighttpd.port, "llat", n, &mut l_cursor));
+        lat_l_lp.round(ours_longpoll(
+            sys.lighttpd.port,
+            "llat",
+            n,
+            &mut l_cursor,
+            &mut closes,
+        ));
+        lat_l_lp_close.round(std::mem::take(&mut closes));
         lat_l_sse.round(ours_sse(
             spool.as_mut(),
             sys.lighttpd.port,
@@ -499,6 +520,9 @@ fn main() {
     );
 
     let results = Results {
+        lat_c_close,
+        lat_lp_close,
+        lat_l_lp_close,
         smoke,
         date,
         elapsed_secs: started.elapsed().as_secs_f64(),

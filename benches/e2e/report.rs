@@ -5,6 +5,9 @@ use super::*;
 
 /// Everything one run measured, for the report.
 pub(crate) struct Results {
+    pub(crate) lat_c_close: Latency,
+    pub(crate) lat_lp_close: Latency,
+    pub(crate) lat_l_lp_close: Latency,
     pub(crate) smoke: bool,
     pub(crate) date: String,
     pub(crate) elapsed_secs: f64,
@@ -37,6 +40,9 @@ pub(crate) struct Results {
 /// Draws the plots into `plot_dir` and returns BENCHMARKS.md's text.
 pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     let Results {
+        lat_c_close,
+        lat_lp_close,
+        lat_l_lp_close,
         smoke,
         date,
         elapsed_secs,
@@ -128,6 +134,24 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         verdict(lat_lp.p50() <= 1.2 * floor.0 && lat_lp.p99() <= 2.0 * floor.1),
         verdict(lat_sse.p50() <= 1.2 * floor.0 && lat_sse.p99() <= 2.0 * floor.1),
         lat_local.p50(), verdict(lat_local.p50() <= 1.0)).unwrap();
+    writeln!(w, "To the connection's close (what a client that reads to the end waits for), one-shot answers should close within 1.2× of the C CGI's: {}.\n", verdict(lat_lp_close.p50() <= 1.2 * lat_c_close.p50())).unwrap();
+    writeln!(
+        w,
+        "| one-shot answer | p50 ms | p99 ms | p50 / C-CGI close |\n|---|---|---|---|"
+    )
+    .unwrap();
+    for l in [&lat_c_close, &lat_lp_close, &lat_l_lp_close] {
+        writeln!(
+            w,
+            "| {} | {:.2} | {:.2} | {:.2}× |",
+            l.name,
+            l.p50(),
+            l.p99(),
+            l.p50() / lat_c_close.p50()
+        )
+        .unwrap();
+    }
+    writeln!(w).unwrap();
     writeln!(w, "The Redis store: publish-to-delivery at p50 within 1.3× of the spool store's in this run: long-poll {:.2}× ({}), SSE {:.2}× ({}).\n",
         lat_r_lp.p50() / lat_lp.p50(),
         verdict(lat_r_lp.p50() <= 1.3 * lat_lp.p50()),
