@@ -5,6 +5,9 @@
 //! - `apache`, `lighttpd`: the programs behind real servers started on loopback from the
 //!   templates in `apache-conf/`.
 //! - `browser`: the demo pages in headless Chromium.
+//! - `package`: the Debian package installed on this machine, served by the distribution's own
+//!   Apache and lighttpd in a private network namespace, then purged; `command`: the
+//!   `serverpush` operator command (`check`, `probe`, `channels`, `tail`).
 //!
 //! A test that needs a tool (apache2, lighttpd, chromium) fails when it is missing: run
 //! `scripts/install-deps.sh` first.
@@ -26,6 +29,7 @@ mod browser;
 mod cgi;
 mod lighttpd;
 mod longpoll;
+mod package;
 mod redis;
 mod store;
 mod webcam;
