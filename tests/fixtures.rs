@@ -157,12 +157,18 @@ impl Server {
 
     /// lighttpd 1.4 serving `site`.
     pub fn lighttpd(site: &Site) -> Server {
+        Server::lighttpd_with(site, |conf| conf)
+    }
+
+    /// lighttpd with its rendered `lighttpd.conf` changed by `tweak` (the probe tests take
+    /// `server.stream-response-body` away).
+    pub fn lighttpd_with(site: &Site, tweak: impl FnOnce(String) -> String) -> Server {
         require_tool("/usr/sbin/lighttpd", "lighttpd");
         let root = site.dir.path().join("lighttpd");
         std::fs::create_dir_all(&root).unwrap();
         let port = free_port();
         let conf = root.join("lighttpd.conf");
-        std::fs::write(&conf, site.render("lighttpd.conf.in", &root, port)).unwrap();
+        std::fs::write(&conf, tweak(site.render("lighttpd.conf.in", &root, port))).unwrap();
         let error_logs = vec![
             root.join("lighttpd-error.log"),
             root.join("lighttpd-cgi-error.log"),

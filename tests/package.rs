@@ -420,6 +420,18 @@ fn the_site_works(distro: Distro) {
         r.close();
     }
 
+    // The operator's probe sees the stream live through the stock server.
+    let probe = Command::new("serverpush")
+        .args(["probe", "--interval", "0.3", "--ticks", "4"])
+        .arg("http://127.0.0.1/serverpush/cgi-bin/nph-clock")
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{what}: serverpush probe: {}",
+        String::from_utf8_lossy(&probe.stdout)
+    );
+
     // The webcam: complete JPEG frames from the file the simulator writes.
     let mut r = request(
         80,

@@ -27,6 +27,7 @@ mod util;
 mod apache;
 mod browser;
 mod cgi;
+mod command;
 mod lighttpd;
 mod longpoll;
 mod package;
