@@ -88,7 +88,12 @@ sed -e "s#@VERSION@#$version#" -e "s#@ARCH@#$arch#" -e "s#@DEPENDS@#$depends#" \
     -e "s#@SIZE@#$installed_size#" \
     -e "s#@MAINTAINER@#${DEBFULLNAME:-serverpush maintainers} <${DEBEMAIL:-root@localhost}>#" \
     debian/control.in > "$stage/DEBIAN/control"
-install -m 0755 debian/postinst debian/postrm "$stage/DEBIAN/"
+# The Apache modules the snippet needs, for postinst to enable.
+modules=cgid
+if grep -q '^[[:space:]]*RewriteEngine[[:space:]]\+On' "$apache_conf"; then modules="$modules rewrite"; fi
+sed -e "s#@APACHE_MODULES@#$modules#" debian/postinst > "$stage/DEBIAN/postinst"
+install -m 0755 debian/postrm "$stage/DEBIAN/"
+chmod 0755 "$stage/DEBIAN/postinst"
 (cd "$stage" && find etc -type f | sed 's#^#/#' | sort) > "$stage/DEBIAN/conffiles"
 (cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum) > "$stage/DEBIAN/md5sums"
 chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/conffiles" "$stage/DEBIAN/md5sums"

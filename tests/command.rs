@@ -291,13 +291,10 @@ fn check_finds_a_short_token() {
 #[test]
 fn check_finds_a_low_inotify_limit() {
     let layout = Layout::good();
-    let limit: u64 = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // More streams than any limit the kernel accepts (a signed 32-bit number): the finding does
+    // not depend on what this machine's limit is at the moment.
     finds(
-        &layout.check(limit + 1),
+        &layout.check(4_000_000_000),
         "/proc/sys/fs/inotify/max_user_instances",
         "streams need",
     );

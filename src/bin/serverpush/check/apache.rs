@@ -150,6 +150,16 @@ pub fn check(report: &mut Report, args: &CheckArgs, config: Option<&Path>) {
         );
     }
 
+    if !loaded("rewrite") && ours.iter().any(|d| d.name() == "rewriteengine") {
+        report.add(
+            Level::Error,
+            block.clone(),
+            "the block uses RewriteEngine but mod_rewrite is not enabled: Apache refuses the \
+             configuration",
+            "a2enmod rewrite && systemctl restart apache2",
+        );
+    }
+
     let has = |name: &str, value: &str| {
         ours.iter().any(|d| {
             d.name() == name
