@@ -2,12 +2,16 @@
 # Runs serverpush for real: installs what is missing, builds the release programs into cgi-bin/,
 # starts the camera simulator, and starts Apache httpd on loopback serving the programs and the
 # demo pages in www/.
-# Usage: scripts/demo.sh [stop]     Environment: PORT (default 8080), SERVERPUSH_DEMO_DIR.
+# Usage: scripts/demo.sh [--tls | stop]
+#   --tls  also serve HTTPS with HTTP/2 on TLS_PORT, with a self-signed certificate made here
+# Environment: PORT (default 8080), TLS_PORT (default 8443), SERVERPUSH_DEMO_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 port="${PORT:-8080}"
+tls_port="${TLS_PORT:-8443}"
 run="${SERVERPUSH_DEMO_DIR:-/tmp/serverpush-demo}"
+tls=no
 
 stop() {
   if [[ -f "$run/camsim.pid" ]]; then
@@ -22,11 +26,19 @@ stop() {
   fi
 }
 
-if [[ "${1:-}" == "stop" ]]; then
-  stop
-  echo "demo stopped"
-  exit 0
-fi
+case "${1:-}" in
+  stop)
+    stop
+    echo "demo stopped"
+    exit 0
+    ;;
+  --tls) tls=yes ;;
+  "") ;;
+  *)
+    echo "usage: scripts/demo.sh [--tls | stop]" >&2
+    exit 2
+    ;;
+esac
 
 scripts/install-deps.sh
 scripts/install-cgi.sh cgi-bin
@@ -37,7 +49,8 @@ stop
 rm -rf "$run/cgi-bin" "$run/www"
 mkdir -p "$run/apache" "$run/cgi-bin" "$run/cams" "$run/spool"
 cp -r www "$run/www"
-cp cgi-bin/nph-* "$run/cgi-bin/"
+# Both names of each program: nph-NAME for HTTP/1.x, NAME for HTTP/2 (serverpush.conf).
+cp cgi-bin/nph-* cgi-bin/clock cgi-bin/webcam cgi-bin/longpoll "$run/cgi-bin/"
 # The documented example, with the demo's spool, an open chat channel and the simulated camera.
 {
   sed -e "s#^spool_dir = .*#spool_dir = \"$run/spool\"#" \
@@ -63,10 +76,24 @@ render() {
   sed -e "s#@ROOT@#$run/apache#g" -e "s#@PORT@#$port#g" -e "s#@USER@#$user#g" \
       -e "s#@GROUP@#$group#g" -e "s#@MODULES@#/usr/lib/apache2/modules#g" \
       -e "s#@WWW@#$run/www#g" -e "s#@CGI_BIN@#$run/cgi-bin#g" \
-      -e "s#@CONFIG@#$run/serverpush.toml#g" "$1"
+      -e "s#@CONFIG@#$run/serverpush.toml#g" -e "s#@TLS_PORT@#$tls_port#g" \
+      -e "s#@CERT@#$run/tls/cert.pem#g" -e "s#@KEY@#$run/tls/key.pem#g" "$1"
 }
 render apache-conf/serverpush.conf.in > "$run/apache/serverpush.conf"
 render apache-conf/httpd.conf.in > "$run/apache/httpd.conf"
+if [[ "$tls" == yes ]]; then
+  # A self-signed certificate for 127.0.0.1 and localhost, made once: browsers ask to accept it
+  # (or run Chromium with --ignore-certificate-errors); curl needs -k.
+  if [[ ! -f "$run/tls/cert.pem" ]]; then
+    mkdir -p "$run/tls"
+    openssl req -x509 -nodes -days 365 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+      -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      -addext "basicConstraints=critical,CA:FALSE" \
+      -keyout "$run/tls/key.pem" -out "$run/tls/cert.pem" 2>/dev/null
+  fi
+  render apache-conf/httpd-tls.conf.in > "$run/apache/tls.conf"
+  echo "Include \"$run/apache/tls.conf\"" >> "$run/apache/httpd.conf"
+fi
 apache2 -f "$run/apache/httpd.conf" -k start
 
 for _ in $(seq 100); do
@@ -80,6 +107,15 @@ curl -fsS -o /dev/null "http://127.0.0.1:$port/" || {
   exit 1
 }
 
+if [[ "$tls" == yes ]]; then
+  curl -kfsS -o /dev/null "https://127.0.0.1:$tls_port/" || {
+    stop
+    echo "HTTPS on port $tls_port does not answer; Apache's log:" >&2
+    cat "$run/apache/error.log" >&2
+    exit 1
+  }
+fi
+
 cat <<TXT
 serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache/).
   http://127.0.0.1:$port/                  the demo index
@@ -87,5 +123,12 @@ serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache
   http://127.0.0.1:$port/webcam.html       the simulated camera as a live MJPEG stream
   http://127.0.0.1:$port/chat.html         a chat on the open channel "chat" (open it in two windows)
   curl -N http://127.0.0.1:$port/cgi-bin/nph-clock
-Stop it with: scripts/demo.sh stop
 TXT
+if [[ "$tls" == yes ]]; then
+  cat <<TXT
+HTTPS with HTTP/2 on 127.0.0.1:$tls_port (self-signed certificate in $run/tls/):
+  https://127.0.0.1:$tls_port/clock.html       every pane over one HTTP/2 connection
+  curl -kN --http2 'https://127.0.0.1:$tls_port/cgi-bin/nph-clock?transport=sse'
+TXT
+fi
+echo "Stop it with: scripts/demo.sh stop"

@@ -6,11 +6,14 @@ set -euo pipefail
 packages=(
   apache2          # Apache httpd 2.4 (mpm_event, mod_cgid): the main deployment target
   lighttpd         # lighttpd 1.4: the second deployment target
+  lighttpd-mod-openssl  # lighttpd's TLS, for the HTTP/2-over-HTTPS tests
+  openssl          # makes the self-signed certificates of the HTTPS tests and demo
   chromium         # headless browser for the page tests
   chromium-driver  # WebDriver for it
   libcgi-pm-perl   # Perl CGI.pm, to check compat=cgipm byte for byte
   redis-server     # the Redis channel store; the tests start their own servers on private ports
   curl             # the tests' and `serverpush probe`'s HTTP client
+  time             # /usr/bin/time, for the peak memory of a program in the tests
   ca-certificates
   dpkg-dev         # dpkg-shlibdeps, for the Debian package (scripts/build-deb.sh)
   iproute2         # `ip`, to bring up loopback in the package test's private network namespace

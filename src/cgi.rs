@@ -245,10 +245,23 @@ impl Request {
     /// Reads the body announced by `CONTENT_LENGTH`, refusing more than `limit` bytes.
     ///
     /// A body longer than `limit` is a 413 and is not read; a body shorter than announced (the
-    /// client went away, or the server lied) is a 400.
+    /// client went away, or the server lied) is a 400. Without `CONTENT_LENGTH` (Apache passes
+    /// none for a `Transfer-Encoding: chunked` body, which `curl -T -` and fetch streams send)
+    /// the body is read to its end, within `limit`.
     pub fn read_body<R: Read>(&self, input: R, limit: u64) -> Result<Vec<u8>, RequestError> {
         let Some(length) = self.content_length else {
-            return Ok(Vec::new());
+            let mut body = Vec::new();
+            input
+                .take(limit + 1)
+                .read_to_end(&mut body)
+                .map_err(|e| RequestError::bad_request(format!("reading the body failed: {e}")))?;
+            if body.len() as u64 > limit {
+                return Err(RequestError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body is over the limit of {limit} bytes"),
+                ));
+            }
+            return Ok(body);
         };
         if length > limit {
             return Err(RequestError::new(

@@ -39,6 +39,14 @@ pub struct Config {
     pub keepalive_secs: u64,
     /// Seconds a webcam stream waits for a first complete frame before answering 503.
     pub first_frame_wait_secs: u64,
+    /// The widths a viewer may ask a camera to be scaled to (`?width=`). Each width and
+    /// quality is a variant encoded once per frame for all its viewers; the list bounds them.
+    pub webcam_widths: Vec<u32>,
+    /// The JPEG qualities a viewer may ask for (`?quality=`).
+    pub webcam_qualities: Vec<u8>,
+    /// Where re-encoded frames are shared between viewers (`{uid}` is the programs' user id),
+    /// best on a tmpfs.
+    pub frame_cache_dir: String,
     /// Where channels are kept: the spool directory of this host, or a Redis server that
     /// several hosts share.
     pub store: StoreKind,
@@ -56,8 +64,35 @@ pub struct Config {
     pub redis_command_timeout_ms: u64,
     /// Seconds a publish's `Idempotency-Key` is remembered, so a retry returns the first id.
     pub idempotency_secs: u64,
+    /// How many streams and waiting long-polls this host serves at once, across all the
+    /// programs; the next one gets 503 with `Retry-After`. One-shot answers are never counted.
+    /// Keep it below the server's worker limit (Apache `MaxRequestWorkers`) by what the site
+    /// needs for everything else. 0 refuses every stream.
+    pub max_streams: usize,
+    /// Where the stream slots are kept (`{uid}` is the program's user id): a directory of this
+    /// host, on a tmpfs, shared by the programs of every site that should share the cap.
+    pub streams_dir: String,
     /// A bearer token that authorizes publishing (`Authorization: Bearer …`).
     pub publish_token: Option<String>,
+    /// Channels that need a right to subscribe (exact names, or prefixes ending in `*`); the
+    /// others are public.
+    pub private_channels: Vec<String>,
+    /// Watched files (`[files]` names) that need a right, as patterns.
+    pub private_files: Vec<String>,
+    /// Cameras (`[cameras]` names) that need a right, as patterns.
+    pub private_cameras: Vec<String>,
+    /// What a user the web server authenticated (`REMOTE_USER`) may subscribe and publish to:
+    /// patterns with `{user}` (`"user.{user}"`, `"camera:{user}"`).
+    pub remote_user_channels: Vec<String>,
+    /// The HS256 secret of subscriber and publisher tokens (JWT), at least 32 bytes.
+    pub jwt_secret: Option<String>,
+    /// A PEM public key (RSA for RS256, EC P-256 for ES256) for tokens.
+    pub jwt_public_key: Option<PathBuf>,
+    /// Seconds of clock difference allowed on a token's `exp` and `nbf`.
+    pub jwt_leeway_secs: u64,
+    /// Origins (`https://example.com`) a browser may publish from on its own credentials (a
+    /// cookie token, basic auth); empty means the request's own host only.
+    pub allowed_origins: Vec<String>,
     /// Channels anyone may publish to (a public chat).
     pub open_channels: Vec<String>,
     /// The largest message body accepted; larger ones get 413.
@@ -71,6 +106,10 @@ pub struct Config {
     pub longpoll_timeout_secs: u64,
     /// Channels one subscribe request may name at most.
     pub max_subscribe_channels: usize,
+    /// The most one long-poll answer (or one round of a stream) carries, in bytes as JSON
+    /// encodes the messages; the rest follows from the cursor in the next answer. It bounds a
+    /// program's memory whatever the channels hold.
+    pub max_answer_bytes: usize,
     /// Names of files other programs write, for watched-file long-polls (`[files]`).
     pub files: BTreeMap<String, PathBuf>,
 }
@@ -88,6 +127,9 @@ impl Default for Config {
             still_image_user_agents: vec!["MSIE ".into(), "Trident/".into()],
             keepalive_secs: 5,
             first_frame_wait_secs: 10,
+            webcam_widths: vec![160, 320, 480, 640, 800, 1024, 1280],
+            webcam_qualities: vec![30, 50, 70, 85, 95],
+            frame_cache_dir: "/dev/shm/serverpush-{uid}-frames".into(),
             store: StoreKind::Spool,
             spool_dir: PathBuf::from("/var/spool/serverpush"),
             redis_url: "redis://127.0.0.1:6379/0".into(),
@@ -95,13 +137,24 @@ impl Default for Config {
             redis_connect_timeout_ms: 1000,
             redis_command_timeout_ms: 2000,
             idempotency_secs: 600,
+            max_streams: 100,
+            streams_dir: "/dev/shm/serverpush-{uid}".into(),
             publish_token: None,
+            private_channels: Vec::new(),
+            private_files: Vec::new(),
+            private_cameras: Vec::new(),
+            remote_user_channels: Vec::new(),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_leeway_secs: 30,
+            allowed_origins: Vec::new(),
             open_channels: Vec::new(),
             max_message_bytes: 64 * 1024,
             retention_messages: 1000,
             retention_secs: 3600,
             longpoll_timeout_secs: 25,
             max_subscribe_channels: 16,
+            max_answer_bytes: 1 << 20,
             files: BTreeMap::new(),
         }
     }
@@ -213,6 +266,9 @@ impl Config {
         if !(1..=3600).contains(&self.longpoll_timeout_secs) {
             return Err(("longpoll_timeout_secs", "must be from 1 to 3600".into()));
         }
+        if !(4096..=64 << 20).contains(&self.max_answer_bytes) {
+            return Err(("max_answer_bytes", "must be from 4096 to 67108864".into()));
+        }
         if !(1..=1000).contains(&self.max_subscribe_channels) {
             return Err(("max_subscribe_channels", "must be from 1 to 1000".into()));
         }
@@ -224,6 +280,52 @@ impl Config {
             return Err((
                 "publish_token",
                 "must be at least 16 visible ASCII characters".into(),
+            ));
+        }
+        if self.jwt_secret.as_deref().is_some_and(|s| s.len() < 32) {
+            return Err(("jwt_secret", "must be at least 32 bytes".into()));
+        }
+        if self.jwt_leeway_secs > 300 {
+            return Err(("jwt_leeway_secs", "must be at most 300".into()));
+        }
+        for (key, list) in [
+            ("private_channels", &self.private_channels),
+            ("private_files", &self.private_files),
+            ("private_cameras", &self.private_cameras),
+        ] {
+            if let Some(bad) = list
+                .iter()
+                .find(|p| p.contains(':') || !crate::rights::is_pattern(p))
+            {
+                return Err((
+                    key,
+                    format!("{bad:?} is not a name or a prefix ending in *"),
+                ));
+            }
+        }
+        if let Some(bad) = self
+            .remote_user_channels
+            .iter()
+            .find(|p| !crate::rights::is_pattern(&p.replace("{user}", "u")))
+        {
+            return Err((
+                "remote_user_channels",
+                format!("{bad:?} is not a pattern (a name with {{user}}, or a prefix ending in *)"),
+            ));
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| {
+            let Some((scheme, host)) = o.split_once("://") else {
+                return true;
+            };
+            !matches!(scheme, "http" | "https")
+                || host.is_empty()
+                || !host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        }) {
+            return Err((
+                "allowed_origins",
+                format!("{bad:?} is not an origin like https://example.com"),
             ));
         }
         if let Some(name) = self.open_channels.iter().find(|n| !is_name(n)) {
@@ -259,6 +361,27 @@ impl Config {
                 "redis_key_prefix",
                 "must be at most 64 visible ASCII characters".into(),
             ));
+        }
+        if self.max_streams > 1_000_000 {
+            return Err(("max_streams", "must be at most 1000000".into()));
+        }
+        if self.webcam_widths.iter().any(|w| !(16..=4096).contains(w)) {
+            return Err(("webcam_widths", "each must be from 16 to 4096".into()));
+        }
+        if self.webcam_qualities.iter().any(|q| !(1..=100).contains(q)) {
+            return Err(("webcam_qualities", "each must be from 1 to 100".into()));
+        }
+        if self.webcam_widths.len() * self.webcam_qualities.len().max(1) > 64 {
+            return Err((
+                "webcam_widths",
+                "at most 64 width and quality variants in all".into(),
+            ));
+        }
+        if !self.frame_cache_dir.starts_with('/') {
+            return Err(("frame_cache_dir", "must be an absolute path".into()));
+        }
+        if !self.streams_dir.starts_with('/') {
+            return Err(("streams_dir", "must be an absolute path".into()));
         }
         if !(1..=7 * 24 * 3600).contains(&self.idempotency_secs) {
             return Err(("idempotency_secs", "must be from 1 to 604800".into()));

@@ -34,6 +34,12 @@ pub trait Program {
         body: &mut dyn Read,
     ) -> Result<Self::Plan, RequestError>;
 
+    /// True when answering `plan` holds the connection (a stream, a waiting long-poll): such
+    /// answers take one of the host's `max_streams` slots.
+    fn holds_connection(&self, _plan: &Self::Plan) -> bool {
+        false
+    }
+
     /// Writes the response. Only I/O can fail from here on.
     fn respond<W: Write, T: Time>(
         &self,
@@ -58,6 +64,10 @@ pub struct Response<W: Write> {
     pub config: Config,
     /// A random multipart boundary for this response.
     pub boundary: String,
+    /// Lines for the error log that do not end the response (a damaged message passed over);
+    /// the envelope writes them when the program returns, since the library never writes to
+    /// stderr itself.
+    pub notes: Vec<String>,
 }
 
 impl<W: Write> Response<W> {
@@ -141,6 +151,7 @@ where
         head_only: false,
         config: Config::default(),
         boundary: crate::transport::multipart::random_boundary(),
+        notes: Vec::new(),
     };
 
     let request = match Request::from_vars(vars) {
@@ -181,7 +192,39 @@ where
         Err(error) => return refuse(&mut response, log, name, &error, time),
     };
 
-    match program.respond(plan, &mut response, time) {
+    // Held until the process ends: the kernel releases it however the process ends.
+    let _slot = if program.holds_connection(&plan) && !response.head_only {
+        let config = &response.config;
+        let dir = crate::regular::for_this_user(&config.streams_dir);
+        match crate::slots::take(&dir, config.max_streams) {
+            Ok(slot) => Some(slot),
+            Err(crate::slots::SlotError::Full) => {
+                let error = RequestError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "this server is serving its {} streams (max_streams); try again shortly",
+                        config.max_streams
+                    ),
+                )
+                .with_header(http::header::RETRY_AFTER, "5");
+                return refuse(&mut response, log, name, &error, time);
+            }
+            // A broken slot directory must not take the site's streams down with it: serve,
+            // and say in the log that the cap is off.
+            Err(error) => {
+                let _ = writeln!(log, "{name}: {error}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let result = program.respond(plan, &mut response, time);
+    for note in response.notes.drain(..) {
+        let _ = writeln!(log, "{name}: {note}");
+    }
+    match result {
         Ok(()) => Exit::Served,
         Err(error) if is_client_gone(&error) => Exit::ClientGone,
         Err(error) => {

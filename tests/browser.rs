@@ -13,12 +13,18 @@ use crate::util::{free_port, require_tool, wait_for};
 pub struct Browser {
     driver: Child,
     base: String,
-    session: String,
+    pub(crate) session: String,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
     pub fn start() -> Browser {
+        Browser::start_with(&[])
+    }
+
+    /// A browser with more command-line switches (`--ignore-certificate-errors` for the test
+    /// servers' self-signed certificates).
+    pub(crate) fn start_with(switches: &[&str]) -> Browser {
         require_tool("/usr/bin/chromium", "chromium");
         require_tool("/usr/bin/chromedriver", "chromium-driver");
         let port = free_port();
@@ -33,18 +39,30 @@ impl Browser {
             ureq::get(&format!("{base}/status")).call().ok()
         });
         let profile = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1200,900",
+        ]
+        .iter()
+        .chain(switches)
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "pageLoadStrategy": "eager",
             "timeouts": {"pageLoad": 20000, "script": 10000},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1200,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
+                "args": args,
             }
         }}});
         let mut browser = Browser {
@@ -61,7 +79,7 @@ impl Browser {
         browser
     }
 
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.base);
         let result = match method {
             "POST" => ureq::post(&url).send_json(&body),
@@ -168,7 +186,7 @@ mod base64_decode {
 }
 
 /// What the clock page shows now: each pane's text and a hash of the image pane's pixels.
-const READ_CLOCK_PAGE: &str = r#"
+pub(crate) const READ_CLOCK_PAGE: &str = r#"
     var text = function (id) { return document.getElementById(id).textContent; };
     var img = document.getElementById("image");
     var hash = null;
@@ -234,7 +252,7 @@ fn clock_page_panes_change() {
 }
 
 /// What the webcam page's live image shows: its size and a hash of its pixels.
-const READ_WEBCAM_PAGE: &str = r#"
+pub(crate) const READ_WEBCAM_PAGE: &str = r#"
     var img = document.getElementById("live");
     if (!img.complete || img.naturalWidth === 0) { return null; }
     var canvas = document.createElement("canvas");
@@ -288,6 +306,21 @@ fn webcam_page_shows_the_moving_picture() {
         let v = browser.eval(READ_WEBCAM_PAGE);
         (v["hash"] != first["hash"]).then_some(())
     });
+    browser.screenshot(&site.dir.path().join("webcam.png"));
+    if let Ok(dir) = std::env::var("SERVERPUSH_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            site.dir.path().join("webcam.png"),
+            std::path::Path::new(&dir).join("webcam.png"),
+        );
+    }
+    // No broken-image icon before the first snapshot, and the live picture inside its pane.
+    let layout = browser.eval(
+        r#"var live = document.getElementById("live");
+        var img = live.getBoundingClientRect(), pane = live.parentNode.getBoundingClientRect();
+        return { still: document.getElementById("still").offsetWidth,
+                 inside: img.left >= pane.left && img.right <= pane.right };"#,
+    );
+    assert_eq!(layout, json!({"still": 0, "inside": true}));
     browser.eval("document.getElementById('snapshot').click(); return null;");
     wait_for(Duration::from_secs(10), "the snapshot", || {
         let v = browser.eval(
@@ -299,7 +332,7 @@ fn webcam_page_shows_the_moving_picture() {
     let _ = sim.wait();
 }
 
-const CHAT_LINES: &str = r##"
+pub(crate) const CHAT_LINES: &str = r##"
     return Array.prototype.map.call(document.querySelectorAll("#log .text"), function (e) {
         return e.textContent;
     }).concat(["imgs:" + document.querySelectorAll("#log img").length]);

@@ -58,7 +58,15 @@ impl Layout {
             std::fs::create_dir_all(apache.join(sub)).unwrap();
         }
         std::fs::write(apache.join("apache2.conf"), "Timeout 300\n").unwrap();
-        for module in ["mpm_event", "cgid", "deflate", "filter", "env", "alias"] {
+        for module in [
+            "mpm_event",
+            "cgid",
+            "deflate",
+            "filter",
+            "env",
+            "alias",
+            "rewrite",
+        ] {
             for ext in ["load", "conf"] {
                 let from = Path::new("/etc/apache2/mods-available").join(format!("{module}.{ext}"));
                 if from.exists() {

@@ -54,8 +54,12 @@ impl Site {
         std::fs::create_dir_all(&spool).unwrap();
         let (user, _) = run_as();
         let _ = Command::new("chown").arg(&user).arg(&spool).status();
+        // Each site counts its own streams, so tests running side by side never share a cap.
+        let streams = dir.path().join("streams");
+        std::fs::create_dir_all(&streams).unwrap();
+        let _ = Command::new("chown").arg(&user).arg(&streams).status();
         let config = dir.path().join("serverpush.toml");
-        let text = config_toml
+        let text = stream_cap_for_tests(config_toml, &streams)
             .replace("@CAMS@", &cams.display().to_string())
             .replace("@SPOOL@", &spool.display().to_string());
         std::fs::write(&config, text).unwrap();
@@ -89,6 +93,63 @@ impl Site {
             .replace("@CGI_BIN@", &self.cgi_bin.display().to_string())
             .replace("@CONFIG@", &self.config.display().to_string())
     }
+
+    /// Renders a TLS template (`httpd-tls.conf.in`, `lighttpd-tls.conf.in`) with a fresh
+    /// self-signed certificate and a free port; returns the port and the text.
+    pub fn render_tls(&self, template: &str, root: &Path, port: u16) -> (u16, String) {
+        let (cert, key) = self_signed_certificate(root);
+        let tls_port = free_port();
+        let text = self
+            .render(template, root, port)
+            .replace("@TLS_PORT@", &tls_port.to_string())
+            .replace("@CERT@", &cert.display().to_string())
+            .replace("@KEY@", &key.display().to_string());
+        (tls_port, text)
+    }
+}
+
+/// Makes a self-signed certificate for 127.0.0.1 in `dir` with the openssl CLI; returns the
+/// certificate and key files (PEM). Clients of the test servers skip verification.
+pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    require_tool("/usr/bin/openssl", "openssl");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let output = Command::new("/usr/bin/openssl")
+        .args(["req", "-x509", "-nodes", "-days", "2", "-newkey", "ec"])
+        .args([
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl req: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (cert, key)
+}
+
+/// `config_toml` with a private `streams_dir` and, unless the test sets its own, a cap no test
+/// reaches (keys go first: TOML tables may follow).
+pub fn stream_cap_for_tests(config_toml: &str, streams: &Path) -> String {
+    let mut text = String::new();
+    if !config_toml.contains("streams_dir") {
+        text.push_str(&format!("streams_dir = \"{}\"\n", streams.display()));
+    }
+    if !config_toml.contains("max_streams") {
+        text.push_str("max_streams = 20000\n");
+    }
+    text + config_toml
 }
 
 /// The user and group the servers' workers run as: www-data when the tests run as root (neither
@@ -115,18 +176,34 @@ pub fn run_as() -> (String, String) {
     }
 }
 
+/// The test Apache config with room for `workers` held connections (mpm_event, 64 threads a
+/// process): what many streams at once need.
+pub fn raise_workers(conf: String, workers: usize) -> String {
+    conf.replace(
+        "ServerLimit 4",
+        &format!("ServerLimit {}", workers.div_ceil(64)),
+    )
+    .replace(
+        "MaxRequestWorkers 256",
+        &format!("MaxRequestWorkers {workers}"),
+    )
+    .replace("MaxSpareThreads 256", &format!("MaxSpareThreads {workers}"))
+}
+
 /// A running server process.
 pub struct Server {
     /// Which server, for log prefixes.
     pub name: &'static str,
-    /// Its loopback port.
+    /// Its loopback port (HTTP/1.x, and HTTP/2 in clear text).
     pub port: u16,
+    /// Its HTTPS port (HTTP/1.1 and h2), when started with TLS.
+    pub tls_port: Option<u16>,
     child: Child,
     error_logs: Vec<PathBuf>,
 }
 
 impl Server {
-    /// Apache httpd 2.4 (mpm_event, mod_cgid) serving `site`.
+    /// Apache httpd 2.4 (mpm_event, mod_cgid, mod_http2 with h2c) serving `site`.
     pub fn apache(site: &Site) -> Server {
         Server::apache_with(site, |conf| conf)
     }
@@ -134,6 +211,16 @@ impl Server {
     /// Apache with its rendered `httpd.conf` changed by `tweak` (the benchmark raises the worker
     /// limits and adds the peer scripts).
     pub fn apache_with(site: &Site, tweak: impl FnOnce(String) -> String) -> Server {
+        Server::start_apache(site, false, tweak)
+    }
+
+    /// Apache serving `site` on a second port with HTTPS and HTTP/2 too (`httpd-tls.conf.in`,
+    /// a self-signed certificate made for the test).
+    pub fn apache_tls(site: &Site) -> Server {
+        Server::start_apache(site, true, |conf| conf)
+    }
+
+    fn start_apache(site: &Site, tls: bool, tweak: impl FnOnce(String) -> String) -> Server {
         require_tool("/usr/sbin/apache2", "apache2");
         let root = site.dir.path().join("apache");
         std::fs::create_dir_all(&root).unwrap();
@@ -144,7 +231,15 @@ impl Server {
         )
         .unwrap();
         let conf = root.join("httpd.conf");
-        std::fs::write(&conf, tweak(site.render("httpd.conf.in", &root, port))).unwrap();
+        let mut text = tweak(site.render("httpd.conf.in", &root, port));
+        let tls_port = tls.then(|| {
+            let (tls_port, tls_conf) = site.render_tls("httpd-tls.conf.in", &root, port);
+            let path = root.join("tls.conf");
+            std::fs::write(&path, tls_conf).unwrap();
+            text.push_str(&format!("Include \"{}\"\n", path.display()));
+            tls_port
+        });
+        std::fs::write(&conf, text).unwrap();
         let child = Command::new("/usr/sbin/apache2")
             .arg("-f")
             .arg(&conf)
@@ -152,23 +247,48 @@ impl Server {
             .stdin(Stdio::null())
             .spawn()
             .expect("start apache2");
-        Server::wait_up("apache", port, child, vec![root.join("error.log")])
+        Server::wait_up(
+            "apache",
+            port,
+            tls_port,
+            child,
+            vec![root.join("error.log")],
+        )
     }
 
-    /// lighttpd 1.4 serving `site`.
+    /// lighttpd 1.4 serving `site` (HTTP/1.x and h2c).
     pub fn lighttpd(site: &Site) -> Server {
-        Server::lighttpd_with(site, |conf| conf)
+        Server::start_lighttpd(site, false, |conf| conf)
     }
 
-    /// lighttpd with its rendered `lighttpd.conf` changed by `tweak` (the probe tests take
-    /// `server.stream-response-body` away).
+    /// lighttpd with its rendered `lighttpd.conf` changed by `tweak` (the client tests take
+    /// out response streaming to play a buffering server).
     pub fn lighttpd_with(site: &Site, tweak: impl FnOnce(String) -> String) -> Server {
+        Server::start_lighttpd(site, false, tweak)
+    }
+
+    /// lighttpd serving `site` on a second port with HTTPS and HTTP/2 too
+    /// (`lighttpd-tls.conf.in`, mod_openssl, a self-signed certificate made for the test).
+    pub fn lighttpd_tls(site: &Site) -> Server {
+        Server::start_lighttpd(site, true, |conf| conf)
+    }
+
+    fn start_lighttpd(site: &Site, tls: bool, tweak: impl FnOnce(String) -> String) -> Server {
         require_tool("/usr/sbin/lighttpd", "lighttpd");
         let root = site.dir.path().join("lighttpd");
         std::fs::create_dir_all(&root).unwrap();
         let port = free_port();
         let conf = root.join("lighttpd.conf");
-        std::fs::write(&conf, tweak(site.render("lighttpd.conf.in", &root, port))).unwrap();
+        let mut text = tweak(site.render("lighttpd.conf.in", &root, port));
+        let tls_port = tls.then(|| {
+            require_tool("/usr/lib/lighttpd/mod_openssl.so", "lighttpd-mod-openssl");
+            let (tls_port, tls_conf) = site.render_tls("lighttpd-tls.conf.in", &root, port);
+            let path = root.join("tls.conf");
+            std::fs::write(&path, tls_conf).unwrap();
+            text.push_str(&format!("include \"{}\"\n", path.display()));
+            tls_port
+        });
+        std::fs::write(&conf, text).unwrap();
         let error_logs = vec![
             root.join("lighttpd-error.log"),
             root.join("lighttpd-cgi-error.log"),
@@ -186,32 +306,53 @@ impl Server {
             .stdin(Stdio::null())
             .spawn()
             .expect("start lighttpd");
-        Server::wait_up("lighttpd", port, child, error_logs)
+        Server::wait_up("lighttpd", port, tls_port, child, error_logs)
     }
 
     fn wait_up(
         name: &'static str,
         port: u16,
+        tls_port: Option<u16>,
         mut child: Child,
         error_logs: Vec<PathBuf>,
     ) -> Server {
+        for port in std::iter::once(port).chain(tls_port) {
+            wait_for(
+                Duration::from_secs(15),
+                &format!("{name} on port {port}"),
+                || {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        let log: String = error_logs
+                            .iter()
+                            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                            .collect();
+                        panic!("{name} exited with {status} before listening; error log:\n{log}");
+                    }
+                    TcpStream::connect(("127.0.0.1", port)).ok()
+                },
+            );
+        }
+        // Listening is not serving: Apache's CGI daemon (mod_cgid) may still be starting, and a
+        // request that reaches it too early is a 503. Wait until a one-shot program answers.
         wait_for(
             Duration::from_secs(15),
-            &format!("{name} on port {port}"),
+            &format!("{name} to run CGI programs"),
             || {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let log: String = error_logs
-                        .iter()
-                        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-                        .collect();
-                    panic!("{name} exited with {status} before listening; error log:\n{log}");
-                }
-                TcpStream::connect(("127.0.0.1", port)).ok()
+                let mut r = crate::client::send(
+                    port,
+                    "GET",
+                    "/cgi-bin/nph-clock?transport=json",
+                    "HTTP/1.0",
+                    &[],
+                );
+                r.wait_head();
+                (r.status() == 200).then_some(())
             },
         );
         Server {
             name,
             port,
+            tls_port,
             child,
             error_logs,
         }

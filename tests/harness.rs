@@ -151,6 +151,17 @@ impl Cgi {
         (status, std::mem::take(&mut self.out), stderr)
     }
 
+    /// True once the program waits in an inotify watch (a subscriber that has read and sleeps).
+    pub fn watching(&self) -> bool {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().contains("inotify"))
+            })
+    }
+
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

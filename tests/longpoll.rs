@@ -24,12 +24,14 @@ impl Spool {
     pub fn new(extra: &str) -> Spool {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
         let config = dir.path().join("serverpush.toml");
         let retention = if extra.contains("retention_messages") {
             ""
         } else {
             "retention_messages = 20000\n"
         };
+        let extra = &crate::fixtures::stream_cap_for_tests(extra, &dir.path().join("streams"));
         std::fs::write(
             &config,
             format!(
@@ -235,9 +237,11 @@ fn publish_authorization() {
     assert_eq!(post("a", Some("Basic Zm9vOmJhcg=="), None), 401);
     assert_eq!(store.last_id("a"), 0, "nothing stored");
     assert_eq!(post("a", Some(&format!("Bearer {TOKEN}")), None), 201);
-    assert_eq!(post("a", None, Some("alice")), 201);
+    // A user the server authenticated publishes only to the channels remote_user_channels
+    // gives them (none here).
+    assert_eq!(post("a", None, Some("alice")), 403);
     assert_eq!(post("open", None, None), 201);
-    assert_eq!(store.last_id("a"), 2);
+    assert_eq!(store.last_id("a"), 1);
 }
 
 #[test]
@@ -267,8 +271,9 @@ fn a_long_poll_wakes_for_any_of_its_channels() {
     let mut cgi: Cgi = spool
         .get("channel=a&channel=b&timeout=20")
         .spawn(&bin("nph-longpoll"));
-    wait_for(T, "the channel directories", || {
-        spool.spool.join("b").exists().then_some(())
+    // Subscribers never create channels: the program watches the spool for them.
+    wait_for(T, "the subscriber to watch", || {
+        cgi.watching().then_some(())
     });
     let start = Instant::now();
     spool.store().put("b", "for b");
@@ -483,7 +488,15 @@ fn an_unreadable_newest_message_does_not_make_clients_spin() {
         b"garbage",
     )
     .unwrap();
-    let v = spool.json(spool.get("channel=bad&since=1&timeout=2"));
+    let (_, out, stderr) = spool
+        .get("channel=bad&since=1&timeout=2")
+        .spawn(&bin("nph-longpoll"))
+        .finish(T);
+    assert!(
+        stderr.contains("channel bad message 2 cannot be read"),
+        "logged: {stderr}"
+    );
+    let v: Value = serde_json::from_slice(split_head(&out).1).unwrap();
     assert_eq!(v["missed"], true);
     assert_eq!(bare(&v["cursor"]), "bad:2");
     let cursor = v["cursor"].as_str().unwrap().to_owned();
@@ -492,4 +505,30 @@ fn an_unreadable_newest_message_does_not_make_clients_spin() {
     let v = spool.json(spool.get(&query));
     assert_eq!(v["missed"], false, "told once");
     assert!(start.elapsed() >= Duration::from_millis(900), "it waited");
+}
+
+/// `ready=1` opens an SSE stream with an event a page can see, naming the start cursor; without
+/// it the stream starts as before.
+#[test]
+fn sse_ready_event_names_the_start() {
+    let spool = Spool::new("");
+    spool.store().put("r", "old");
+    let mut ready = spool
+        .get("channel=r&transport=sse&ready=1")
+        .spawn(&bin("nph-longpoll"));
+    ready.read_until_count(b"\n\n", 2, T);
+    let (_, body) = split_head(&ready.out);
+    let epoch = spool.store().head("r").unwrap().1.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        format!("retry: 2000\n\nevent: ready\ndata: {{\"cursor\":\"r:1:{epoch}\"}}\n\n")
+    );
+    let mut plain = spool
+        .get("channel=r&transport=sse")
+        .spawn(&bin("nph-longpoll"));
+    plain.read_until_count(b"\n\n", 1, T);
+    spool.store().put("r", "new");
+    plain.read_until_count(b"\ndata: ", 1, T);
+    let (_, body) = split_head(&plain.out);
+    assert!(!String::from_utf8_lossy(body).contains("ready"));
 }

@@ -353,7 +353,7 @@ pub fn longpoll_works(server: &Server) {
         poll.read_to_end(T);
         let v: serde_json::Value = serde_json::from_slice(&poll.body).unwrap();
         assert_eq!(v["messages"][0]["data"], "hi", "{} {version}", server.name);
-        assert_eq!(v["cursor"], format!("{channel}:1"));
+        assert_eq!(crate::longpoll::bare(&v["cursor"]), format!("{channel}:1"));
 
         let mut sse = request(
             server.port,
@@ -383,7 +383,7 @@ pub fn longpoll_works(server: &Server) {
         assert_eq!(r.status(), 201);
         r.read_to_end(T);
         sse.read_until_count(b"\"data\":\"there\"", 1, T);
-        assert!(String::from_utf8_lossy(&sse.body).contains(&format!("id: {channel}:2\n")));
+        assert!(String::from_utf8_lossy(&sse.body).contains(&format!("id: {channel}:2:")));
         sse.close();
 
         let mut head = request(

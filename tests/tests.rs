@@ -4,12 +4,14 @@
 //!   its stream read with deadlines.
 //! - `apache`, `lighttpd`: the programs behind real servers started on loopback from the
 //!   templates in `apache-conf/`.
-//! - `browser`: the demo pages in headless Chromium.
+//! - `http2`: the same servers over HTTP/2 (h2 over TLS and h2c) and HTTP/1.1 over TLS, with
+//!   curl and a minimal HTTP/2 client (`h2`) that resets streams.
+//! - `browser`: the demo pages in headless Chromium; `client_js`: `www/serverpush.js` in it.
 //! - `package`: the Debian package installed on this machine, served by the distribution's own
 //!   Apache and lighttpd in a private network namespace, then purged; `command`: the
 //!   `serverpush` operator command (`check`, `probe`, `channels`, `tail`).
 //!
-//! A test that needs a tool (apache2, lighttpd, chromium) fails when it is missing: run
+//! A test that needs a tool (apache2, lighttpd, curl, openssl, chromium) fails when it is missing: run
 //! `scripts/install-deps.sh` first.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -18,8 +20,10 @@
 // functions than the tests do.
 #[allow(dead_code)]
 mod client;
+mod curl;
 #[allow(dead_code)]
 mod fixtures;
+mod h2;
 mod harness;
 mod served;
 mod util;
@@ -27,10 +31,16 @@ mod util;
 mod apache;
 mod browser;
 mod cgi;
+mod client_js;
 mod command;
+mod hostile;
+mod http2;
 mod lighttpd;
 mod longpoll;
 mod package;
+mod properties;
+mod protect;
 mod redis;
+mod rights;
 mod store;
 mod webcam;

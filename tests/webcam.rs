@@ -274,7 +274,7 @@ fn still_image_user_agent_gets_a_snapshot() {
 
 #[test]
 fn width_and_quality_give_a_jpeg_of_the_asked_size() {
-    let cam = Camera::new("");
+    let cam = Camera::new("webcam_widths = [32, 48]\nwebcam_qualities = [20, 50]");
     cam.write(1, Writing::Rename);
     let (_, out, _) = cam.run("action=snapshot&width=48&quality=50").finish(T);
     let (_, body) = split_head(&out);
@@ -377,5 +377,39 @@ fn broken_camera_files_get_503() {
             assert_eq!(code, 503, "{what} {query}: {body}");
             assert!(body.contains("camera"), "{what}: {body}");
         }
+    }
+}
+
+/// A re-encoded variant is made once per frame for all its viewers: viewers take it from the
+/// shared cache (a planted cache entry is what they get), and only the widths and qualities
+/// the config lists can be asked for.
+#[test]
+fn variants_are_shared_and_limited_to_the_config() {
+    let cache = tempfile::tempdir().unwrap();
+    let frames = cache.path().join("frames");
+    let cam = Camera::new(&format!(
+        "webcam_widths = [48]\nwebcam_qualities = [50]\nframe_cache_dir = \"{}\"",
+        frames.display()
+    ));
+    cam.write(1, Writing::Rename);
+    // The first viewer encodes and leaves the variant in the cache.
+    let (_, out, _) = cam.run("action=snapshot&width=48&quality=50").finish(T);
+    let (_, first) = split_head(&out);
+    let digest = serverpush::source::frame::fnv1a(&frame(1));
+    let entry = frames.join(format!("{digest:016x}-w48-q50.jpg"));
+    assert_eq!(std::fs::read(&entry).unwrap(), first);
+    // Later viewers read it instead of encoding: a planted entry is what they are sent.
+    let planted = jpeg(&picture(48, 32, 99), 50).unwrap();
+    std::fs::write(&entry, &planted).unwrap();
+    for _ in 0..3 {
+        let mut viewer = cam.run("width=48&quality=50");
+        assert_eq!(parts_of(&mut viewer, 1)[0], planted);
+    }
+    // A variant the config does not list is refused.
+    for query in ["width=32", "quality=20", "width=48&quality=51"] {
+        let (_, out, _) = cam.run(query).finish(T);
+        let (head, body) = split_head(&out);
+        assert!(head.starts_with("HTTP/1.1 400"), "{query}: {head}");
+        assert!(String::from_utf8_lossy(body).contains("must be one of"));
     }
 }

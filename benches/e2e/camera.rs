@@ -113,3 +113,22 @@ pub(crate) fn webcam(name: &str, port: u16, path: &str, viewers: usize, secs: u6
         delay_p99: percentile(&delays, 0.99),
     }
 }
+
+/// The camera simulator writing 640×480 JPEGs at 30 frames/s into `out` for `secs`.
+pub(crate) fn camsim(out: &Path, secs: u64) -> Child {
+    Command::new(util::bin("serverpush-camsim"))
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--fps",
+            "30",
+            "--width",
+            "640",
+            "--height",
+            "480",
+            "--seconds",
+        ])
+        .arg(secs.to_string())
+        .spawn()
+        .unwrap()
+}

@@ -402,21 +402,7 @@ fn main() {
     ));
 
     eprintln!("e2e: 6 webcam");
-    let mut sim = Command::new(util::bin("serverpush-camsim"))
-        .arg("--out")
-        .arg(sys.site.cams.join("cam.jpg"))
-        .args([
-            "--fps",
-            "30",
-            "--width",
-            "640",
-            "--height",
-            "480",
-            "--seconds",
-            &(plan.webcam_secs * 2 + 20).to_string(),
-        ])
-        .spawn()
-        .unwrap();
+    let mut sim = camsim(&sys.site.cams.join("cam.jpg"), plan.webcam_secs * 2 + 20);
     std::thread::sleep(Duration::from_secs(1));
     let cam_ours = webcam(
         "serverpush nph-webcam",
@@ -427,21 +413,7 @@ fn main() {
     );
     let _ = sim.kill();
     let _ = sim.wait();
-    let mut sim = Command::new(util::bin("serverpush-camsim"))
-        .arg("--out")
-        .arg(&sys.peer_cam)
-        .args([
-            "--fps",
-            "30",
-            "--width",
-            "640",
-            "--height",
-            "480",
-            "--seconds",
-            &(plan.webcam_secs * 2 + 20).to_string(),
-        ])
-        .spawn()
-        .unwrap();
+    let mut sim = camsim(&sys.peer_cam, plan.webcam_secs * 2 + 20);
     std::thread::sleep(Duration::from_secs(1));
     reap(&sys.site.cgi_bin.display().to_string());
     let cam_seed = webcam(

@@ -162,28 +162,14 @@ pub(crate) fn start(plan: &Plan) -> Systems {
         .replace("@PEERS@", &peers.display().to_string());
     std::fs::write(&peers_conf, text).unwrap();
     let workers = if plan.smoke { 256 } else { 1536 };
+    let raise =
+        |conf: String| fixtures::raise_workers(conf, workers).replace("Timeout 60", "Timeout 180");
     let apache = Server::apache_with(&site, |conf| {
-        let mut conf = conf
-            .replace("ServerLimit 4", &format!("ServerLimit {}", workers / 64))
-            .replace(
-                "MaxRequestWorkers 256",
-                &format!("MaxRequestWorkers {workers}"),
-            )
-            .replace("MaxSpareThreads 256", &format!("MaxSpareThreads {workers}"))
-            .replace("Timeout 60", "Timeout 180");
+        let mut conf = raise(conf);
         conf.push_str(&format!("\nInclude \"{}\"\n", peers_conf.display()));
         conf
     });
-
-    let apache_redis = Server::apache_with(&site_redis, |conf| {
-        conf.replace("ServerLimit 4", &format!("ServerLimit {}", workers / 64))
-            .replace(
-                "MaxRequestWorkers 256",
-                &format!("MaxRequestWorkers {workers}"),
-            )
-            .replace("MaxSpareThreads 256", &format!("MaxSpareThreads {workers}"))
-            .replace("Timeout 60", "Timeout 180")
-    });
+    let apache_redis = Server::apache_with(&site_redis, raise);
 
     // The same programs under lighttpd, for the scenarios where the server makes a difference.
     let lighttpd = Server::lighttpd(&site);

@@ -40,8 +40,10 @@ pub fn picture(width: u32, height: u32, number: u64) -> RgbImage {
             [90, 80, 190],
             [180, 80, 170],
         ][band as usize];
+        // The bar darkens the bands: a white bar across the whole height looked like a gap
+        // between two pictures, the part right of it like a strip outside the frame.
         if x.abs_diff(bar) < 6 {
-            Rgb([250, 250, 250])
+            Rgb(base.map(|c| c / 3))
         } else {
             Rgb(base)
         }

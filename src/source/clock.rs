@@ -258,6 +258,10 @@ use image::ImageEncoder as _;
 impl Program for Clock {
     type Plan = ClockPlan;
 
+    fn holds_connection(&self, plan: &ClockPlan) -> bool {
+        plan.delivery != Delivery::Json
+    }
+
     fn allow(&self) -> &'static str {
         "GET, HEAD"
     }
@@ -469,6 +473,7 @@ mod tests {
             head_only: false,
             config: Config::default(),
             boundary: "BOUNDARY".into(),
+            notes: Vec::new(),
         };
         let mut time = FakeTime::new(fixed_now());
         assert!(Clock.respond(plan, &mut response, &mut time).is_ok());

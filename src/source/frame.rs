@@ -78,18 +78,24 @@ pub struct Frame {
     pub digest: u64,
 }
 
-/// Reads the file at `path` as a frame.
-pub fn read_frame(path: &Path, transform: Transform) -> Result<Frame, FrameError> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => FrameError::Missing,
-        _ => FrameError::Unreadable(e.to_string()),
-    })?;
+/// Reads the file at `path` as a frame. A frame that must be re-encoded (scaled, another
+/// quality, another format) is taken from `cache` when a viewer of the same variant already
+/// encoded it, so each variant of each frame costs one encoding for all its viewers.
+pub fn read_frame(
+    path: &Path,
+    transform: Transform,
+    cache: Option<&Path>,
+) -> Result<Frame, FrameError> {
+    // Without blocking: a FIFO at the camera's path must not hang the program.
+    let file =
+        crate::regular::open(path, crate::regular::Links::Follow).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => FrameError::Missing,
+            io::ErrorKind::InvalidInput => FrameError::NotAFile,
+            _ => FrameError::Unreadable(e.to_string()),
+        })?;
     let meta = file
         .metadata()
         .map_err(|e| FrameError::Unreadable(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(FrameError::NotAFile);
-    }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 24));
     file.take(MAX_FRAME_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -102,7 +108,97 @@ pub fn read_frame(path: &Path, transform: Transform) -> Result<Frame, FrameError
         return Err(FrameError::TooLarge);
     }
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    frame_from_bytes(bytes, modified, transform)
+    match cache {
+        Some(dir) if needs_encoding(&bytes, transform)? => cached(dir, bytes, modified, transform),
+        _ => frame_from_bytes(bytes, modified, transform),
+    }
+}
+
+/// True when the frame cannot be sent as the camera wrote it.
+fn needs_encoding(bytes: &[u8], transform: Transform) -> Result<bool, FrameError> {
+    if bytes.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    if bytes.starts_with(&[0xff, 0xd8]) {
+        let (width, _) = jpeg_dimensions(bytes)?;
+        return Ok(transform.quality.is_some() || transform.width.is_some_and(|w| w < width));
+    }
+    match image::guess_format(bytes) {
+        Ok(ImageFormat::Png | ImageFormat::Gif | ImageFormat::Bmp) => Ok(true),
+        _ => Err(FrameError::NotAnImage),
+    }
+}
+
+/// The variant from the shared cache, or encoded here (one viewer at a time per variant, the
+/// others waiting for its result) and left in the cache for the others.
+fn cached(
+    dir: &Path,
+    bytes: Vec<u8>,
+    modified: SystemTime,
+    transform: Transform,
+) -> Result<Frame, FrameError> {
+    let digest = fnv1a(&bytes);
+    let variant = format!(
+        "w{}-q{}",
+        transform.width.unwrap_or(0),
+        transform.quality.unwrap_or(0)
+    );
+    let name = format!("{digest:016x}-{variant}.jpg");
+    let from_cache = || -> Option<Frame> {
+        let jpeg = crate::regular::read(
+            &dir.join(&name),
+            crate::regular::Links::Refuse,
+            MAX_FRAME_BYTES,
+        )
+        .ok()??;
+        let (width, height) = jpeg_dimensions(&jpeg).ok()?;
+        Some(Frame {
+            jpeg,
+            width,
+            height,
+            modified,
+            digest,
+        })
+    };
+    if crate::regular::own_directory(dir).is_err() {
+        // No usable cache: every viewer encodes for itself, as without one.
+        return frame_from_bytes(bytes, modified, transform);
+    }
+    if let Some(frame) = from_cache() {
+        return Ok(frame);
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{variant}.lock")));
+    let _held = lock.and_then(|l| l.lock().map(|()| l));
+    if let Some(frame) = from_cache() {
+        return Ok(frame);
+    }
+    let frame = frame_from_bytes(bytes, modified, transform)?;
+    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    let stored =
+        std::fs::write(&tmp, &frame.jpeg).and_then(|()| std::fs::rename(&tmp, dir.join(&name)));
+    if stored.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    // Older frames of this variant: nobody needs them once a newer one is there.
+    let suffix = format!("-{variant}.jpg");
+    let stale = SystemTime::now()
+        .checked_sub(std::time::Duration::from_secs(10))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let old = entry.file_name().to_string_lossy().ends_with(&suffix)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < stale);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(frame)
 }
 
 /// Makes a frame of a file's bytes.
@@ -315,11 +411,11 @@ mod tests {
     fn files() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            read_frame(&dir.path().join("none.jpg"), Transform::default()).err(),
+            read_frame(&dir.path().join("none.jpg"), Transform::default(), None).err(),
             Some(FrameError::Missing)
         );
         assert_eq!(
-            read_frame(dir.path(), Transform::default()).err(),
+            read_frame(dir.path(), Transform::default(), None).err(),
             Some(FrameError::NotAFile)
         );
     }

@@ -105,10 +105,18 @@ fn wait_for_event(
     let Some(fd) = fd else {
         return Ok(fallback_wait(timeout));
     };
-    if !poll_readable(fd, timeout)? {
-        return Ok(false);
+    // Events nobody waits for (a lock file closed, a temporary file created) are consumed and
+    // the wait goes on, so a waiter wakes once per thing it cares about.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || !poll_readable(fd, left)? {
+            return Ok(false);
+        }
+        if drain(fd, buf, &wanted)? {
+            return Ok(true);
+        }
     }
-    drain(fd, buf, wanted)
 }
 
 /// Waits on `fd` up to `timeout`; false on timeout.
@@ -130,7 +138,7 @@ fn poll_readable(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
 fn drain(
     fd: &OwnedFd,
     buf: &mut [MaybeUninit<u8>],
-    wanted: impl Fn(Option<&[u8]>) -> bool,
+    wanted: &impl Fn(Option<&[u8]>) -> bool,
 ) -> io::Result<bool> {
     let mut hit = false;
     let mut reader = inotify::Reader::new(fd, buf);
@@ -168,14 +176,28 @@ pub struct DirWatch {
 }
 
 impl DirWatch {
+    /// What a directory watch reports: files renamed in or written, and new entries (a channel
+    /// directory appearing in the spool).
+    const FLAGS: WatchFlags = WatchFlags::MOVED_TO
+        .union(WatchFlags::CLOSE_WRITE)
+        .union(WatchFlags::CREATE);
+
     /// A watch on each of `dirs`.
     pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
         let dirs: Vec<&Path> = dirs.into_iter().collect();
-        let fd = instance(&dirs, WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE)?;
+        let fd = instance(&dirs, Self::FLAGS)?;
         Ok(DirWatch {
             fd,
             buf: vec![MaybeUninit::uninit(); 8192],
         })
+    }
+
+    /// Watches one more directory (without inotify, the fallback looks anyway).
+    pub fn add(&mut self, dir: &Path) -> io::Result<()> {
+        if let Some(fd) = &self.fd {
+            inotify::add_watch(fd, dir, Self::FLAGS)?;
+        }
+        Ok(())
     }
 
     /// Waits up to `timeout` for a file whose name `wanted` accepts to land in a watched

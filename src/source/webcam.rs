@@ -64,7 +64,10 @@ pub struct WebcamPlan {
 }
 
 /// The camera a request names: `?cam=`, else the path info, else `default`, else the only one.
-fn camera<'c>(request: &Request, config: &'c Config) -> Result<&'c PathBuf, RequestError> {
+fn camera<'c>(
+    request: &Request,
+    config: &'c Config,
+) -> Result<(&'c String, &'c PathBuf), RequestError> {
     let from_path = request
         .path_info
         .as_deref()
@@ -72,12 +75,12 @@ fn camera<'c>(request: &Request, config: &'c Config) -> Result<&'c PathBuf, Requ
         .filter(|p| !p.is_empty());
     let name = request.query.get("cam").or(from_path);
     let found = match name {
-        Some(name) => config.cameras.get(name),
+        Some(name) => config.cameras.get_key_value(name),
         None => config
             .cameras
-            .get("default")
+            .get_key_value("default")
             .or_else(|| match config.cameras.len() {
-                1 => config.cameras.values().next(),
+                1 => config.cameras.iter().next(),
                 _ => None,
             }),
     };
@@ -100,8 +103,42 @@ fn etag(frame: &Frame, transform: Transform) -> String {
     )
 }
 
+/// `value` if the config lists it: every variant costs an encoding per frame, so viewers choose
+/// among the ones the site allows.
+fn allowed<V: PartialEq + std::fmt::Display>(
+    name: &str,
+    value: V,
+    list: &[V],
+) -> Result<V, RequestError> {
+    if list.contains(&value) {
+        return Ok(value);
+    }
+    let listed: Vec<String> = list.iter().map(ToString::to_string).collect();
+    Err(RequestError::bad_request(format!(
+        "{name} must be one of: {}",
+        if listed.is_empty() {
+            "(none allowed here)".to_owned()
+        } else {
+            listed.join(", ")
+        }
+    )))
+}
+
+/// The shared cache of re-encoded frames.
+fn cache(config: &Config) -> Option<std::path::PathBuf> {
+    Some(crate::regular::for_this_user(&config.frame_cache_dir))
+}
+
 fn unavailable(error: FrameError) -> RequestError {
-    RequestError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    match error {
+        // System error text stays in the log; the answer says what kind of fault it is.
+        FrameError::Unreadable(_) => RequestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the camera file cannot be read; see the error log",
+        )
+        .with_detail(error.to_string()),
+        _ => RequestError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+    }
 }
 
 impl WebcamPlan {
@@ -127,14 +164,24 @@ impl WebcamPlan {
         let transform = Transform {
             width: match q.get("width") {
                 None => None,
-                Some(_) => Some(q.number("width", 16..=4096u32, 0)?),
+                Some(_) => Some(allowed(
+                    "width",
+                    q.number("width", 16..=4096u32, 0)?,
+                    &config.webcam_widths,
+                )?),
             },
             quality: match q.get("quality") {
                 None => None,
-                Some(_) => Some(q.number("quality", 1..=100u8, 0)?),
+                Some(_) => Some(allowed(
+                    "quality",
+                    q.number("quality", 1..=100u8, 0)?,
+                    &config.webcam_qualities,
+                )?),
             },
         };
-        let path = camera(request, config)?.clone();
+        let (name, path) = camera(request, config)?;
+        crate::rights::Rights::new(request, config).check_subscribe(&[format!("camera:{name}")])?;
+        let path = path.clone();
         if let Some(agent) = request.header_str("user-agent")?
             && config
                 .still_image_user_agents
@@ -145,7 +192,8 @@ impl WebcamPlan {
         }
 
         if action == "snapshot" {
-            let frame = read_frame(&path, transform).map_err(unavailable)?;
+            let frame =
+                read_frame(&path, transform, cache(config).as_deref()).map_err(unavailable)?;
             let tag = etag(&frame, transform);
             let not_modified = request.header_str("if-none-match")?.is_some_and(|v| {
                 v.split(',').any(|t| {
@@ -185,7 +233,7 @@ fn wait_for_first_frame<T: Time>(
     let give_up = time.elapsed() + Duration::from_secs(config.first_frame_wait_secs);
     let mut watch = None;
     loop {
-        let error = match read_frame(path, transform) {
+        let error = match read_frame(path, transform, cache(config).as_deref()) {
             Ok(frame) => return Ok(frame),
             // Waiting cannot help these.
             Err(e @ (FrameError::NotAFile | FrameError::Unreadable(_) | FrameError::TooLarge)) => {
@@ -226,6 +274,10 @@ fn timestamp(modified: SystemTime) -> String {
 
 impl Program for Webcam {
     type Plan = WebcamPlan;
+
+    fn holds_connection(&self, plan: &WebcamPlan) -> bool {
+        matches!(plan.action, Action::Stream { .. })
+    }
 
     fn allow(&self) -> &'static str {
         "GET, HEAD"
@@ -323,6 +375,7 @@ fn stream<W: Write, T: Time>(
 ) -> io::Result<()> {
     let keepalive = Duration::from_secs(config.keepalive_secs);
     let lifetime = Duration::from_secs(config.max_lifetime_secs);
+    let cache = cache(config);
     let mut watch = FileWatch::new(path)?;
     let send = |w: &mut MultipartWriter<W>, frame: &Frame| {
         w.part(
@@ -346,7 +399,7 @@ fn stream<W: Write, T: Time>(
         let next_allowed = last_sent + min_gap;
         if pending && now >= next_allowed {
             pending = false;
-            if let Ok(frame) = read_frame(path, transform)
+            if let Ok(frame) = read_frame(path, transform, cache.as_deref())
                 && frame.digest != last_digest
             {
                 send(w, &frame)?;

@@ -168,7 +168,20 @@ pub trait ChannelStore: std::fmt::Debug {
     -> Result<Published, StoreError>;
 
     /// Messages of `channel` with ids above `after`, at most `limit`.
-    fn read_after(&mut self, channel: &str, after: u64, limit: usize) -> Result<Batch, StoreError>;
+    fn read_after(&mut self, channel: &str, after: u64, limit: usize) -> Result<Batch, StoreError> {
+        self.read_within(channel, after, limit, usize::MAX)
+    }
+
+    /// Messages of `channel` with ids above `after`, at most `limit`, and no more once their
+    /// [`answer_size`] reaches `max_bytes` (one message always, if there is one): what one
+    /// answer holds in memory is bounded whatever the channel holds.
+    fn read_within(
+        &mut self,
+        channel: &str,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Batch, StoreError>;
 
     /// The highest id in `channel` (0 for none yet) and its epoch.
     fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError>;
@@ -201,6 +214,17 @@ pub fn open(config: &Config) -> Result<Box<dyn ChannelStore>, StoreError> {
             retention,
         )?),
     })
+}
+
+/// What a message can cost in an answer: its text as JSON escapes it (a control character
+/// becomes six bytes), plus its other fields.
+pub fn answer_size(m: &Message) -> usize {
+    let escaped = m
+        .data
+        .bytes()
+        .filter(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .count();
+    m.data.len() + 5 * escaped + m.content_type.len() + m.channel.len() + 96
 }
 
 /// A new random epoch: 12 lowercase hex digits.

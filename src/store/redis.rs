@@ -106,6 +106,12 @@ local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUN
 return {meta[1], meta[2], entries}
 ";
 
+/// Entries asked for in a first read round: at most about a megabyte with 64 KiB messages.
+const READ_ROUND: usize = 16;
+
+/// The most entries asked for in one round, once the first ones were small.
+const READ_ROUND_MAX: usize = 256;
+
 /// The Redis store: one connection per process.
 pub struct RedisStore {
     con: Connection,
@@ -288,34 +294,67 @@ impl ChannelStore for RedisStore {
         }
     }
 
-    fn read_after(&mut self, channel: &str, after: u64, limit: usize) -> Result<Batch, StoreError> {
-        let answer: Value = self
-            .read
-            .key(self.key(channel, "s"))
-            .key(self.key(channel, "m"))
-            .arg(after)
-            .arg(limit.max(1))
-            .invoke(&mut self.con)
-            .map_err(sorted)?;
-        let Value::Array(parts) = answer else {
-            return Err(malformed("read answer"));
-        };
-        let [epoch, last, Value::Array(entries)] = parts.as_slice() else {
-            return Err(malformed("read answer"));
-        };
-        let mut batch = Batch {
-            epoch: text_of(epoch),
-            last_id: number_of(last).unwrap_or(0),
-            ..Batch::default()
-        };
-        for entry in entries {
-            match entry_message(channel, entry) {
-                Some(m) => batch.messages.push(m),
-                // An entry this store did not write: passed over, once, like a dropped message.
-                None => match entry_id_of(entry) {
-                    Some(id) => batch.unreadable.push(id),
-                    None => return Err(malformed("stream entry id")),
-                },
+    fn read_within(
+        &mut self,
+        channel: &str,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Batch, StoreError> {
+        let mut batch = Batch::default();
+        let mut from = after;
+        let mut size = 0usize;
+        let mut round = READ_ROUND;
+        let mut first_round = true;
+        // In rounds, small at first so a reply never holds much more than `max_bytes`, and
+        // larger while the messages are small.
+        loop {
+            let want = (limit - batch.messages.len()).min(round);
+            let answer: Value = self
+                .read
+                .key(self.key(channel, "s"))
+                .key(self.key(channel, "m"))
+                .arg(from)
+                .arg(want)
+                .invoke(&mut self.con)
+                .map_err(sorted)?;
+            let Value::Array(parts) = answer else {
+                return Err(malformed("read answer"));
+            };
+            let [epoch, last, Value::Array(entries)] = parts.as_slice() else {
+                return Err(malformed("read answer"));
+            };
+            if first_round {
+                first_round = false;
+                batch.epoch = text_of(epoch);
+                batch.last_id = number_of(last).unwrap_or(0);
+            } else if text_of(epoch) != batch.epoch {
+                // The channel was reset between two rounds: stop at what the first epoch gave.
+                break;
+            }
+            for entry in entries {
+                match entry_message(channel, entry) {
+                    Some(m) => {
+                        size += super::answer_size(&m);
+                        from = m.id;
+                        batch.messages.push(m);
+                    }
+                    // An entry this store did not write: passed over, once, like a dropped
+                    // message.
+                    None => match entry_id_of(entry) {
+                        Some(id) => {
+                            from = id;
+                            batch.unreadable.push(id);
+                        }
+                        None => return Err(malformed("stream entry id")),
+                    },
+                }
+            }
+            if entries.len() < want || batch.messages.len() >= limit || size >= max_bytes {
+                break;
+            }
+            if size.saturating_mul(4) < max_bytes {
+                round = (round * 4).min(READ_ROUND_MAX);
             }
         }
         // Retention drops from the oldest end: a first id past the next one means the reader

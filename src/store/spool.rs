@@ -32,6 +32,7 @@ use super::{
     Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
     new_epoch,
 };
+use crate::regular::{self, Links};
 use crate::source::watch::{DirWatch, LeaveOpen};
 
 /// The embedded store: a spool directory.
@@ -40,6 +41,9 @@ pub struct SpoolStore {
     root: PathBuf,
     retention: Retention,
     watch: Option<DirWatch>,
+    /// Channels being waited on whose directory does not exist yet: the spool root is watched
+    /// for them, since subscribers never create a channel.
+    pending: Vec<String>,
 }
 
 const SUFFIX: &str = ".msg";
@@ -53,6 +57,13 @@ const LAST_HINT_EVERY: u64 = 16;
 /// How often (in ids) a publish removes expired idempotency keys and leftover temporary files.
 const SWEEP_EVERY: u64 = 256;
 
+/// The largest message file read: the largest message the config allows, and its header.
+const MAX_MESSAGE_FILE: u64 = (16 << 20) + 4096;
+
+/// How often (in ids of one channel) a publish also removes channel directories left empty
+/// past retention (an earlier release's subscribers made them).
+const SWEEP_ROOT_EVERY: u64 = 4096;
+
 /// The prefix of an idempotency key's file; a dot keeps it out of the watchers' sight.
 const IDEMPOTENCY_PREFIX: &str = ".key-";
 
@@ -63,6 +74,7 @@ impl SpoolStore {
             root: root.to_owned(),
             retention,
             watch: None,
+            pending: Vec::new(),
         }
     }
 
@@ -71,11 +83,35 @@ impl SpoolStore {
         self.root.join(channel)
     }
 
-    /// Creates the channel's directory if needed, so it can be watched before its first message.
+    /// Creates the channel's directory if needed (for a publish).
     pub fn ensure_channel(&self, channel: &str) -> io::Result<PathBuf> {
         let dir = self.channel_dir(channel);
         fs::create_dir_all(&dir)?;
+        Self::checked(&dir)?;
         Ok(dir)
+    }
+
+    /// `dir` if it is a real directory; an error if something else (a symlink planted to send
+    /// writes elsewhere) is there.
+    fn checked(dir: &Path) -> io::Result<&Path> {
+        if fs::symlink_metadata(dir)?.is_dir() {
+            Ok(dir)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", dir.display()),
+            ))
+        }
+    }
+
+    /// The channel's directory when it exists (and is a real directory).
+    fn existing_dir(&self, channel: &str) -> io::Result<Option<PathBuf>> {
+        let dir = self.channel_dir(channel);
+        match Self::checked(&dir) {
+            Ok(_) => Ok(Some(dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn message_path(dir: &Path, id: u64) -> PathBuf {
@@ -125,15 +161,19 @@ impl SpoolStore {
         Ok(last)
     }
 
+    /// A small file of the channel's (a hint, the epoch), never through a symlink.
+    fn read_small(dir: &Path, name: &str) -> Option<String> {
+        let bytes = regular::read(&dir.join(name), Links::Refuse, 64).ok()??;
+        String::from_utf8(bytes).ok()
+    }
+
     fn read_number(dir: &Path, name: &str) -> Option<u64> {
-        fs::read_to_string(dir.join(name))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        Self::read_small(dir, name).and_then(|s| s.trim().parse().ok())
     }
 
     /// The channel's epoch, `None` when it has none yet.
     fn epoch_in(dir: &Path) -> Option<String> {
-        let text = fs::read_to_string(dir.join("epoch")).ok()?;
+        let text = Self::read_small(dir, "epoch")?;
         let epoch = text.trim();
         super::is_epoch(epoch).then(|| epoch.to_owned())
     }
@@ -227,15 +267,35 @@ impl SpoolStore {
         Ok(())
     }
 
+    /// Removes channel directories that hold nothing at all and have not changed for the
+    /// retention time. `remove_dir` refuses a directory that is not empty, so a channel a
+    /// publisher is filling is never removed.
+    fn sweep_root(&self) {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return;
+        };
+        let cutoff = SystemTime::now()
+            .checked_sub(self.retention.max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        for entry in entries.flatten() {
+            let idle = entry
+                .metadata()
+                .is_ok_and(|m| m.is_dir() && m.modified().is_ok_and(|t| t < cutoff));
+            if idle {
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
+    }
+
     /// The id an idempotency key was stored with, if it is still remembered.
     fn remembered(&self, dir: &Path, key: &str) -> Option<u64> {
-        let path = dir.join(format!("{IDEMPOTENCY_PREFIX}{key}"));
-        let fresh = fs::metadata(&path)
+        let name = format!("{IDEMPOTENCY_PREFIX}{key}");
+        let fresh = fs::symlink_metadata(dir.join(&name))
             .and_then(|m| m.modified())
             .ok()?
             .elapsed()
             .map_or(true, |age| age < self.retention.idempotency);
-        fresh.then(|| fs::read_to_string(&path).ok()?.trim().parse().ok())?
+        fresh.then(|| Self::read_number(dir, &name))?
     }
 }
 
@@ -293,6 +353,9 @@ impl ChannelStore for SpoolStore {
         if id % SWEEP_EVERY == 1 {
             let _ = self.sweep(&dir);
         }
+        if id % SWEEP_ROOT_EVERY == 1 {
+            self.sweep_root();
+        }
         let _ = self.apply_retention(&dir, id);
         drop(lock);
         Ok(Published {
@@ -302,28 +365,47 @@ impl ChannelStore for SpoolStore {
         })
     }
 
-    fn read_after(&mut self, channel: &str, after: u64, limit: usize) -> Result<Batch, StoreError> {
-        let dir = self.channel_dir(channel);
+    fn read_within(
+        &mut self,
+        channel: &str,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Batch, StoreError> {
+        let Some(dir) = self.existing_dir(channel)? else {
+            return Ok(Batch::default());
+        };
         let mut batch = Batch {
             epoch: Self::epoch_in(&dir),
             ..Batch::default()
         };
         // The usual case: the next ids are there; read them until one is not.
         let mut next = after + 1;
+        let room = |batch: &Batch| {
+            batch.messages.len() < limit
+                && batch.messages.iter().map(super::answer_size).sum::<usize>() < max_bytes
+        };
         let read = |id: u64, batch: &mut Batch| -> io::Result<bool> {
-            match fs::read(Self::message_path(&dir, id)) {
-                Ok(bytes) => {
+            let path = Self::message_path(&dir, id);
+            match regular::read(&path, Links::Refuse, MAX_MESSAGE_FILE) {
+                Ok(Some(bytes)) => {
                     match Self::parse(channel, id, &bytes) {
                         Some(message) => batch.messages.push(message),
                         None => batch.unreadable.push(id),
                     }
                     Ok(true)
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                Ok(None) => Ok(false),
+                // Something other than a message file in its place (a symlink, a FIFO): it is
+                // passed over like a damaged message, never followed or waited on.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                    batch.unreadable.push(id);
+                    Ok(true)
+                }
                 Err(e) => Err(e),
             }
         };
-        while batch.messages.len() < limit && read(next, &mut batch)? {
+        while room(&batch) && read(next, &mut batch)? {
             next += 1;
         }
         if batch.found_any() {
@@ -340,7 +422,7 @@ impl ChannelStore for SpoolStore {
         // before calling anything missed. Retention drops from the oldest end only, so if the
         // next id is still absent while later ones exist, it was dropped.
         next = after + 1;
-        while batch.messages.len() < limit && read(next, &mut batch)? {
+        while room(&batch) && read(next, &mut batch)? {
             next += 1;
         }
         if batch.found_any() {
@@ -352,7 +434,7 @@ impl ChannelStore for SpoolStore {
         };
         batch.missed = true;
         next = oldest;
-        while batch.messages.len() < limit && next <= batch.last_id {
+        while room(&batch) && next <= batch.last_id {
             if !read(next, &mut batch)? {
                 // Dropped by retention while we read: the reader missed it too.
                 batch.missed = true;
@@ -363,15 +445,28 @@ impl ChannelStore for SpoolStore {
     }
 
     fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError> {
-        let dir = self.channel_dir(channel);
+        let Some(dir) = self.existing_dir(channel)? else {
+            return Ok((0, None));
+        };
         let epoch = Self::epoch_in(&dir);
         Ok((Self::last_in(&dir)?, epoch))
     }
 
     fn watch(&mut self, channels: &[String]) -> Result<(), StoreError> {
-        let mut dirs = Vec::with_capacity(channels.len());
+        let mut dirs = Vec::with_capacity(channels.len() + 1);
+        self.pending.clear();
         for channel in channels {
-            dirs.push(self.ensure_channel(channel)?);
+            match self.existing_dir(channel)? {
+                Some(dir) => dirs.push(dir),
+                None => self.pending.push(channel.clone()),
+            }
+        }
+        if !self.pending.is_empty() {
+            // The spool must be there: a missing spool is a broken setup, not an empty channel.
+            Self::checked(&self.root).map_err(|e| {
+                StoreError::Failed(format!("spool_dir {}: {e}", self.root.display()))
+            })?;
+            dirs.push(self.root.clone());
         }
         self.watch = Some(DirWatch::new(dirs.iter().map(PathBuf::as_path))?);
         Ok(())
@@ -381,10 +476,32 @@ impl ChannelStore for SpoolStore {
         let Some(watch) = self.watch.as_mut() else {
             return Err(StoreError::Failed("wait before watch".into()));
         };
-        // Only a message renamed into place (or a new epoch) is news: the lock file's close and
-        // the hints' renames would wake every subscriber for nothing.
+        // A channel created since the last look: watch it, and have the caller read, since its
+        // first message may have landed before the watch.
+        let mut appeared = false;
+        let mut i = 0;
+        while i < self.pending.len() {
+            let dir = self.root.join(&self.pending[i]);
+            if Self::checked(&dir).is_ok() {
+                watch.add(&dir)?;
+                self.pending.swap_remove(i);
+                appeared = true;
+            } else {
+                i += 1;
+            }
+        }
+        if appeared {
+            return Ok(true);
+        }
+        let pending = &self.pending;
+        // Only a message renamed into place, a new epoch, or an awaited channel appearing is
+        // news: the lock file's close, the hints' renames and temporary files (dot names) would
+        // wake every subscriber for nothing.
         Ok(watch.wait_for(timeout, |name| {
-            name.ends_with(SUFFIX.as_bytes()) || name == b"epoch"
+            !name.starts_with(b".")
+                && (name.ends_with(SUFFIX.as_bytes())
+                    || name == b"epoch"
+                    || pending.iter().any(|c| c.as_bytes() == name))
         })?)
     }
 

@@ -4,17 +4,16 @@
 //! Files are config keys (`[files]`); a request never names a path. A version is the file's
 //! nanosecond mtime, size and inode, so three rewrites within one second are three versions.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{MAX_FILE_BYTES, json_response};
+use super::{MAX_FILE_BYTES, json_response, write_refusal};
 use crate::cgi::RequestError;
 use crate::config::{Config, is_name};
-use crate::head;
 use crate::pacing::Time;
 use crate::program::Response;
 use crate::source::watch::{FileWatch, LeaveOpen};
@@ -35,6 +34,7 @@ pub struct WatchedFile {
 impl WatchedFile {
     /// The file the config names `name`; an unknown name is a 404.
     pub fn from_request(
+        request: &crate::cgi::Request,
         name: &str,
         since: Option<&str>,
         timeout: Duration,
@@ -49,6 +49,7 @@ impl WatchedFile {
                 ),
             )
         })?;
+        crate::rights::Rights::new(request, config).check_subscribe(&[format!("file:{name}")])?;
         Ok(WatchedFile {
             name: name.to_owned(),
             path: path.clone(),
@@ -99,14 +100,7 @@ fn unreadable<W: Write, T: Time>(
         StatusCode::INTERNAL_SERVER_ERROR,
         "the watched file could not be read; see the error log",
     );
-    let _ = head::write_error(
-        &mut response.out,
-        &refusal,
-        response.mode,
-        response.protocol,
-        response.head_only,
-        time.wall(),
-    );
+    write_refusal(response, &refusal, time);
     error
 }
 
@@ -130,14 +124,12 @@ fn read_versioned(path: &std::path::Path) -> io::Result<(Option<String>, Option<
         if before.is_none() {
             return Ok((None, None));
         }
-        let mut bytes = Vec::new();
-        match std::fs::File::open(path) {
-            Ok(f) => {
-                f.take(MAX_FILE_BYTES).read_to_end(&mut bytes)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        }
+        // Without blocking (a FIFO must not hang the program) and never truncated.
+        let Some(bytes) =
+            crate::regular::read(path, crate::regular::Links::Follow, MAX_FILE_BYTES)?
+        else {
+            continue;
+        };
         if file_version(path) == before {
             return Ok((before, Some(String::from_utf8_lossy(&bytes).into_owned())));
         }

@@ -7,7 +7,8 @@
 //!   messages after the client's [`cursor`], or after `timeout` seconds, as
 //!   `{"messages":[…],"cursor":"a:42:EPOCH,b:7:EPOCH","missed":false}` ([`subscribe`]).
 //! - `transport=sse` (or `Accept: text/event-stream`), `iframe` or `chunked` streams the same
-//!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`).
+//!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`). With
+//!   `ready=1` an SSE stream opens with a `ready` event carrying the cursor it starts from.
 //! - `GET ?file=NAME&since=VERSION` long-polls a watched file until its version changes
 //!   ([`mod@file`]).
 //!
@@ -32,6 +33,7 @@ use crate::config::{Config, is_name};
 use crate::head::{self, Head};
 use crate::pacing::Time;
 use crate::program::{Program, Response};
+use crate::rights::Rights;
 use crate::store::{self, ChannelStore, StoreError};
 use crate::transport::accepts_event_stream;
 use crate::transport::iframe::Callback;
@@ -62,7 +64,11 @@ pub enum Delivery {
         timeout: Duration,
     },
     /// `text/event-stream`.
-    Sse,
+    Sse {
+        /// Open with a `ready` event: comments and `retry:` are invisible to `EventSource`, so a
+        /// page can tell a live stream from a buffering proxy only by an event it can see.
+        ready: bool,
+    },
     /// A forever frame.
     Iframe(Callback),
     /// Chunked JSON lines.
@@ -167,7 +173,7 @@ impl LongPollPlan {
         )?);
 
         if let Some(name) = q.get("file") {
-            return file::WatchedFile::from_request(name, q.get("since"), timeout, config)
+            return file::WatchedFile::from_request(request, name, q.get("since"), timeout, config)
                 .map(LongPollPlan::File);
         }
 
@@ -177,6 +183,7 @@ impl LongPollPlan {
                 "name a channel: /cgi-bin/nph-longpoll/NAME or ?channel=NAME",
             ));
         }
+        Rights::new(request, config).check_subscribe(&names)?;
         let transport = match q.get("transport") {
             None if accepts_event_stream(request)? => "sse",
             _ => q.choice(
@@ -186,7 +193,9 @@ impl LongPollPlan {
             )?,
         };
         let delivery = match transport {
-            "sse" => Delivery::Sse,
+            "sse" => Delivery::Sse {
+                ready: q.get("ready") == Some("1"),
+            },
             "iframe" => Delivery::Iframe(Callback::allowed(
                 q.get("callback").unwrap_or(DEFAULT_CALLBACK),
                 &config.iframe_callbacks,
@@ -197,7 +206,7 @@ impl LongPollPlan {
         // SSE resumes from what the browser last saw; the query forms serve the first
         // connection, whose header a page cannot set.
         let resume = match delivery {
-            Delivery::Sse => request
+            Delivery::Sse { .. } => request
                 .header_str("last-event-id")?
                 .or(q.get("last_event_id"))
                 .or(q.get("lastEventID")),
@@ -234,27 +243,42 @@ fn json_response<W: Write, T: Time>(
     response.write_whole(head, body.to_string().as_bytes(), time)
 }
 
-/// A failure before the head: the refusal it gets (503 for an unavailable store, 500 for the
-/// rest), and the error for the caller to log.
-fn refuse_late<W: Write, T: Time>(
-    response: &mut Response<W>,
-    error: StoreError,
-    time: &T,
-) -> io::Error {
-    let refusal = store_refusal(&error);
+/// Writes `refusal` as the whole answer: for failures found after `prepare`, before the head.
+fn write_refusal<W: Write, T: Time>(response: &mut Response<W>, refusal: &RequestError, time: &T) {
     let _ = head::write_error(
         &mut response.out,
-        &refusal,
+        refusal,
         response.mode,
         response.protocol,
         response.head_only,
         time.wall(),
     );
+}
+
+/// A store failure before the head: the refusal it gets (503 for an unavailable store, 507 for
+/// a full one, 500 for the rest), and the error for the caller to log.
+fn refuse_late<W: Write, T: Time>(
+    response: &mut Response<W>,
+    error: StoreError,
+    time: &T,
+) -> io::Error {
+    write_refusal(response, &store_refusal(&error), time);
     io::Error::other(error)
 }
 
 impl Program for LongPoll {
     type Plan = LongPollPlan;
+
+    fn holds_connection(&self, plan: &LongPollPlan) -> bool {
+        match plan {
+            LongPollPlan::Published(_) => false,
+            LongPollPlan::File(file) => !file.timeout.is_zero(),
+            LongPollPlan::Subscribe { delivery, .. } => match delivery {
+                Delivery::LongPoll { timeout } => !timeout.is_zero(),
+                _ => true,
+            },
+        }
+    }
 
     fn allow(&self) -> &'static str {
         "GET, HEAD, POST"

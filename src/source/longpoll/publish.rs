@@ -11,7 +11,6 @@
 use std::io::{self, Read, Write};
 
 use http::StatusCode;
-use http::header::WWW_AUTHENTICATE;
 use serde_json::json;
 
 use super::{bad, channels, json_response, store_refusal};
@@ -19,6 +18,7 @@ use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::pacing::Time;
 use crate::program::Response;
+use crate::rights::Rights;
 use crate::store::{self, NewMessage, is_idempotency_key};
 
 /// A stored message, as the publisher is told.
@@ -47,35 +47,33 @@ impl Receipt {
     }
 }
 
-fn authorize(request: &Request, config: &Config, channel: &str) -> Result<(), RequestError> {
-    if config.open_channels.iter().any(|c| c == channel) || request.remote_user.is_some() {
-        return Ok(());
-    }
-    let given = request
-        .header_str("authorization")?
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&config.publish_token, given) {
-        (Some(token), Some(given)) => {
-            if constant_time_eq(token.as_bytes(), given.trim().as_bytes()) {
-                Ok(())
-            } else {
-                Err(RequestError::new(
-                    StatusCode::FORBIDDEN,
-                    "the publish token is wrong",
-                ))
-            }
+/// The field `name` of a form body, decoded; a value that is not UTF-8 once decoded is refused
+/// like a raw body that is not (415), never stored with replacement characters.
+fn form_field(body: &[u8], name: &str) -> Result<Option<String>, RequestError> {
+    let decode = |raw: &[u8]| {
+        let plus_as_space: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&plus_as_space)
+            .decode_utf8()
+            .map(|v| v.into_owned())
+    };
+    for pair in body.split(|&b| b == b'&') {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        if decode(key).is_ok_and(|k| k == name) {
+            return decode(value).map(Some).map_err(|_| {
+                RequestError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "messages must be UTF-8 text (the form's data is not)",
+                )
+            });
         }
-        _ => Err(RequestError::new(
-            StatusCode::UNAUTHORIZED,
-            format!("publishing to {channel} needs authorization"),
-        )
-        .with_header(WWW_AUTHENTICATE, "Bearer realm=\"serverpush\"")),
     }
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    Ok(None)
 }
 
 /// Validates and stores a publish.
@@ -91,17 +89,16 @@ pub fn publish(
     // The body is read (within its limit) before authorization is checked, so that a refused
     // client's body is consumed and the server logs only the refusal.
     let bytes = request.read_body(body, config.max_message_bytes)?;
-    authorize(request, config, channel)?;
+    Rights::new(request, config).check_publish(channel)?;
     let declared = request.header_str("content-type")?.unwrap_or("text/plain");
-    let form_data = declared
+    let form_data = if declared
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
-        .then(|| {
-            form_urlencoded::parse(&bytes)
-                .find(|(k, _)| k == "data")
-                .map(|(_, v)| v.into_owned())
-        })
-        .flatten();
+    {
+        form_field(&bytes, "data")?
+    } else {
+        None
+    };
     let (content_type, data) = if let Some(data) = form_data {
         ("text/plain; charset=utf-8".to_owned(), data)
     } else {
@@ -154,9 +151,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_compare_whole() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
+    fn form_fields_decode_strictly() {
+        let field = |body: &str| form_field(body.as_bytes(), "data").map_err(|e| e.status);
+        assert_eq!(
+            field("a=1&data=caf%C3%A9+%3Cb%3E"),
+            Ok(Some("café <b>".into()))
+        );
+        assert_eq!(field("data="), Ok(Some(String::new())));
+        assert_eq!(field("data"), Ok(Some(String::new())));
+        assert_eq!(field("other=1"), Ok(None));
+        assert_eq!(field("data=%FF"), Err(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        assert_eq!(field("d%61ta=x"), Ok(Some("x".into())));
     }
 }

@@ -17,7 +17,7 @@ use super::{Delivery, READ_LIMIT, json_response, refuse_late};
 use crate::head::Head;
 use crate::pacing::Time;
 use crate::program::Response;
-use crate::store::{ChannelStore, Message, StoreError};
+use crate::store::{ChannelStore, Message, StoreError, answer_size};
 use crate::transport::chunked::{ChunkedWriter, Framing};
 use crate::transport::iframe::IframeWriter;
 use crate::transport::sse::SseWriter;
@@ -33,16 +33,37 @@ fn message_json(m: &Message) -> Value {
     })
 }
 
-/// Reads every channel after the cursor; moves the cursor past what was read. Returns the
-/// messages and the channels that missed some.
+/// What one round of reading found.
+struct Round {
+    /// The messages, channel by channel, in id order within each.
+    messages: Vec<Message>,
+    /// The channels that missed messages.
+    missed: Vec<String>,
+    /// True when the answer's budget or read limit stopped the round: more is waiting.
+    more: bool,
+    /// Messages passed over because they cannot be read, for the log.
+    unreadable: Vec<String>,
+}
+
+/// Reads every channel after the cursor, within `budget` bytes; moves the cursor past what was
+/// read.
 fn collect(
     store: &mut dyn ChannelStore,
     cursor: &mut Cursor,
-) -> Result<(Vec<Message>, Vec<String>), StoreError> {
+    budget: usize,
+) -> Result<Round, StoreError> {
     let mut messages = Vec::new();
     let mut missed = Vec::new();
+    let mut left = budget;
+    let mut more = false;
+    let mut unreadable = Vec::new();
     for p in cursor.0.iter_mut() {
-        let mut batch = store.read_after(&p.channel, p.id, READ_LIMIT)?;
+        if left == 0 {
+            // Full: the other channels are read for the next answer, from the cursor.
+            more = true;
+            break;
+        }
+        let mut batch = store.read_within(&p.channel, p.id, READ_LIMIT, left)?;
         let other_epoch = match (&p.epoch, &batch.epoch) {
             (Some(mine), Some(now)) => mine != now,
             // The channel the client knew is gone.
@@ -53,7 +74,7 @@ fn collect(
         if other_epoch || p.id > batch.last_id {
             // The channel was lost and started again, or the client is ahead of it: start it
             // again from what is there, and say so.
-            batch = store.read_after(&p.channel, 0, READ_LIMIT)?;
+            batch = store.read_within(&p.channel, 0, READ_LIMIT, left)?;
             batch.missed = true;
             p.id = 0;
         }
@@ -61,12 +82,27 @@ fn collect(
         if batch.missed || !batch.unreadable.is_empty() {
             missed.push(p.channel.clone());
         }
+        for id in &batch.unreadable {
+            unreadable.push(format!(
+                "channel {} message {id} cannot be read; passed over and told as missed",
+                p.channel
+            ));
+        }
         if let Some(last) = batch.read_to() {
             p.id = last;
         }
+        let size: usize = batch.messages.iter().map(answer_size).sum();
+        left = left.saturating_sub(size);
+        more |= batch.messages.len() >= READ_LIMIT;
         messages.extend(batch.messages);
     }
-    Ok((messages, missed))
+    more |= left == 0;
+    Ok(Round {
+        messages,
+        missed,
+        more,
+        unreadable,
+    })
 }
 
 /// Serves a subscription: one long-poll answer, or a stream.
@@ -95,11 +131,18 @@ pub fn subscribe<W: Write, T: Time>(
         cursor.0.push(Position { channel, id, epoch });
     }
 
+    let budget = response.config.max_answer_bytes;
     if let Delivery::LongPoll { timeout } = delivery {
         let deadline = time.elapsed() + timeout;
         loop {
-            let (messages, missed) =
-                collect(store.as_mut(), &mut cursor).map_err(|e| refuse_late(response, e, time))?;
+            let Round {
+                messages,
+                missed,
+                unreadable,
+                ..
+            } = collect(store.as_mut(), &mut cursor, budget)
+                .map_err(|e| refuse_late(response, e, time))?;
+            response.notes.extend(unreadable);
             let now = time.elapsed();
             if !messages.is_empty() || !missed.is_empty() || now >= deadline || response.head_only {
                 let body = json!({
@@ -132,7 +175,7 @@ fn stream<W: Write, T: Time>(
     let config = response.config.clone();
     let framing = Framing::for_response(response.mode, response.protocol);
     let content_type = match delivery {
-        Delivery::Sse => "text/event-stream; charset=utf-8",
+        Delivery::Sse { .. } => "text/event-stream; charset=utf-8",
         Delivery::Iframe(_) => "text/html; charset=utf-8",
         _ => "application/x-ndjson; charset=utf-8",
     };
@@ -145,9 +188,13 @@ fn stream<W: Write, T: Time>(
     }
     let out = &mut response.out;
     let mut sink: Sink<&mut W> = match &delivery {
-        Delivery::Sse => {
+        Delivery::Sse { ready } => {
             let mut w = SseWriter::new(out);
             w.start(Some(config.sse_retry_ms))?;
+            if *ready {
+                let start = json!({ "cursor": cursor.render() });
+                w.event(None, Some("ready"), &start.to_string())?;
+            }
             Sink::Sse(w)
         }
         Delivery::Iframe(callback) => {
@@ -168,10 +215,16 @@ fn stream<W: Write, T: Time>(
     let lifetime = Duration::from_secs(config.max_lifetime_secs);
     let mut last_write = time.elapsed();
     loop {
-        let (messages, missed) = match collect(store, &mut cursor) {
+        let Round {
+            messages,
+            missed,
+            more,
+            unreadable,
+        } = match collect(store, &mut cursor, config.max_answer_bytes) {
             Ok(found) => found,
             Err(e) => return ended_by_store(&mut sink, e),
         };
+        response.notes.extend(unreadable);
         let now = time.elapsed();
         // Each message carries the cursor just past it, so a client that resumes from any
         // event's id gets exactly the messages after that event; the position before this
@@ -199,6 +252,10 @@ fn stream<W: Write, T: Time>(
         if now >= last_write + heartbeat {
             sink.heartbeat()?;
             last_write = now;
+        }
+        if more {
+            // The round was cut by its budget: what is left is already there.
+            continue;
         }
         let wake = (last_write + heartbeat).min(lifetime);
         if let Err(e) = store.wait(&cursor.ids(), wake.saturating_sub(time.elapsed())) {

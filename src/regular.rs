@@ -1,0 +1,136 @@
+//! *Regular files*, opened so that no other kind of file can stall or mislead a program.
+//!
+//! A plain `open` of a FIFO blocks until a writer appears, before any check of the file's type
+//! can run: a FIFO at a camera, watched-file or message path would hang the program past every
+//! timeout. Files here are opened with `O_NONBLOCK` (which makes that `open` return at once),
+//! checked to be regular files, and only then read. Where the path is the suite's own (a
+//! message in the spool), `O_NOFOLLOW` refuses a symlink planted in its place; paths the
+//! config names (cameras, watched files) may be symlinks on purpose and are followed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use rustix::fs::OFlags;
+
+/// Whether a symlink at the path itself is followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// Follow it (a path the config names).
+    Follow,
+    /// Refuse it (a path inside the suite's own directories).
+    Refuse,
+}
+
+/// The error for a path that is there but is not a regular file (a FIFO, a device, a
+/// directory, or a refused symlink).
+pub fn not_regular(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is not a regular file", path.display()),
+    )
+}
+
+/// Opens `path` for reading without blocking and checks it is a regular file.
+pub fn open(path: &Path, links: Links) -> io::Result<File> {
+    let mut flags = OFlags::NONBLOCK;
+    if links == Links::Refuse {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| {
+            // ELOOP is what O_NOFOLLOW answers for a symlink.
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                not_regular(path)
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(file)
+}
+
+/// Makes sure `dir` is a private directory of this user: created (mode 0700) when missing,
+/// refused when it is something else, a symlink, or another user's. In a shared place such as
+/// `/dev/shm`, another user's directory could be made to hold or point anywhere.
+pub fn own_directory(dir: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not a directory of this user", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// A path the config gives with `{uid}` in it, for this process's user.
+pub fn for_this_user(path: &str) -> std::path::PathBuf {
+    path.replace("{uid}", &rustix::process::geteuid().as_raw().to_string())
+        .into()
+}
+
+/// Reads at most `limit` bytes of the regular file at `path`; `Ok(None)` when there is none.
+/// A file longer than `limit` is an error, not a truncated read.
+pub fn read(path: &Path, links: Links, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let file = match open(path, links) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifos_directories_and_refused_links_fail_at_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"hello").unwrap_or_else(|e| panic!("{e}"));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap_or_else(|e| panic!("{e}"));
+        let started = std::time::Instant::now();
+        assert!(read(&fifo, Links::Follow, 10).is_err());
+        assert!(read(dir.path(), Links::Follow, 10).is_err());
+        assert!(read(&link, Links::Refuse, 10).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(
+            read(&link, Links::Follow, 10).ok().flatten(),
+            Some(b"hello".to_vec())
+        );
+        assert_eq!(
+            read(&dir.path().join("none"), Links::Follow, 10).ok(),
+            Some(None)
+        );
+        assert!(read(&file, Links::Follow, 3).is_err(), "over the limit");
+    }
+}

@@ -1,0 +1,395 @@
+//! *Rights*: who may subscribe to a channel, publish to it, long-poll a watched file or view a
+//! camera. Programs ask [`Rights`] one question per request and never parse tokens themselves.
+//!
+//! A *resource* is a channel (`news`), a watched file (`file:status`) or a camera
+//! (`camera:yard`). A *pattern* is an exact name or a prefix ending in `*` (`user.*`, `*`).
+//!
+//! Resources are public unless the config lists them as private (`private_channels`,
+//! `private_files`, `private_cameras`). A private resource needs a right, from either
+//! - a JWT (HS256 with `jwt_secret`, RS256 or ES256 with `jwt_public_key`) whose claims
+//!   `{"serverpush": {"subscribe": [patterns], "publish": [patterns]}}` grant it, sent as
+//!   `Authorization: Bearer`, `?token=` or the `serverpush_token` cookie; or
+//! - the user the web server authenticated (`REMOTE_USER`), through `remote_user_channels`
+//!   patterns with `{user}` in them.
+//!
+//! A missing or invalid token is 401 (`WWW-Authenticate: Bearer error="invalid_token"`); a
+//! valid one without the right is 403. A request naming several resources is refused whole if
+//! any one is refused. Tokens and secrets never appear in an answer or a log line.
+//!
+//! Credentials a browser sends by itself (a cookie, basic-auth's `REMOTE_USER`) cannot be
+//! trusted to mean "the user wanted this" on a publish: a cross-site form would carry them too.
+//! A publish authorized by one of them must come from an allowed `Origin`.
+
+use http::StatusCode;
+use http::header::WWW_AUTHENTICATE;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::cgi::{Request, RequestError};
+use crate::config::{Config, is_name};
+
+/// What a request wants to do with a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Receive: subscribe to a channel, long-poll a file, view a camera.
+    Subscribe,
+    /// Publish to a channel.
+    Publish,
+}
+
+/// The name of the cookie that may carry a token.
+pub const TOKEN_COOKIE: &str = "serverpush_token";
+
+/// True when `pattern` (an exact name, or a prefix ending in `*`) covers `name`.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// True for a well-formed pattern: a resource name, or a prefix of one followed by `*`.
+pub fn is_pattern(pattern: &str) -> bool {
+    let resource = |s: &str| match s.split_once(':') {
+        Some(("file" | "camera", name)) => name.is_empty() || is_name(name),
+        Some(_) => false,
+        None => s.is_empty() || is_name(s),
+    };
+    match pattern.strip_suffix('*') {
+        Some(prefix) => resource(prefix),
+        None => !pattern.is_empty() && resource(pattern),
+    }
+}
+
+/// The claims serverpush reads from a token.
+#[derive(Debug, Default, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    serverpush: Grants,
+}
+
+/// What a token grants.
+#[derive(Debug, Default, Deserialize)]
+struct Grants {
+    #[serde(default)]
+    subscribe: Vec<String>,
+    #[serde(default)]
+    publish: Vec<String>,
+}
+
+/// Where a token came from: a cookie is sent by the browser on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Header,
+    Query,
+    Cookie,
+}
+
+/// The rights of one request, worked out lazily: a request for public resources never parses
+/// a token or reads a key.
+#[derive(Debug)]
+pub struct Rights<'a> {
+    request: &'a Request,
+    config: &'a Config,
+    token: Option<Result<(Grants, Source), RequestError>>,
+}
+
+fn unauthorized(reason: &str) -> RequestError {
+    RequestError::new(StatusCode::UNAUTHORIZED, reason)
+        .with_header(WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
+}
+
+fn forbidden(reason: impl Into<String>) -> RequestError {
+    RequestError::new(StatusCode::FORBIDDEN, reason)
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+fn cookie<'h>(header: &'h str, name: &str) -> Option<&'h str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k.trim() == name).then(|| v.trim())
+    })
+}
+
+impl<'a> Rights<'a> {
+    /// The rights of `request` under `config`.
+    pub fn new(request: &'a Request, config: &'a Config) -> Rights<'a> {
+        Rights {
+            request,
+            config,
+            token: None,
+        }
+    }
+
+    fn is_private(&self, resource: &str) -> bool {
+        let (list, name) = match resource.split_once(':') {
+            Some(("file", name)) => (&self.config.private_files, name),
+            Some(("camera", name)) => (&self.config.private_cameras, name),
+            _ => (&self.config.private_channels, resource),
+        };
+        list.iter().any(|p| pattern_matches(p, name))
+    }
+
+    /// The resources the authenticated user has through `remote_user_channels`; none when the
+    /// user name is not a valid channel name (it is never substituted unchecked).
+    fn user_grants(&self, resource: &str) -> bool {
+        let Some(user) = self.request.remote_user.as_deref() else {
+            return false;
+        };
+        if !is_name(user) {
+            return false;
+        }
+        self.config
+            .remote_user_channels
+            .iter()
+            .any(|p| pattern_matches(&p.replace("{user}", user), resource))
+    }
+
+    /// The raw token and where it came from: the `Authorization` header, `?token=`, then the
+    /// cookie.
+    fn raw_token(&self) -> Result<Option<(&'a str, Source)>, RequestError> {
+        if let Some(bearer) = self
+            .request
+            .header_str("authorization")?
+            .and_then(|v| v.strip_prefix("Bearer "))
+        {
+            return Ok(Some((bearer.trim(), Source::Header)));
+        }
+        if let Some(token) = self.request.query.get("token") {
+            return Ok(Some((token, Source::Query)));
+        }
+        let cookies = self.request.header_str("cookie")?;
+        Ok(cookies
+            .and_then(|c| cookie(c, TOKEN_COOKIE))
+            .map(|t| (t, Source::Cookie)))
+    }
+
+    /// Verifies `token`; the reason of a refusal never quotes it.
+    fn verify(&self, token: &str) -> Result<Grants, RequestError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthorized("the token is not a JWT this server accepts"))?;
+        let key = match header.alg {
+            Algorithm::HS256 => self
+                .config
+                .jwt_secret
+                .as_deref()
+                .map(|s| DecodingKey::from_secret(s.as_bytes())),
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let Some(path) = &self.config.jwt_public_key else {
+                    return Err(unauthorized("the token's algorithm is not accepted here"));
+                };
+                let pem = std::fs::read(path).map_err(|e| {
+                    RequestError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the server's token key cannot be read; see the error log",
+                    )
+                    .with_detail(format!("jwt_public_key {}: {e}", path.display()))
+                })?;
+                let key = if header.alg == Algorithm::RS256 {
+                    DecodingKey::from_rsa_pem(&pem)
+                } else {
+                    DecodingKey::from_ec_pem(&pem)
+                };
+                // A key of the other kind does not verify this algorithm: the token is refused.
+                key.ok()
+            }
+            _ => None,
+        }
+        .ok_or_else(|| unauthorized("the token's algorithm is not accepted here"))?;
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = self.config.jwt_leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            unauthorized(match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::ImmatureSignature => "the token is not valid yet",
+                ErrorKind::InvalidSignature => "the token's signature is wrong",
+                ErrorKind::MissingRequiredClaim(_) => "the token has no expiry (exp)",
+                _ => "the token is not valid",
+            })
+        })?;
+        Ok(data.claims.serverpush)
+    }
+
+    /// Verifies the token once per request; its source, `None` without a token (or when no
+    /// token key is configured). The grants are then in [`Rights::grants`].
+    fn token(&mut self) -> Result<Option<Source>, RequestError> {
+        if self.token.is_none() {
+            let Some((raw, source)) = self.raw_token()? else {
+                return Ok(None);
+            };
+            if self.config.jwt_secret.is_none() && self.config.jwt_public_key.is_none() {
+                return Ok(None);
+            }
+            self.token = Some(self.verify(raw).map(|g| (g, source)));
+        }
+        match &self.token {
+            Some(Ok((_, source))) => Ok(Some(*source)),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the verified token grants `action` on `resource`.
+    fn grants(&self, action: Action, resource: &str) -> bool {
+        let Some(Ok((grants, _))) = &self.token else {
+            return false;
+        };
+        let patterns = match action {
+            Action::Subscribe => &grants.subscribe,
+            Action::Publish => &grants.publish,
+        };
+        patterns.iter().any(|p| pattern_matches(p, resource))
+    }
+
+    /// May the request receive every one of `resources`? Public ones need nothing.
+    pub fn check_subscribe(&mut self, resources: &[String]) -> Result<(), RequestError> {
+        let private: Vec<&String> = resources.iter().filter(|r| self.is_private(r)).collect();
+        if private.is_empty() {
+            return Ok(());
+        }
+        let ungranted: Vec<&String> = private
+            .into_iter()
+            .filter(|r| !self.user_grants(r))
+            .collect();
+        let Some(first) = ungranted.first() else {
+            return Ok(());
+        };
+        let has_user = self.request.remote_user.is_some();
+        match self.token()? {
+            None if has_user => Err(forbidden(format!("{first} is not granted to this user"))),
+            None => Err(unauthorized(&format!(
+                "{first} is private: it needs a token"
+            ))),
+            Some(_) => match ungranted
+                .iter()
+                .find(|r| !self.grants(Action::Subscribe, r))
+            {
+                Some(refused) => Err(forbidden(format!("the token does not grant {refused}"))),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// May the request publish to `channel`? Checked in this order: an open channel, the
+    /// publish token, the authenticated user's channels, a token's publish claims.
+    pub fn check_publish(&mut self, channel: &str) -> Result<(), RequestError> {
+        if self.config.open_channels.iter().any(|c| c == channel) {
+            return Ok(());
+        }
+        if let (Some(expected), Some((given, Source::Header))) =
+            (&self.config.publish_token, self.raw_token()?)
+            && constant_time_eq(expected.as_bytes(), given.as_bytes())
+        {
+            return Ok(());
+        }
+        if self.user_grants(channel) {
+            return self.check_origin();
+        }
+        let source = match self.token() {
+            Ok(source) => source,
+            // A bearer that is neither the publish token nor a valid JWT is a wrong token.
+            Err(_) if self.config.publish_token.is_some() => {
+                return Err(forbidden("the publish token is wrong"));
+            }
+            Err(e) => return Err(e),
+        };
+        match source {
+            Some(source) => {
+                if !self.grants(Action::Publish, channel) {
+                    return Err(forbidden(format!("the token does not grant {channel}")));
+                }
+                if source == Source::Cookie {
+                    self.check_origin()?;
+                }
+                Ok(())
+            }
+            None if self.raw_token()?.is_some() => Err(forbidden("the publish token is wrong")),
+            None if self.request.remote_user.is_some() => Err(forbidden(format!(
+                "publishing to {channel} is not granted to this user"
+            ))),
+            None => Err(RequestError::new(
+                StatusCode::UNAUTHORIZED,
+                format!("publishing to {channel} needs authorization"),
+            )
+            .with_header(WWW_AUTHENTICATE, "Bearer realm=\"serverpush\"")),
+        }
+    }
+
+    /// A publish on ambient credentials must come from an allowed origin: `allowed_origins`,
+    /// or the request's own host when that list is empty. A request without `Origin` (curl, a
+    /// server-side client) passes unless the browser said it is cross-site.
+    fn check_origin(&self) -> Result<(), RequestError> {
+        let Some(origin) = self.request.header_str("origin")? else {
+            return match self.request.header_str("sec-fetch-site")? {
+                Some("cross-site") => Err(forbidden("a cross-site publish is refused")),
+                _ => Ok(()),
+            };
+        };
+        let allowed = if self.config.allowed_origins.is_empty() {
+            let host = self.request.header_str("host")?.unwrap_or_default();
+            origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+        } else {
+            self.config.allowed_origins.iter().any(|o| o == origin)
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(forbidden("publishing from this origin is refused"))
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the token.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(pattern_matches("news", "news"));
+        assert!(!pattern_matches("news", "news2"));
+        assert!(pattern_matches("user.*", "user.42"));
+        assert!(!pattern_matches("user.*", "user"));
+        assert!(pattern_matches("*", "anything"));
+        assert!(pattern_matches("file:*", "file:status"));
+        for good in [
+            "news",
+            "user.*",
+            "*",
+            "file:status",
+            "camera:*",
+            "user.{user}",
+        ] {
+            let good = good.replace("{user}", "x");
+            assert!(is_pattern(&good), "{good}");
+        }
+        for bad in ["", "a b", "x:y", "us*er", "file:a/b", "**"] {
+            assert!(!is_pattern(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookies() {
+        assert_eq!(
+            cookie("a=1; serverpush_token=abc.def; b=2", TOKEN_COOKIE),
+            Some("abc.def")
+        );
+        assert_eq!(cookie("serverpush_tokenx=1", TOKEN_COOKIE), None);
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
