@@ -106,9 +106,15 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
     if let Some(config) = &config {
         check_token(&mut report, config, config_path.as_deref());
     }
-    check_inotify(&mut report, Path::new("/proc/sys/fs/inotify"), args.clients);
+    // Every stream the programs admit may be held at once.
+    let clients = args.clients.unwrap_or_else(|| {
+        config
+            .as_ref()
+            .map_or(100, |c| u64::try_from(c.max_streams).unwrap_or(u64::MAX))
+    });
+    check_inotify(&mut report, Path::new("/proc/sys/fs/inotify"), clients);
     if args.apache_dir.is_dir() {
-        apache::check(&mut report, args, config_path.as_deref());
+        apache::check(&mut report, args, config_path.as_deref(), clients);
     }
     if args.lighttpd_dir.is_dir() {
         lighttpd::check(&mut report, args, config_path.as_deref());
@@ -124,9 +130,9 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
         |p| p.display().to_string(),
     );
     println!(
-        "serverpush check: {config_name}: {errors} error(s), {warnings} warning(s) for {} \
-         streams as {}",
-        args.clients, args.user
+        "serverpush check: {config_name}: {errors} error(s), {warnings} warning(s) for \
+         {clients} streams as {}",
+        args.user
     );
     Ok(if errors == 0 {
         ExitCode::SUCCESS

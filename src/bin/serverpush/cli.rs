@@ -127,9 +127,9 @@ pub struct CheckArgs {
     #[arg(long, default_value = "www-data")]
     pub user: String,
     /// The streams (viewers and waiting subscribers) expected at once: checked against the
-    /// inotify limits and Apache's MaxRequestWorkers
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub clients: u64,
+    /// inotify limits and Apache's MaxRequestWorkers [default: the config's max_streams]
+    #[arg(long, value_name = "N")]
+    pub clients: Option<u64>,
     /// Apache's configuration directory (skipped when absent)
     #[arg(long, value_name = "DIR", default_value = "/etc/apache2")]
     pub apache_dir: PathBuf,

@@ -115,7 +115,7 @@ fn if_module_holds(arg: &str, loaded: &impl Fn(&str) -> bool) -> bool {
 const DEFAULT_MAX_REQUEST_WORKERS: u64 = 400;
 
 /// Checks the enabled Apache configuration in `args.apache_dir`.
-pub fn check(report: &mut Report, args: &CheckArgs, config: Option<&Path>) {
+pub fn check(report: &mut Report, args: &CheckArgs, config: Option<&Path>, clients: u64) {
     let all = directives(&args.apache_dir);
     let cgi_dir = args.cgi_dir.as_path();
     let ours: Vec<&Directive> = all.iter().filter(|d| d.is_in(cgi_dir)).collect();
@@ -247,14 +247,14 @@ pub fn check(report: &mut Report, args: &CheckArgs, config: Option<&Path>) {
             DEFAULT_MAX_REQUEST_WORKERS,
         ),
     };
-    if limit < args.clients {
+    if limit < clients {
         report.add(
             Level::Error,
             place,
             format!(
-                "MaxRequestWorkers {limit} is below the {} streams expected: each holds a worker \
-                 thread, and the rest wait in the queue (AH00484)",
-                args.clients
+                "MaxRequestWorkers {limit} is below the {clients} streams expected (--clients, or \
+                 max_streams): each holds a worker thread, and the rest wait in the queue \
+                 (AH00484)"
             ),
             "raise MaxRequestWorkers (with ServerLimit × ThreadsPerChild to match) in \
              mods-available/mpm_event.conf",
