@@ -37,6 +37,7 @@ mod hostile;
 mod http2;
 mod lighttpd;
 mod longpoll;
+mod namespace;
 mod package;
 mod properties;
 mod protect;
