@@ -1,6 +1,6 @@
 //! The `serverpush` operator command: `check` against planted misconfigurations, `probe`
 //! against real servers that stream and servers that buffer, and `channels`/`tail`/`publish`
-//! on a private spool.
+//! on a private spool and a private Redis.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -501,4 +501,47 @@ fn every_subcommand_has_help_and_a_man_page() {
             "{page}"
         );
     }
+}
+
+#[test]
+fn channels_and_tail_read_redis() {
+    let redis = crate::fixtures::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serverpush.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"redis\"\nredis_url = \"{}\"\nredis_key_prefix = \"cmd:\"\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    for (channel, message) in [("b-news", "one"), ("b-news", "two"), ("a-alerts", "three")] {
+        let out = serverpush(&["publish", "--config", &config, channel, message]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let list = serverpush(&["channels", "--config", &config]);
+    let listing = String::from_utf8_lossy(&list.stdout);
+    let names: Vec<&str> = listing
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["a-alerts", "b-news"], "{}", text(&list));
+    let tail = serverpush(&[
+        "tail",
+        "--config",
+        &config,
+        "--since",
+        "0",
+        "--no-follow",
+        "b-news",
+    ]);
+    let out = String::from_utf8_lossy(&tail.stdout);
+    assert!(
+        out.starts_with("1 ") && out.contains(" one\n2 ") && out.ends_with(" two\n"),
+        "{}",
+        text(&tail)
+    );
 }
