@@ -10,7 +10,8 @@
 //! raw client as the other server tests reads the streams.
 //!
 //! Runs as root. Whatever happens, the guard purges the package and puts back what the test
-//! changed: enabled Apache modules and confs, lighttpd modules, the inotify limit, and a
+//! changed: enabled Apache modules and confs, lighttpd modules, the inotify limit, the
+//! `dpkg-statoverride` it sets for the spool (an admin's choice the package must follow), and a
 //! `policy-rc.d` that keeps maintainer scripts from starting or reloading the machine's
 //! services.
 
@@ -104,6 +105,7 @@ struct Machine {
     traces: BTreeSet<PathBuf>,
     inotify: String,
     made_policy: bool,
+    made_override: bool,
 }
 
 impl Machine {
@@ -124,7 +126,18 @@ impl Machine {
             traces: TRACES.iter().flat_map(|d| tree(Path::new(d))).collect(),
             inotify: std::fs::read_to_string(INOTIFY).unwrap_or_default(),
             made_policy,
+            made_override: false,
         }
+    }
+
+    /// An admin's `dpkg-statoverride` for the spool, made before the install: the package must
+    /// create the spool as it says, not as its default.
+    fn override_spool(&mut self) {
+        run(
+            "dpkg-statoverride",
+            &["--add", "root", "www-data", "2770", SPOOL],
+        );
+        self.made_override = true;
     }
 }
 
@@ -157,6 +170,11 @@ impl Drop for Machine {
         let _ = std::fs::write(INOTIFY, self.inotify.trim());
         if self.made_policy {
             let _ = std::fs::remove_file(POLICY);
+        }
+        if self.made_override {
+            let _ = Command::new("dpkg-statoverride")
+                .args(["--remove", SPOOL])
+                .status();
         }
     }
 }
@@ -385,7 +403,8 @@ fn package_installs_serves_and_purges() {
         require_tool(tool, package);
     }
     let deb = build_package();
-    let machine = Machine::before_install();
+    let mut machine = Machine::before_install();
+    machine.override_spool();
 
     let start = Instant::now();
     apt(&["install", &deb.display().to_string()]);
@@ -428,12 +447,13 @@ fn package_installs_serves_and_purges() {
     ] {
         assert!(conffiles.contains(conffile), "{conffile}: {conffiles}");
     }
+    // As the override says (without one: www-data:www-data 0750).
     let spool = std::fs::metadata(SPOOL).unwrap();
     assert!(spool.is_dir());
     assert_eq!(
-        (spool.uid(), spool.gid()),
-        (33, 33),
-        "{SPOOL} belongs to www-data"
+        (spool.uid(), spool.gid(), spool.mode() & 0o7777),
+        (0, 33, 0o2770),
+        "{SPOOL} is as dpkg-statoverride says"
     );
     assert!(Path::new("/etc/apache2/mods-enabled/cgid.load").exists());
     let inotify: u64 = std::fs::read_to_string(INOTIFY)
