@@ -464,3 +464,113 @@ fn private_channels_under_lighttpd() {
     let site = Site::new(SERVED_CONFIG);
     private_channels_through(&Server::lighttpd(&site));
 }
+
+/// A user the server authenticated (basic auth with an htpasswd file) gets the channels
+/// `remote_user_channels` names for them, and a publish on those credentials must come from an
+/// allowed origin.
+fn remote_user_through(server: &Server) {
+    let basic = |user: &str| {
+        let token = match user {
+            "alice" => "YWxpY2U6YWxpY2UtcGFzcw==",
+            _ => "Ym9iOmJvYi1wYXNz",
+        };
+        format!("Authorization: Basic {token}")
+    };
+    let get = |path: &str, user: &str| {
+        let mut r = request(server.port, "GET", path, "HTTP/1.1", &[&basic(user)]);
+        r.read_complete(std::time::Duration::from_secs(20));
+        r.status()
+    };
+    let name = server.name;
+    assert_eq!(
+        get("/cgi-bin/nph-longpoll/user.alice?timeout=0", "alice"),
+        200,
+        "{name}"
+    );
+    assert_eq!(
+        get("/cgi-bin/nph-longpoll/user.bob?timeout=0", "alice"),
+        403,
+        "{name}"
+    );
+    assert_eq!(
+        get("/cgi-bin/nph-longpoll/user.bob?timeout=0", "bob"),
+        200,
+        "{name}"
+    );
+    let post = |origin: &str| {
+        let mut r = request(
+            server.port,
+            "POST",
+            "/cgi-bin/nph-longpoll/user.alice",
+            "HTTP/1.1",
+            &[
+                &basic("alice"),
+                "Content-Type: text/plain",
+                "Content-Length: 2",
+                &format!("Origin: {origin}"),
+                "\r\nhi",
+            ],
+        );
+        r.read_complete(std::time::Duration::from_secs(20));
+        r.status()
+    };
+    assert_eq!(
+        post(&format!("http://127.0.0.1:{}", server.port)),
+        201,
+        "{name}: same origin"
+    );
+    assert_eq!(post("https://evil.example"), 403, "{name}: cross-site");
+}
+
+/// An htpasswd file with alice and bob (MD5, which both servers read).
+fn htpasswd(site: &Site) -> std::path::PathBuf {
+    require_tool("/usr/bin/htpasswd", "apache2-utils");
+    let path = site.dir.path().join("htpasswd");
+    for (i, (user, pass)) in [("alice", "alice-pass"), ("bob", "bob-pass")]
+        .iter()
+        .enumerate()
+    {
+        let mut cmd = Command::new("/usr/bin/htpasswd");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let ok = cmd
+            .args(["-b", "-m"])
+            .arg(&path)
+            .args([user, pass])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let _ = Command::new("chmod").arg("0644").arg(&path).status();
+    path
+}
+
+const USER_CONFIG: &str = "spool_dir = \"@SPOOL@\"\nprivate_channels = [\"user.*\"]\nremote_user_channels = [\"user.{user}\"]\nheartbeat_secs = 2\n";
+
+#[test]
+fn remote_user_under_apache() {
+    let site = Site::new(USER_CONFIG);
+    let users = htpasswd(&site);
+    let server = Server::apache_with(&site, |conf| {
+        let modules = "/usr/lib/apache2/modules";
+        format!(
+            "{conf}\nLoadModule auth_basic_module {modules}/mod_auth_basic.so\nLoadModule authn_core_module {modules}/mod_authn_core.so\nLoadModule authn_file_module {modules}/mod_authn_file.so\nLoadModule authz_user_module {modules}/mod_authz_user.so\n<LocationMatch \"^/cgi-bin/(nph-)?longpoll/user\\.\">\n    AuthType Basic\n    AuthName serverpush\n    AuthUserFile \"{}\"\n    Require valid-user\n</LocationMatch>\n",
+            users.display()
+        )
+    });
+    remote_user_through(&server);
+}
+
+#[test]
+fn remote_user_under_lighttpd() {
+    let site = Site::new(USER_CONFIG);
+    let users = htpasswd(&site);
+    let server = Server::lighttpd_with(&site, |conf| {
+        format!(
+            "{conf}\nserver.modules += ( \"mod_auth\", \"mod_authn_file\" )\nauth.backend = \"htpasswd\"\nauth.backend.htpasswd.userfile = \"{}\"\nauth.require = ( \"/cgi-bin/nph-longpoll/user.\" => ( \"method\" => \"basic\", \"realm\" => \"serverpush\", \"require\" => \"valid-user\" ) )\n",
+            users.display()
+        )
+    });
+    remote_user_through(&server);
+}
