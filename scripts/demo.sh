@@ -17,7 +17,7 @@ stop() {
   if [[ -f "$run/camsim.pid" ]]; then
     pid="$(cat "$run/camsim.pid")"
     # Only the simulator this script started: a stale pid may belong to another process now.
-    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == serverpush-cams* ]]; then kill "$pid"; fi
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == serverpush* ]]; then kill "$pid"; fi
     rm -f "$run/camsim.pid"
   fi
   if [[ -f "$run/apache/httpd.pid" ]]; then
@@ -60,7 +60,7 @@ cp cgi-bin/nph-* cgi-bin/clock cgi-bin/webcam cgi-bin/longpoll "$run/cgi-bin/"
 chmod 0755 "$run" "$run/cams"
 
 # The simulated camera: a moving test picture, 10 frames a second, for the next 4 hours.
-nohup cgi-bin/serverpush-camsim --out "$run/cams/cam.jpg" --fps 10 --width 640 --height 480 \
+nohup cgi-bin/serverpush camsim --out "$run/cams/cam.jpg" --fps 10 --width 640 --height 480 \
   --seconds 14400 >"$run/camsim.log" 2>&1 &
 echo $! > "$run/camsim.pid"
 # If Apache does not come up, do not leave the simulator running.

@@ -11,10 +11,15 @@ cd "$(dirname "$0")/.."
 
 cargo build --release --locked --bins
 mkdir -p "$dest"
-for program in nph-clock nph-webcam nph-longpoll serverpush-camsim serverpush-publish; do
+for program in nph-clock nph-webcam nph-longpoll serverpush; do
   install -m 0755 "target/release/$program" "$dest/$program"
 done
 for program in clock webcam longpoll; do
   install -m 0755 "target/release/nph-$program" "$dest/$program"
 done
-echo "installed into $dest: $(cd "$dest" && ls nph-* clock webcam longpoll serverpush-* | tr '\n' ' ')"
+# The names of earlier releases, for scripts and cron jobs that use them: `serverpush` called
+# as serverpush-publish or serverpush-camsim is that subcommand.
+for alias in serverpush-publish serverpush-camsim; do
+  ln -sf serverpush "$dest/$alias"
+done
+echo "installed into $dest: $(cd "$dest" && ls nph-* clock webcam longpoll serverpush* | tr '\n' ' ')"

@@ -12,9 +12,11 @@ packages=(
   chromium-driver  # WebDriver for it
   libcgi-pm-perl   # Perl CGI.pm, to check compat=cgipm byte for byte
   redis-server     # the Redis channel store; the tests start their own servers on private ports
-  curl
+  curl             # the tests' and `serverpush probe`'s HTTP client
   time             # /usr/bin/time, for the peak memory of a program in the tests
   ca-certificates
+  dpkg-dev         # dpkg-shlibdeps, for the Debian package (scripts/build-deb.sh)
+  iproute2         # `ip`, to bring up loopback in the package test's private network namespace
 )
 
 missing=()

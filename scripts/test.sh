@@ -11,5 +11,6 @@ cargo clippy --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 # The benchmark, briefly, so it cannot rot (its figures are not checked; it installs its peers).
 cargo bench --locked --bench e2e -- --smoke
-# The library's unit tests, then the integration crate (harness, servers, browser) last.
-cargo test --locked --lib --test tests
+# The library's and the operator command's unit tests, then the integration crate (harness,
+# servers, browser, the Debian package) last.
+cargo test --locked --lib --bin serverpush --test tests

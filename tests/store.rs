@@ -261,6 +261,15 @@ fn an_unreadable_message_is_passed_over(b: &dyn Backend) {
     assert!(s.read_after("u", 5, 100).unwrap().read_to().is_none());
 }
 
+fn channels_are_listed_by_name(b: &dyn Backend) {
+    let mut s = b.open(keep_all());
+    assert!(s.channels().unwrap().is_empty());
+    s.put("list-b", "one");
+    s.put("list-a", "one");
+    s.put("list-b", "two");
+    assert_eq!(s.channels().unwrap(), vec!["list-a", "list-b"]);
+}
+
 /// The contract as tests, once per store.
 macro_rules! contract {
     ($store:ident, $backend:expr) => {
@@ -294,6 +303,10 @@ macro_rules! contract {
             #[test]
             fn an_unreadable_message_is_passed_over() {
                 super::an_unreadable_message_is_passed_over(&$backend);
+            }
+            #[test]
+            fn channels_are_listed_by_name() {
+                super::channels_are_listed_by_name(&$backend);
             }
             #[test]
             fn wait_wakes_for_news_and_times_out() {

@@ -7,6 +7,9 @@
 //! - `http2`: the same servers over HTTP/2 (h2 over TLS and h2c) and HTTP/1.1 over TLS, with
 //!   curl and a minimal HTTP/2 client (`h2`) that resets streams.
 //! - `browser`: the demo pages in headless Chromium; `client_js`: `www/serverpush.js` in it.
+//! - `package`: the Debian package installed on this machine, served by the distribution's own
+//!   Apache and lighttpd in a private network namespace, then purged; `command`: the
+//!   `serverpush` operator command (`check`, `probe`, `channels`, `tail`).
 //!
 //! A test that needs a tool (apache2, lighttpd, curl, openssl, chromium) fails when it is missing: run
 //! `scripts/install-deps.sh` first.
@@ -29,10 +32,13 @@ mod apache;
 mod browser;
 mod cgi;
 mod client_js;
+mod command;
 mod hostile;
 mod http2;
 mod lighttpd;
 mod longpoll;
+mod namespace;
+mod package;
 mod properties;
 mod protect;
 mod redis;

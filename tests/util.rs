@@ -14,10 +14,30 @@ pub fn bin(name: &str) -> PathBuf {
         "nph-clock" => PathBuf::from(env!("CARGO_BIN_EXE_nph-clock")),
         "nph-webcam" => PathBuf::from(env!("CARGO_BIN_EXE_nph-webcam")),
         "nph-longpoll" => PathBuf::from(env!("CARGO_BIN_EXE_nph-longpoll")),
-        "serverpush-publish" => PathBuf::from(env!("CARGO_BIN_EXE_serverpush-publish")),
-        "serverpush-camsim" => PathBuf::from(env!("CARGO_BIN_EXE_serverpush-camsim")),
+        "serverpush" => PathBuf::from(env!("CARGO_BIN_EXE_serverpush")),
+        // The old names: `serverpush` called through a link of that name.
+        "serverpush-publish" | "serverpush-camsim" => alias(name),
         other => panic!("unknown binary {other}"),
     }
+}
+
+/// A symlink named `name` to the `serverpush` binary, made once per test run.
+fn alias(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aliases");
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join(name);
+    if std::fs::read_link(&link).ok().as_deref() != Some(bin("serverpush").as_path()) {
+        // Made under a private name and renamed into place, so tests making it at the same
+        // moment never see it half made.
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static MADE: AtomicU32 = AtomicU32::new(0);
+        let n = MADE.fetch_add(1, Ordering::SeqCst);
+        let tmp = dir.join(format!(".{name}.{}.{n}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(bin("serverpush"), &tmp).unwrap();
+        std::fs::rename(&tmp, &link).unwrap();
+    }
+    link
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes.

@@ -194,6 +194,10 @@ pub trait ChannelStore: std::fmt::Debug {
     /// true when one may have.
     fn wait(&mut self, positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError>;
 
+    /// The names of the channels the store holds, sorted. For operators (`serverpush channels`);
+    /// the CGI programs never list.
+    fn channels(&mut self) -> Result<Vec<String>, StoreError>;
+
     /// Called when the program has answered and will exit: a store may leave to the process
     /// exit what would make the client wait (closing an inotify instance takes ~10 ms).
     fn leave_open(&mut self) {}

@@ -516,6 +516,45 @@ impl ChannelStore for RedisStore {
             .collect();
         Ok(true)
     }
+
+    fn channels(&mut self) -> Result<Vec<String>, StoreError> {
+        // Every channel has its hash (`…{name}:m`); SCAN walks the keyspace in small steps, so
+        // a large store does not block Redis as KEYS would.
+        let pattern = format!("{}{{*}}:m", glob_escape(&self.prefix));
+        let mut names = std::collections::BTreeSet::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut self.con)
+                .map_err(sorted)?;
+            names.extend(keys.iter().filter_map(|key| {
+                let name = key.strip_prefix(&self.prefix)?.strip_prefix('{')?;
+                let name = name.strip_suffix("}:m")?;
+                crate::config::is_name(name).then(|| name.to_owned())
+            }));
+            if next == 0 {
+                return Ok(names.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// `text` with Redis glob characters escaped, so a key prefix matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 #[cfg(test)]
@@ -561,6 +600,12 @@ mod tests {
         ] {
             assert_eq!(entry_message("chat", &bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn prefixes_are_matched_literally() {
+        assert_eq!(glob_escape("site:"), "site:");
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 
     #[test]

@@ -505,6 +505,28 @@ impl ChannelStore for SpoolStore {
         })?)
     }
 
+    fn channels(&mut self) -> Result<Vec<String>, StoreError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Only what nph-longpoll could have made: anything else is not a channel.
+            if crate::config::is_name(&name)
+                && !name.starts_with('.')
+                && entry.file_type()?.is_dir()
+            {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     fn leave_open(&mut self) {
         if let Some(watch) = self.watch.take() {
             watch.leave_open();

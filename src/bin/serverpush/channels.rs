@@ -1,0 +1,159 @@
+//! `serverpush channels` and `serverpush tail`: what is in the channel store, and one channel
+//! followed from the terminal. Both go through `ChannelStore`, so they work with the spool and
+//! with Redis alike.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serverpush::config::{Config, is_name};
+use serverpush::store::{self, ChannelStore, Message};
+
+use crate::cli::{StoreArgs, TailArgs};
+
+/// Messages read at a time: enough for a whole default retention in one read.
+const PAGE: usize = 1000;
+
+fn open(args: &StoreArgs) -> Result<Box<dyn ChannelStore>> {
+    let config = Config::load(args.config_path().as_deref())?;
+    store::open(&config).context("opening the channel store")
+}
+
+/// What `channels` prints of one channel.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Summary {
+    first: Option<u64>,
+    last: u64,
+    messages: u64,
+    bytes: u64,
+    epoch: Option<String>,
+}
+
+/// Reads a channel through to its end.
+fn summarize(store: &mut dyn ChannelStore, channel: &str) -> Result<Summary> {
+    let (last, epoch) = store.head(channel)?;
+    let mut summary = Summary {
+        last,
+        epoch,
+        ..Summary::default()
+    };
+    let mut after = 0;
+    loop {
+        let batch = store.read_after(channel, after, PAGE)?;
+        for message in &batch.messages {
+            summary.first.get_or_insert(message.id);
+            summary.messages += 1;
+            summary.bytes += message.data.len() as u64;
+        }
+        summary.last = summary.last.max(batch.last_id);
+        match batch.read_to() {
+            Some(to) if to > after => after = to,
+            _ => return Ok(summary),
+        }
+    }
+}
+
+/// Prints one line per channel.
+pub fn list(args: &StoreArgs) -> Result<()> {
+    let mut store = open(args)?;
+    let names = store.channels()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<24} {:>10} {:>10} {:>9} {:>10}  epoch",
+        "channel", "first", "last", "messages", "bytes"
+    )?;
+    for name in names {
+        let s = summarize(store.as_mut(), &name).with_context(|| format!("reading {name}"))?;
+        let first = s.first.map_or_else(|| "-".to_owned(), |f| f.to_string());
+        writeln!(
+            out,
+            "{name:<24} {first:>10} {:>10} {:>9} {:>10}  {}",
+            s.last,
+            s.messages,
+            s.bytes,
+            s.epoch.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(out.flush()?)
+}
+
+fn print(out: &mut impl Write, m: &Message) -> std::io::Result<()> {
+    // One message a line, with its id and time first, so `grep` and `cut` work on the output;
+    // line breaks inside a message are shown escaped for the same reason.
+    let data = m.data.replace('\\', "\\\\").replace('\n', "\\n");
+    writeln!(out, "{} {} {}", m.id, m.time, data)?;
+    out.flush()
+}
+
+/// Prints a channel's messages after `--since` (or from now on), then follows it.
+pub fn tail(args: &TailArgs) -> Result<()> {
+    if !is_name(&args.channel) {
+        bail!("channel names are 1 to 64 of A-Z a-z 0-9 _ . -");
+    }
+    let channel = args.channel.as_str();
+    let mut store = open(&args.store)?;
+    store.watch(std::slice::from_ref(&args.channel))?;
+    let mut after = match args.since {
+        Some(n) => n,
+        None => store.head(channel)?.0,
+    };
+    let mut epoch = None;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let batch = store.read_after(channel, after, PAGE)?;
+        if epoch.is_some() && batch.epoch.is_some() && batch.epoch != epoch {
+            eprintln!("serverpush: {channel} was lost and started again; reading from its start");
+            after = 0;
+            epoch = batch.epoch;
+            continue;
+        }
+        epoch = batch.epoch.clone().or(epoch);
+        if batch.missed {
+            eprintln!("serverpush: messages after {after} were dropped by retention");
+        }
+        for m in &batch.messages {
+            print(&mut out, m)?;
+        }
+        for id in &batch.unreadable {
+            eprintln!("serverpush: message {id} cannot be read");
+        }
+        match batch.read_to() {
+            Some(to) if to > after => after = to,
+            _ if args.no_follow => return Ok(()),
+            // Nothing new: sleep in the store's wait (inotify or XREAD BLOCK), not in a loop.
+            _ => {
+                store.wait(&[(channel, after)], Duration::from_secs(30))?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serverpush::store::{NewMessage, Retention, SpoolStore};
+
+    #[test]
+    fn a_summary_reads_the_whole_channel() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let retention = Retention {
+            messages: 3,
+            max_age: Duration::from_secs(3600),
+            idempotency: Duration::from_secs(60),
+        };
+        let mut store = SpoolStore::new(dir.path(), retention);
+        for data in ["a", "bb", "ccc", "dddd", "eeeee"] {
+            let m = NewMessage {
+                content_type: "text/plain",
+                data,
+                idempotency_key: None,
+            };
+            assert!(store.publish("c", &m).is_ok());
+        }
+        let s = summarize(&mut store, "c").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.first, s.last, s.messages, s.bytes), (Some(3), 5, 3, 12));
+        let empty = summarize(&mut store, "none").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((empty.first, empty.last, empty.messages), (None, 0, 0));
+    }
+}
