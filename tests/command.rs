@@ -238,6 +238,38 @@ fn check_finds_a_missing_cgipassauth() {
     );
 }
 
+/// With mod_http2 enabled, a block without the rewrite to the plain names would send HTTP/2
+/// requests to the nph- programs, which Apache buffers: flagged; the shipped block passes.
+#[test]
+fn check_finds_http2_reaching_the_nph_programs() {
+    let layout = Layout::good();
+    let mods = layout.dir.path().join("apache2/mods-enabled");
+    std::fs::write(
+        mods.join("http2.load"),
+        "LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so\n",
+    )
+    .unwrap();
+    let output = layout.check(50);
+    assert!(
+        output.status.success(),
+        "the shipped block: {}",
+        text(&output)
+    );
+    let snippet = layout.apache_snippet();
+    let block = line_of(&snippet, "<Directory");
+    Layout::edit(&snippet, |t| {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("RewriteRule"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    finds(
+        &layout.check(50),
+        &format!("{}:{block}", snippet.display()),
+        "HTTP/2",
+    );
+}
+
 #[test]
 fn check_finds_deflate_on_the_programs() {
     let layout = Layout::good();
@@ -339,6 +371,38 @@ fn probe_reports_live_through_apache() {
         ));
         assert!(live && report.contains("  live:"), "{report}");
     }
+}
+
+/// Over HTTP/2 (HTTPS with ALPN, and h2c) the probe says which protocol it used and finds the
+/// shipped configuration live; an `nph-` program reached over HTTP/2 without the rewrite is
+/// reported as buffered.
+#[test]
+fn probe_reports_the_protocol_and_http2_buffering() {
+    let site = Site::new("");
+    let apache = Server::apache_tls(&site);
+    let tls = apache.tls_port.unwrap();
+    let run = |args: &[&str]| {
+        let output = serverpush(&[&["probe", "--interval", "0.5", "--ticks", "4"], args].concat());
+        (output.status.success(), text(&output))
+    };
+    let https = format!("https://127.0.0.1:{tls}/cgi-bin/nph-clock");
+    let (live, report) = run(&["--insecure", &https]);
+    assert!(live && report.contains("protocol: HTTP/2"), "{report}");
+    let h2c = format!("http://127.0.0.1:{}/cgi-bin/nph-clock", apache.port);
+    let (live, report) = run(&["--http2", &h2c]);
+    assert!(live && report.contains("protocol: HTTP/2"), "{report}");
+    let (live, report) = run(&[&h2c]);
+    assert!(live && report.contains("protocol: HTTP/1.1"), "{report}");
+    // Without the rewrite, HTTP/2 reaches the nph- program and Apache holds its output back.
+    drop(apache);
+    let site = Site::new("");
+    let cgi_bin = site.cgi_bin.display().to_string();
+    let plain = Server::apache_with(&site, |c| {
+        format!("{c}\n<Directory \"{cgi_bin}\">\n    RewriteEngine Off\n</Directory>\n")
+    });
+    let h2c = format!("http://127.0.0.1:{}/cgi-bin/nph-clock", plain.port);
+    let (live, report) = run(&["--http2", &h2c]);
+    assert!(!live && report.contains("protocol: HTTP/2"), "{report}");
 }
 
 #[test]

@@ -175,6 +175,13 @@ pub struct ProbeArgs {
     /// The long-poll program's URL [default: the clock URL with nph-longpoll for nph-clock]
     #[arg(long, value_name = "URL")]
     pub longpoll_url: Option<String>,
+    /// Speak HTTP/2 over plain HTTP too (h2c, as `curl --http2-prior-knowledge`); HTTPS
+    /// negotiates HTTP/2 by itself when the server offers it
+    #[arg(long)]
+    pub http2: bool,
+    /// Accept a certificate that does not verify (a self-signed test server)
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
 }
 
 /// `serverpush tail`.

@@ -99,9 +99,16 @@ fn curl() -> Command {
 }
 
 /// Opens the stream and records what arrives.
-fn watch(url: &str, limit: Duration) -> Result<Arrivals> {
+fn watch(url: &str, limit: Duration, args: &ProbeArgs) -> Result<Arrivals> {
     let start = Instant::now();
-    let mut child = curl()
+    let mut command = curl();
+    if args.http2 && url.starts_with("http://") {
+        command.arg("--http2-prior-knowledge");
+    }
+    if args.insecure {
+        command.arg("--insecure");
+    }
+    let mut child = command
         .args(["--include", "--raw", "--max-time"])
         .arg(format!("{}", limit.as_secs_f64().ceil()))
         .args(["-H", "Accept: text/event-stream"])
@@ -251,8 +258,12 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         args.url, args.interval, args.ticks
     );
     let limit = interval * args.ticks + Duration::from_secs(15);
-    let a = watch(&url, limit)?;
+    let a = watch(&url, limit, args)?;
     println!("probe {url}");
+    // The status line names the protocol curl and the server agreed on (HTTP/2 over HTTPS when
+    // both offer it), which decides how Apache treats the programs' output.
+    let protocol = a.head.split_whitespace().next().unwrap_or("unknown");
+    println!("  protocol: {protocol}");
     for line in a.head.lines() {
         println!("  head: {line}");
     }

@@ -160,6 +160,24 @@ pub fn check(report: &mut Report, args: &CheckArgs, config: Option<&Path>, clien
         );
     }
 
+    // Over HTTP/2 Apache holds back an nph- program's output until the program exits (mod_http2
+    // reads the script's socket with blocking reads): HTTP/2 requests must reach the plain names.
+    let to_plain_names = ours.iter().any(|d| {
+        d.name() == "rewritecond" && d.args().iter().any(|a| a.contains("SERVER_PROTOCOL"))
+    }) && ours
+        .iter()
+        .any(|d| d.name() == "rewriterule" && d.args().first().is_some_and(|a| a.contains("nph-")));
+    if loaded("http2") && !to_plain_names {
+        report.add(
+            Level::Error,
+            block.clone(),
+            "mod_http2 is enabled and HTTP/2 requests reach the nph- programs, whose output Apache \
+             holds back until they exit: streams never update over HTTP/2",
+            "use the shipped block's rewrite (`RewriteCond %{SERVER_PROTOCOL} !^HTTP/1\\.` and \
+             `RewriteRule ^nph-(.*)$ $1 [L]`), with the programs installed under both names",
+        );
+    }
+
     let has = |name: &str, value: &str| {
         ours.iter().any(|d| {
             d.name() == name
