@@ -267,13 +267,10 @@ pub(crate) const READ_WEBCAM_PAGE: &str = r#"
     return { width: img.naturalWidth, height: img.naturalHeight, hash: hash, cameras: options };
 "#;
 
-/// webcam.html from a test Apache, fed by the camera simulator: the `<img>` has the
-/// simulator's size and its pixels change over time.
-#[test]
-fn webcam_page_shows_the_moving_picture() {
-    let site = Site::new("[cameras]\ndefault = \"@CAMS@/cam.jpg\"\nyard = \"@CAMS@/yard.jpg\"\n");
-    let apache = Server::apache(&site);
-    let mut sim = Command::new(crate::util::bin("serverpush-camsim"))
+/// The camera simulator writing `site`'s default camera (320×240, 5 frames/s, a minute), once
+/// its first frame is there.
+pub(crate) fn camera_simulator(site: &Site) -> std::process::Child {
+    let sim = Command::new(crate::util::bin("serverpush-camsim"))
         .arg("--out")
         .arg(site.cams.join("cam.jpg"))
         .args([
@@ -291,6 +288,16 @@ fn webcam_page_shows_the_moving_picture() {
     wait_for(Duration::from_secs(10), "the first camera frame", || {
         site.cams.join("cam.jpg").exists().then_some(())
     });
+    sim
+}
+
+/// webcam.html from a test Apache, fed by the camera simulator: the `<img>` has the
+/// simulator's size and its pixels change over time.
+#[test]
+fn webcam_page_shows_the_moving_picture() {
+    let site = Site::new("[cameras]\ndefault = \"@CAMS@/cam.jpg\"\nyard = \"@CAMS@/yard.jpg\"\n");
+    let apache = Server::apache(&site);
+    let mut sim = camera_simulator(&site);
     let browser = Browser::start();
     browser.open(&format!("http://127.0.0.1:{}/webcam.html", apache.port));
     let first = wait_for(Duration::from_secs(20), "the live image", || {

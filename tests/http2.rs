@@ -704,24 +704,7 @@ fn chromium_apache_webcam_page_over_h2() {
     use crate::browser::{Browser, READ_WEBCAM_PAGE};
     let site = Site::new("[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n");
     let apache = Server::apache_tls(&site);
-    let mut sim = std::process::Command::new(crate::util::bin("serverpush-camsim"))
-        .arg("--out")
-        .arg(site.cams.join("cam.jpg"))
-        .args([
-            "--fps",
-            "5",
-            "--width",
-            "320",
-            "--height",
-            "240",
-            "--seconds",
-            "60",
-        ])
-        .spawn()
-        .unwrap();
-    wait_for(Duration::from_secs(10), "the first camera frame", || {
-        site.cams.join("cam.jpg").exists().then_some(())
-    });
+    let mut sim = crate::browser::camera_simulator(&site);
     let port = apache.tls_port.unwrap();
     let browser = Browser::start_with(&["--ignore-certificate-errors"]);
     browser.open(&format!("https://127.0.0.1:{port}/webcam.html"));
