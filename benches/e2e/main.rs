@@ -250,6 +250,7 @@ fn main() {
     let mut mem = Vec::new();
     let a = sys.apache.port;
     let cgi = |name: &str| sys.site.cgi_bin.join(name).display().to_string();
+    let cgi_redis = |name: &str| sys.site_redis.cgi_bin.join(name).display().to_string();
     let peer = |name: &str| sys.peers.join(name).display().to_string();
     for &n in &plan.memory_counts {
         mem.push(memory(
@@ -282,13 +283,7 @@ fn main() {
             n,
             b"retry:",
             &[],
-            Some(
-                &sys.site_redis
-                    .cgi_bin
-                    .join("nph-longpoll")
-                    .display()
-                    .to_string(),
-            ),
+            Some(&cgi_redis("nph-longpoll")),
             Some(&sys.redis),
         ));
         mem.push(memory(
@@ -393,13 +388,7 @@ fn main() {
         plan.idle_subscribers,
         plan.idle_secs,
         b"retry:",
-        Some(
-            &sys.site_redis
-                .cgi_bin
-                .join("nph-longpoll")
-                .display()
-                .to_string(),
-        ),
+        Some(&cgi_redis("nph-longpoll")),
     ));
     idle.push(idle_cpu(
         "nchan long-poll, waiting",

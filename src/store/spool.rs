@@ -381,16 +381,18 @@ impl ChannelStore for SpoolStore {
         };
         // The usual case: the next ids are there; read them until one is not.
         let mut next = after + 1;
-        let room = |batch: &Batch| {
-            batch.messages.len() < limit
-                && batch.messages.iter().map(super::answer_size).sum::<usize>() < max_bytes
-        };
+        // The size read so far, kept as messages come rather than summed again at each look.
+        let size = std::cell::Cell::new(0usize);
+        let room = |batch: &Batch| batch.messages.len() < limit && size.get() < max_bytes;
         let read = |id: u64, batch: &mut Batch| -> io::Result<bool> {
             let path = Self::message_path(&dir, id);
             match regular::read(&path, Links::Refuse, MAX_MESSAGE_FILE) {
                 Ok(Some(bytes)) => {
                     match Self::parse(channel, id, &bytes) {
-                        Some(message) => batch.messages.push(message),
+                        Some(message) => {
+                            size.set(size.get() + super::answer_size(&message));
+                            batch.messages.push(message);
+                        }
                         None => batch.unreadable.push(id),
                     }
                     Ok(true)
