@@ -322,6 +322,9 @@ where
         program_name,
         config_path,
     };
+    let output_may_end_early = vars
+        .iter()
+        .any(|(k, v)| k == "SERVER_SOFTWARE" && v.as_bytes().starts_with(b"lighttpd"));
     let mut time = crate::pacing::RealTime::new();
     let exit = run(
         program,
@@ -332,19 +335,26 @@ where
         &mut stderr,
         &mut time,
     );
-    end_response();
+    if output_may_end_early {
+        end_output();
+    }
     exit
 }
 
-/// Ends the response before the process ends: the server completes the response when the
-/// program's output ends, and a process's own exit can take milliseconds (closing inotify
-/// instances waits for a kernel grace period).
+/// Ends the output before the process ends, where that helps: the server completes the
+/// response when the program's output ends.
 ///
-/// Under Apache's mod_cgid standard input and output are one socket, so pointing fd 1 elsewhere
-/// does not end the output while fd 0 still holds the socket: the write side is shut down
-/// first (a pipe, as lighttpd gives, refuses that harmlessly), then both descriptors are
-/// pointed at /dev/null.
-fn end_response() {
+/// Only under lighttpd, which reaps its CGI children whenever they exit. Apache cleans up after
+/// a response by making sure the program is gone: mod_cgid sends SIGTERM and, if the process is
+/// still there, looks again after 10, 20, 40 ms; mod_cgi waits 46 ms first. A response whose
+/// output ends before the process does thus closes *later* under Apache, so there the output
+/// ends with the process, which must therefore exit at once: nothing a program holds may be
+/// slow to release (the spool store's subscribers wait on bells, not inotify, for that).
+///
+/// lighttpd gives the program a pipe; pointing standard output at /dev/null closes the program's
+/// end of it. Standard input goes the same way, for a server that would give one socket for
+/// both (closing only standard output would not end the output then).
+fn end_output() {
     let stdout = rustix::stdio::stdout();
     let _ = rustix::net::shutdown(stdout, rustix::net::Shutdown::Write);
     if let Ok(null) = std::fs::OpenOptions::new()

@@ -151,15 +151,30 @@ impl Cgi {
         (status, std::mem::take(&mut self.out), stderr)
     }
 
-    /// True once the program waits in an inotify watch (a subscriber that has read and sleeps).
+    /// True once the program holds what it waits on, a channel's bell or an inotify watch: a
+    /// publish from then on wakes it (it opens them before it reads).
     pub fn watching(&self) -> bool {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
             .into_iter()
             .flatten()
             .flatten()
             .any(|fd| {
-                std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().contains("inotify"))
+                std::fs::read_link(fd.path()).is_ok_and(|l| {
+                    let l = l.to_string_lossy();
+                    l.contains("inotify") || l.ends_with(".bell")
+                })
             })
+    }
+
+    /// What the program's descriptors point at (`anon_inode:inotify`, file paths).
+    pub fn descriptors(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .map(|l| l.to_string_lossy().into_owned())
+            .collect()
     }
 
     /// True while the process runs.

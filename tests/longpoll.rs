@@ -532,3 +532,74 @@ fn sse_ready_event_names_the_start() {
     let (_, body) = split_head(&plain.out);
     assert!(!String::from_utf8_lossy(body).contains("ready"));
 }
+
+/// A subscriber sleeps on its channel's bell, not on inotify: closing an inotify instance at
+/// exit waits for a kernel grace period, and Apache closes a CGI response's connection only once
+/// the program is gone.
+#[test]
+fn subscribers_wait_on_bells_and_hold_no_inotify_instance() {
+    let spool = Spool::new("");
+    let last = spool.store().put("rung", "before");
+    for query in [
+        format!("channel=rung&since={last}&timeout=20"),
+        "channel=rung&channel=unmade&transport=sse".to_owned(),
+    ] {
+        let mut cgi = spool.get(&query).spawn(&bin("nph-longpoll"));
+        wait_for(T, "the subscriber to listen", || {
+            cgi.watching().then_some(())
+        });
+        let fds = cgi.descriptors();
+        assert!(
+            fds.iter().any(|l| l.ends_with("rung/.bell")),
+            "{query}: {fds:?}"
+        );
+        assert!(
+            !fds.iter().any(|l| l.contains("inotify")),
+            "{query}: {fds:?}"
+        );
+        if query.contains("unmade") {
+            assert!(
+                fds.iter()
+                    .any(|l| l.ends_with(serverpush::store::bell::ROOT_BELL)),
+                "a channel not made yet is awaited on the spool's bell: {fds:?}"
+            );
+        }
+        spool.store().put("rung", "after");
+        cgi.read_until_count(b"after", 1, T);
+        if query.contains("sse") {
+            cgi.signal("TERM");
+        }
+        cgi.wait_exit(T);
+    }
+}
+
+/// Something other than a FIFO in a bell's place (planted, or left by a tool) is never read as
+/// a ring: the subscriber waits on inotify instead, and still wakes for the next message.
+#[test]
+fn a_file_in_a_bells_place_falls_back_to_inotify() {
+    let spool = Spool::new("");
+    let last = spool.store().put("plain", "before");
+    let bell = spool.spool.join("plain/.bell");
+    std::fs::remove_file(&bell).unwrap();
+    std::fs::write(&bell, b"not a bell").unwrap();
+    let mut cgi = spool
+        .get(&format!("channel=plain&since={last}&timeout=20"))
+        .spawn(&bin("nph-longpoll"));
+    wait_for(T, "the subscriber to watch", || {
+        cgi.descriptors()
+            .iter()
+            .any(|l| l.contains("inotify"))
+            .then_some(())
+    });
+    spool.store().put("plain", "after");
+    cgi.read_until_count(b"after", 1, T);
+    let (_, out, _) = cgi.finish(T);
+    let (_, body) = split_head(&out);
+    let v: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(v["messages"][0]["data"], "after");
+    assert_eq!(
+        std::fs::read(&bell).unwrap(),
+        b"not a bell",
+        "left as it was"
+    );
+}

@@ -14,28 +14,25 @@ pub(crate) struct Fanout {
     pub(crate) max: f64,
 }
 
-/// `subscribers` SSE streams through `port`; `messages` published into `store` (the store of
-/// the programs behind `port`) at 10 per second.
-pub(crate) fn ours_fanout(
+/// `subscribers` SSE streams of `path` through `port`; `messages` published by `publish` (into
+/// the store of the programs behind `port`, or the floor program's file) at 10 per second.
+pub(crate) fn fanout(
     port: u16,
-    store: &mut dyn ChannelStore,
+    path: &str,
     subscribers: usize,
     messages: usize,
+    mut publish: impl FnMut(&str),
 ) -> Fanout {
+    let path: Arc<str> = path.into();
     let ready = Arc::new(Barrier::new(subscribers + 1));
     let handles: Vec<_> = (0..subscribers)
         .map(|_| {
             let ready = ready.clone();
+            let path = path.clone();
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    let mut r = request(
-                        port,
-                        "GET",
-                        "/cgi-bin/nph-longpoll/fan?transport=sse",
-                        "HTTP/1.1",
-                        &[],
-                    );
+                    let mut r = request(port, "GET", &path, "HTTP/1.1", &[]);
                     r.read_until_count(b"retry:", 1, Duration::from_secs(120));
                     ready.wait();
                     let mut arrivals = Vec::new();
@@ -63,7 +60,7 @@ pub(crate) fn ours_fanout(
         let due = Duration::from_millis(100 * i as u64);
         std::thread::sleep(due.saturating_sub(start.elapsed()));
         sent.push(SystemTime::now());
-        store.put("fan", &format!("m{i}"));
+        publish(&format!("m{i}"));
     }
     let mut delays = Vec::new();
     for h in handles {
@@ -81,4 +78,38 @@ pub(crate) fn ours_fanout(
         p99: percentile(&s, 0.99),
         max: s.last().copied().unwrap_or(f64::NAN),
     }
+}
+
+/// Ours: the spool or Redis store's SSE channel `fan`, published into `store`.
+pub(crate) fn ours_fanout(
+    port: u16,
+    store: &mut dyn ChannelStore,
+    subscribers: usize,
+    messages: usize,
+) -> Fanout {
+    fanout(
+        port,
+        "/cgi-bin/nph-longpoll/fan?transport=sse",
+        subscribers,
+        messages,
+        |m| {
+            store.put("fan", m);
+        },
+    )
+}
+
+/// The floor: `benches/peers/nph-sse-floor.c` in the site's `cgi-bin`, watching `dir`, where
+/// each message is written to a temporary file and renamed to `message`, as the spool does.
+pub(crate) fn floor_fanout(port: u16, dir: &Path, subscribers: usize, messages: usize) -> Fanout {
+    fanout(
+        port,
+        &format!("/cgi-bin/nph-sse-floor?{}", dir.display()),
+        subscribers,
+        messages,
+        |m| {
+            let tmp = dir.join(".message.tmp");
+            std::fs::write(&tmp, m).unwrap();
+            std::fs::rename(&tmp, dir.join("message")).unwrap();
+        },
+    )
 }

@@ -259,3 +259,41 @@ pub(crate) fn seed_longpoll(sys: &Systems, n: usize) -> Vec<f64> {
         })
         .collect()
 }
+
+/// One-shot answers, each read to the connection's close: (what, method, target, body). The C
+/// hello is the floor; ours are the programs' answers that need no waiting.
+pub(crate) const ONE_SHOTS: [(&str, &str, &str, &str); 4] = [
+    ("C hello CGI", "GET", "/cgi-bin/hello.cgi", ""),
+    ("publish", "POST", "/cgi-bin/nph-longpoll/once", "m"),
+    (
+        "long-poll with a message waiting",
+        "GET",
+        "/cgi-bin/nph-longpoll/waiting?since=0&timeout=60",
+        "",
+    ),
+    ("JSON clock", "GET", "/cgi-bin/nph-clock?transport=json", ""),
+];
+
+/// `n` requests of `ONE_SHOTS[which]` through `port`, from the request's start to the
+/// connection's close.
+pub(crate) fn one_shot(port: u16, which: usize, n: usize) -> Vec<f64> {
+    let (_, method, target, body) = ONE_SHOTS[which];
+    (0..n)
+        .map(|_| {
+            let t0 = Instant::now();
+            let mut r = if method == "POST" {
+                post(port, target, body)
+            } else {
+                send(port, method, target, "HTTP/1.1", &["Connection: close"])
+            };
+            r.wait_head();
+            r.read_to_end(Duration::from_secs(30));
+            assert!(
+                (200..300).contains(&r.status()),
+                "{target}: {}",
+                r.head_text()
+            );
+            ms(t0.elapsed())
+        })
+        .collect()
+}

@@ -43,6 +43,7 @@ use fixtures::{Redis, Server, Site, run_as};
 use util::{StoreExt, free_port, repo, wait_for};
 
 mod camera;
+mod crowd;
 mod fanout;
 mod footprint;
 mod latency;
@@ -53,6 +54,7 @@ mod spawn;
 mod systems;
 
 use camera::*;
+use crowd::*;
 use fanout::*;
 use footprint::*;
 use latency::*;
@@ -145,6 +147,23 @@ fn main() {
             maximum: Some(65536),
         },
     );
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--crowd") {
+        let n = args
+            .get(at + 1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(10_000);
+        let crowds = run_crowds(n);
+        let text = crowd_report(&crowds, &date, started.elapsed().as_secs_f64());
+        let path = if smoke {
+            out_dir.join("crowd.md")
+        } else {
+            repo().join("benches/crowd.md")
+        };
+        std::fs::write(&path, &text).unwrap();
+        eprintln!("{text}\ne2e: wrote {}", path.display());
+        return;
+    }
     eprintln!("e2e: starting the systems under test");
     let sys = start(&plan);
     let _leftovers = Leftovers(sys.peers.clone());
@@ -170,16 +189,32 @@ fn main() {
     let mut spool = store_of(&sys.site);
     let mut redis = store_of(&sys.site_redis);
     let r = sys.apache_redis.port;
-    let mut lat_c_close = Latency::new("C hello CGI, to the connection's close");
     let mut lat_lp_close = Latency::new("serverpush long-poll, to the connection's close");
     let mut lat_l_lp_close =
         Latency::new("serverpush long-poll under lighttpd, to the connection's close");
     let (mut cursor, mut l_cursor, mut r_cursor) = (0, 0, 0);
+    // [server][answer], Apache then lighttpd.
+    let mut one_shots: Vec<Vec<Latency>> = ["Apache", "lighttpd"]
+        .iter()
+        .map(|server| {
+            ONE_SHOTS
+                .iter()
+                .map(|(what, ..)| Latency::new(&format!("{what} under {server}")))
+                .collect()
+        })
+        .collect();
+    spool.put("waiting", "a message for every long-poll");
     for round in 0..plan.rounds {
+        let n = plan.latency_per_round;
+        for (server, port) in [sys.apache.port, sys.lighttpd.port].into_iter().enumerate() {
+            for (which, row) in one_shots[server].iter_mut().enumerate() {
+                row.round(one_shot(port, which, n / 3));
+            }
+        }
         let n = plan.latency_per_round;
         let mut closes = Vec::new();
         lat_c.round(c_cgi(&sys, n, &mut closes));
-        lat_c_close.round(std::mem::take(&mut closes));
+        closes.clear();
         lat_lp.round(ours_longpoll(
             sys.apache.port,
             "lat",
@@ -245,6 +280,13 @@ fn main() {
     reap(&sys.site.cgi_bin.display().to_string());
     let fan_redis = ours_fanout(r, redis.as_mut(), subscribers, messages);
     reap(&sys.site_redis.cgi_bin.display().to_string());
+    let fan_floor = floor_fanout(sys.apache.port, &sys.floor_dir, subscribers, messages);
+    reap(&sys.site.cgi_bin.display().to_string());
+    let l = sys.lighttpd.port;
+    let fan_l = ours_fanout(l, spool.as_mut(), subscribers, messages);
+    reap(&sys.site.cgi_bin.display().to_string());
+    let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages);
+    reap(&sys.site.cgi_bin.display().to_string());
 
     eprintln!("e2e: 4 memory");
     let mut mem = Vec::new();
@@ -509,9 +551,9 @@ fn main() {
     );
 
     let results = Results {
-        lat_c_close,
         lat_lp_close,
         lat_l_lp_close,
+        one_shots,
         smoke,
         date,
         elapsed_secs: started.elapsed().as_secs_f64(),
@@ -534,6 +576,9 @@ fn main() {
         loss,
         fan,
         fan_redis,
+        fan_floor,
+        fan_l,
+        fan_l_floor,
         mem,
         idle,
         cam_ours,

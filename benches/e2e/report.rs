@@ -5,9 +5,10 @@ use super::*;
 
 /// Everything one run measured, for the report.
 pub(crate) struct Results {
-    pub(crate) lat_c_close: Latency,
     pub(crate) lat_lp_close: Latency,
     pub(crate) lat_l_lp_close: Latency,
+    /// One-shot answers to the connection's close, `[server][ONE_SHOTS index]`.
+    pub(crate) one_shots: Vec<Vec<Latency>>,
     pub(crate) smoke: bool,
     pub(crate) date: String,
     pub(crate) elapsed_secs: f64,
@@ -30,6 +31,9 @@ pub(crate) struct Results {
     pub(crate) loss: Vec<Loss>,
     pub(crate) fan: Fanout,
     pub(crate) fan_redis: Fanout,
+    pub(crate) fan_floor: Fanout,
+    pub(crate) fan_l: Fanout,
+    pub(crate) fan_l_floor: Fanout,
     pub(crate) mem: Vec<Memory>,
     pub(crate) idle: Vec<Idle>,
     pub(crate) cam_ours: Webcam,
@@ -40,9 +44,9 @@ pub(crate) struct Results {
 /// Draws the plots into `plot_dir` and returns BENCHMARKS.md's text.
 pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     let Results {
-        lat_c_close,
         lat_lp_close,
         lat_l_lp_close,
+        one_shots,
         smoke,
         date,
         elapsed_secs,
@@ -65,6 +69,9 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         loss,
         fan,
         fan_redis,
+        fan_floor,
+        fan_l,
+        fan_l_floor,
         mem,
         idle,
         cam_ours,
@@ -134,22 +141,36 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         verdict(lat_lp.p50() <= 1.2 * floor.0 && lat_lp.p99() <= 2.0 * floor.1),
         verdict(lat_sse.p50() <= 1.2 * floor.0 && lat_sse.p99() <= 2.0 * floor.1),
         lat_local.p50(), verdict(lat_local.p50() <= 1.0)).unwrap();
-    writeln!(w, "To the connection's close (what a client that reads to the end waits for), one-shot answers should close within 1.2× of the C CGI's: {}.\n", verdict(lat_lp_close.p50() <= 1.2 * lat_c_close.p50())).unwrap();
+    writeln!(w, "### To the connection's close\n").unwrap();
+    writeln!(w, "What a client that reads to the end (an HTTP/1.0 client, a script, many libraries) waits for, and how long the server's worker and connection stay taken. One-shot answers, from the request's start to the connection's close, beside a C hello CGI through the same server; {} of each per server.\n", plan.rounds * (plan.latency_per_round / 3)).unwrap();
     writeln!(
         w,
-        "| one-shot answer | p50 ms | p99 ms | p50 / C-CGI close |\n|---|---|---|---|"
+        "| one-shot answer | p50 ms | p90 ms | p99 ms | p50 / C hello's |\n|---|---|---|---|---|"
     )
     .unwrap();
-    for l in [&lat_c_close, &lat_lp_close, &lat_l_lp_close] {
-        writeln!(
-            w,
-            "| {} | {:.2} | {:.2} | {:.2}× |",
-            l.name,
-            l.p50(),
-            l.p99(),
-            l.p50() / lat_c_close.p50()
-        )
-        .unwrap();
+    let mut reached = true;
+    for rows in &one_shots {
+        let floor = rows[0].p50();
+        for l in rows {
+            let s = sorted(l.samples.clone());
+            reached &= l.p50() <= 1.2 * floor;
+            writeln!(
+                w,
+                "| {} | {:.2} | {:.2} | {:.2} | {:.2}× |",
+                l.name,
+                l.p50(),
+                percentile(&s, 0.9),
+                l.p99(),
+                l.p50() / floor
+            )
+            .unwrap();
+        }
+    }
+    writeln!(w, "\nTarget: every one-shot answer closes within 1.2× of the C hello's p50 under the same server: {}. Apache makes sure a CGI program is gone before it closes the connection (mod_cgid sends SIGTERM and, if the process is still there, looks again 10, 20, 40 ms later): when the look comes a moment too early, the close waits 10 ms, for the C hello as for ours, which is the p90 column.\n", verdict(reached)).unwrap();
+    writeln!(w, "A parked long-poll answered by a publish, to its close (compare with its delivery above: the close follows the answer's last byte):\n").unwrap();
+    writeln!(w, "| parked long-poll | p50 ms | p99 ms |\n|---|---|---|").unwrap();
+    for l in [&lat_lp_close, &lat_l_lp_close] {
+        writeln!(w, "| {} | {:.2} | {:.2} |", l.name, l.p50(), l.p99()).unwrap();
     }
     writeln!(w).unwrap();
     writeln!(w, "The Redis store: publish-to-delivery at p50 within 1.3× of the spool store's in this run: long-poll {:.2}× ({}), SSE {:.2}× ({}).\n",
@@ -171,29 +192,49 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     }
 
     writeln!(w, "\n## 3. Fan-out\n").unwrap();
-    writeln!(w, "{} SSE subscribers on one channel (one CGI process each), {} messages published locally (into the programs' store, as `serverpush-publish` does) at 10 per second; once with the spool store, once with the Redis store.\n", fan.subscribers, fan.messages).unwrap();
+    writeln!(w, "{} SSE subscribers on one channel (one CGI process each), {} messages published locally (into the programs' store, as `serverpush publish` does) at 10 per second; the time runs from just before the publish to each subscriber's receipt. The floor is `benches/peers/nph-sse-floor.c`, the least a CGI program can do per subscriber: it waits on inotify for a file renamed into a directory and writes the file as one SSE event, with no store, ids, validation or heartbeat; its messages are written and renamed as the spool writes its own.\n", fan.subscribers, fan.messages).unwrap();
     writeln!(
         w,
-        "| store | delivered | of | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|"
+        "| server | program | delivered | of | p50 ms | p99 ms | max ms | p99 / floor's |\n|---|---|---|---|---|---|---|---|"
     )
     .unwrap();
-    for (store, f) in [("spool", &fan), ("Redis", &fan_redis)] {
+    for (server, program, f, floor) in [
+        ("Apache", "serverpush, spool store", &fan, &fan_floor),
+        ("Apache", "serverpush, Redis store", &fan_redis, &fan_floor),
+        (
+            "Apache",
+            "C floor (inotify, one event)",
+            &fan_floor,
+            &fan_floor,
+        ),
+        ("lighttpd", "serverpush, spool store", &fan_l, &fan_l_floor),
+        (
+            "lighttpd",
+            "C floor (inotify, one event)",
+            &fan_l_floor,
+            &fan_l_floor,
+        ),
+    ] {
         writeln!(
             w,
-            "| {store} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            "| {server} | {program} | {} | {} | {:.1} | {:.1} | {:.1} | {:.2}× |",
             f.delivered,
             f.subscribers * f.messages,
             f.p50,
             f.p99,
-            f.max
+            f.max,
+            f.p99 / floor.p99
         )
         .unwrap();
     }
+    let all = |f: &Fanout| f.delivered == f.subscribers * f.messages;
     writeln!(
         w,
-        "\nTargets: all delivered, p99 ≤ 100 ms: spool {}, Redis {}. Over Redis no slower at p99 than over the spool: {:.2}× ({}).\n",
-        verdict(fan.delivered == fan.subscribers * fan.messages && fan.p99 <= 100.0),
-        verdict(fan_redis.delivered == fan_redis.subscribers * fan_redis.messages && fan_redis.p99 <= 100.0),
+        "\nTargets: all delivered, p99 ≤ 100 ms: spool {}, Redis {}. Within 1.3× of the floor's p99 under the same server: Apache {}, lighttpd {}. Over Redis no slower at p99 than over the spool: {:.2}× ({}).\n",
+        verdict(all(&fan) && fan.p99 <= 100.0),
+        verdict(all(&fan_redis) && fan_redis.p99 <= 100.0),
+        verdict(all(&fan) && fan.p99 <= 1.3 * fan_floor.p99),
+        verdict(all(&fan_l) && fan_l.p99 <= 1.3 * fan_l_floor.p99),
         fan_redis.p99 / fan.p99,
         verdict(fan_redis.p99 <= fan.p99)
     )
@@ -303,6 +344,17 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         verdict(median(&spawn[1].runs) >= 0.8 * c_floor)
     )
     .unwrap();
+
+    // The ten-thousand-client scenario runs apart (it needs host limits raised and takes
+    // minutes); its last report is part of this one.
+    match std::fs::read_to_string(repo().join("benches/crowd.md")) {
+        Ok(crowd) if !plan.smoke => writeln!(w, "\n{crowd}").unwrap(),
+        _ => writeln!(
+            w,
+            "\n## 8. Ten thousand clients\n\nRun apart: `cargo bench --bench e2e -- --crowd`."
+        )
+        .unwrap(),
+    }
 
     md
 }

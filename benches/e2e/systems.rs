@@ -28,6 +28,8 @@ pub(crate) struct Systems {
     pub(crate) lighttpd: Server,
     pub(crate) nginx: Nginx,
     pub(crate) peers: PathBuf,
+    /// The directory `nph-sse-floor` watches.
+    pub(crate) floor_dir: PathBuf,
     pub(crate) data_file: PathBuf,
     pub(crate) peer_cam: PathBuf,
 }
@@ -110,7 +112,7 @@ pub(crate) fn output(cmd: &str) -> String {
 /// What the Redis site's config adds before the shared part.
 pub(crate) const CONFIG_STORE_REDIS: &str = "store = \"redis\"\n";
 
-pub(crate) const CONFIG: &str = "spool_dir = \"@SPOOL@\"\nopen_channels = [\"lat\", \"llat\", \"sse\", \"lsse\", \"loss\", \"fan\", \"idle\", \"spawn\", \"lspawn\"]\n\
+pub(crate) const CONFIG: &str = "spool_dir = \"@SPOOL@\"\nopen_channels = [\"lat\", \"llat\", \"sse\", \"lsse\", \"loss\", \"fan\", \"idle\", \"spawn\", \"lspawn\", \"once\", \"waiting\", \"crowd\"]\n\
 retention_messages = 20000\nlongpoll_timeout_secs = 120\nheartbeat_secs = 15\nkeepalive_secs = 5\n\
 [cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
 
@@ -144,6 +146,20 @@ pub(crate) fn start(plan: &Plan) -> Systems {
         "cd {p} && gcc -O2 -o hello.cgi hello.c && chmod 0755 *.php *.pl hello.cgi && chmod 0755 {p}",
         p = peers.display()
     ));
+    // The fan-out floor runs from the programs' own cgi-bin, so that Apache and lighttpd serve it
+    // as they serve ours; the directory it watches must be readable by the server's user.
+    sh(&format!(
+        "gcc -O2 -o {bin}/nph-sse-floor {p}/nph-sse-floor.c && cp {p}/hello.cgi {bin}/",
+        bin = site.cgi_bin.display(),
+        p = peers.display()
+    ));
+    let floor_dir = site.dir.path().join("floor");
+    std::fs::create_dir_all(&floor_dir).unwrap();
+    std::fs::set_permissions(
+        &floor_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let data_file = site.dir.path().join("peerdata/data.txt");
     let peer_cam = site.cams.join("peer.jpg");
     std::fs::create_dir_all(data_file.parent().unwrap()).unwrap();
@@ -215,5 +231,6 @@ pub(crate) fn start(plan: &Plan) -> Systems {
         peers,
         data_file,
         peer_cam,
+        floor_dir,
     }
 }

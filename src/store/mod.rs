@@ -13,6 +13,7 @@
 //! it again from id 1; the epoch is how a client's cursor tells the new channel from the old
 //! one, so it is told it missed messages instead of silently skipping or repeating some.
 
+pub mod bell;
 pub mod redis;
 pub mod spool;
 

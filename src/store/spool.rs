@@ -17,7 +17,10 @@
 //! - readers take no lock: retention deletes old files, and a reader that finds one gone reports
 //!   the gap as `missed`.
 //!
-//! Subscribers wait on an inotify watch of their channels' directories that wakes only for a
+//! Subscribers wait on their channels' [bells](super::bell), which a publish rings once its
+//! message is in place (and the spool's bell for new channels when it made the channel).
+//! Where a bell cannot be made or opened (a spool the subscriber may read but not write), they
+//! wait on an inotify watch of the channels' directories instead, which wakes only for a
 //! message file renamed into place, not for the lock or the hints.
 
 use std::collections::BTreeSet;
@@ -28,6 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 
+use super::bell::{self, CHANNEL_BELL, Listener, ROOT_BELL};
 use super::{
     Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
     new_epoch,
@@ -35,12 +39,24 @@ use super::{
 use crate::regular::{self, Links};
 use crate::source::watch::{DirWatch, LeaveOpen};
 
+/// How a subscriber of the spool sleeps until a publish.
+#[derive(Debug)]
+enum Waiter {
+    /// The channels' bells; `None` keys the spool's bell for channels not made yet.
+    Bells(Listener<Option<String>>),
+    /// An inotify watch of the channels' directories (and of the spool for channels not made
+    /// yet), where bells cannot be used.
+    Inotify(DirWatch),
+}
+
 /// The embedded store: a spool directory.
 #[derive(Debug)]
 pub struct SpoolStore {
     root: PathBuf,
     retention: Retention,
-    watch: Option<DirWatch>,
+    watch: Option<Waiter>,
+    /// The channels [`ChannelStore::watch`] was given.
+    watched: Vec<String>,
     /// Channels being waited on whose directory does not exist yet: the spool root is watched
     /// for them, since subscribers never create a channel.
     pending: Vec<String>,
@@ -74,6 +90,7 @@ impl SpoolStore {
             root: root.to_owned(),
             retention,
             watch: None,
+            watched: Vec::new(),
             pending: Vec::new(),
         }
     }
@@ -287,6 +304,33 @@ impl SpoolStore {
         }
     }
 
+    /// How to wait for the watched channels: their bells, and the spool's for those not made
+    /// yet; an inotify watch where a bell cannot be made or opened (a channel directory another
+    /// user made, a spool this user may not write).
+    fn waiter(&self) -> Result<Waiter, StoreError> {
+        let dirs: Vec<(&String, PathBuf)> = self
+            .watched
+            .iter()
+            .filter(|c| !self.pending.contains(c))
+            .map(|c| (c, self.channel_dir(c)))
+            .collect();
+        let mut bells = Listener::new();
+        let mut listening = dirs
+            .iter()
+            .try_for_each(|(c, dir)| bells.add(Some((*c).clone()), &dir.join(CHANNEL_BELL)));
+        if listening.is_ok() && !self.pending.is_empty() {
+            listening = bells.add(None, &self.root.join(ROOT_BELL));
+        }
+        if listening.is_ok() {
+            return Ok(Waiter::Bells(bells));
+        }
+        let mut watched: Vec<&Path> = dirs.iter().map(|(_, d)| d.as_path()).collect();
+        if !self.pending.is_empty() {
+            watched.push(&self.root);
+        }
+        Ok(Waiter::Inotify(DirWatch::new(watched)?))
+    }
+
     /// The id an idempotency key was stored with, if it is still remembered.
     fn remembered(&self, dir: &Path, key: &str) -> Option<u64> {
         let name = format!("{IDEMPOTENCY_PREFIX}{key}");
@@ -313,12 +357,12 @@ impl ChannelStore for SpoolStore {
             .open(dir.join("lock"))?;
         lock.lock()?;
         // Under the lock: no other publisher of this channel runs until it is dropped.
-        let epoch = match Self::epoch_in(&dir) {
-            Some(epoch) => epoch,
+        let (epoch, new_channel) = match Self::epoch_in(&dir) {
+            Some(epoch) => (epoch, false),
             None => {
                 let epoch = new_epoch();
                 Self::write_atomically(&dir, "epoch", epoch.as_bytes())?;
-                epoch
+                (epoch, true)
             }
         };
         if let Some(id) = message
@@ -340,6 +384,15 @@ impl ChannelStore for SpoolStore {
         Self::write_atomically(&dir, &format!("{id:020}{SUFFIX}"), &bytes)?;
         // The message is stored: what follows only saves later work, and its failure (a full
         // disk, say) must not turn a stored message into a failed publish that a client retries.
+        // Subscribers hear first; a bell that cannot be rung leaves them to their timeouts, and
+        // those that could not open theirs wait on inotify, which the rename woke.
+        let _ = bell::ring(&dir.join(CHANNEL_BELL));
+        if new_channel {
+            // Made by the channel's maker, so that a subscriber who may not write in a
+            // directory a publisher of another user made can still listen.
+            let _ = bell::make(&dir.join(CHANNEL_BELL));
+            let _ = bell::ring(&self.root.join(ROOT_BELL));
+        }
         if let Some(key) = message.idempotency_key {
             let _ = Self::write_atomically(
                 &dir,
@@ -455,12 +508,11 @@ impl ChannelStore for SpoolStore {
     }
 
     fn watch(&mut self, channels: &[String]) -> Result<(), StoreError> {
-        let mut dirs = Vec::with_capacity(channels.len() + 1);
         self.pending.clear();
+        self.watched = channels.to_vec();
         for channel in channels {
-            match self.existing_dir(channel)? {
-                Some(dir) => dirs.push(dir),
-                None => self.pending.push(channel.clone()),
+            if self.existing_dir(channel)?.is_none() {
+                self.pending.push(channel.clone());
             }
         }
         if !self.pending.is_empty() {
@@ -468,43 +520,48 @@ impl ChannelStore for SpoolStore {
             Self::checked(&self.root).map_err(|e| {
                 StoreError::Failed(format!("spool_dir {}: {e}", self.root.display()))
             })?;
-            dirs.push(self.root.clone());
         }
-        self.watch = Some(DirWatch::new(dirs.iter().map(PathBuf::as_path))?);
+        self.watch = Some(self.waiter()?);
         Ok(())
     }
 
     fn wait(&mut self, _positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError> {
-        let Some(watch) = self.watch.as_mut() else {
+        if self.watch.is_none() {
             return Err(StoreError::Failed("wait before watch".into()));
-        };
-        // A channel created since the last look: watch it, and have the caller read, since its
-        // first message may have landed before the watch.
-        let mut appeared = false;
-        let mut i = 0;
-        while i < self.pending.len() {
-            let dir = self.root.join(&self.pending[i]);
-            if Self::checked(&dir).is_ok() {
-                watch.add(&dir)?;
-                self.pending.swap_remove(i);
-                appeared = true;
-            } else {
-                i += 1;
-            }
         }
-        if appeared {
+        // A channel created since the last look: listen to it, and have the caller read, since
+        // its first message may have landed before.
+        let before = self.pending.len();
+        self.pending
+            .retain(|channel| Self::checked(&self.root.join(channel)).is_err());
+        if self.pending.len() != before {
+            self.watch = Some(self.waiter()?);
             return Ok(true);
         }
-        let pending = &self.pending;
-        // Only a message renamed into place, a new epoch, or an awaited channel appearing is
-        // news: the lock file's close, the hints' renames and temporary files (dot names) would
-        // wake every subscriber for nothing.
-        Ok(watch.wait_for(timeout, |name| {
-            !name.starts_with(b".")
-                && (name.ends_with(SUFFIX.as_bytes())
-                    || name == b"epoch"
-                    || pending.iter().any(|c| c.as_bytes() == name))
-        })?)
+        let Some(waiter) = self.watch.as_mut() else {
+            return Err(StoreError::Failed("wait before watch".into()));
+        };
+        match waiter {
+            Waiter::Bells(bells) => {
+                let rang = bells.wait(timeout)?;
+                // The spool's bell rang for a channel made: worth a look only for a channel
+                // still awaited, which the next wait checks first.
+                Ok(rang.iter().any(Option::is_some)
+                    || (!rang.is_empty() && !self.pending.is_empty()))
+            }
+            Waiter::Inotify(watch) => {
+                let pending = &self.pending;
+                // Only a message renamed into place, a new epoch, or an awaited channel
+                // appearing is news: the lock file's close, the hints' renames and temporary
+                // files (dot names) would wake every subscriber for nothing.
+                Ok(watch.wait_for(timeout, |name| {
+                    !name.starts_with(b".")
+                        && (name.ends_with(SUFFIX.as_bytes())
+                            || name == b"epoch"
+                            || pending.iter().any(|c| c.as_bytes() == name))
+                })?)
+            }
+        }
     }
 
     fn channels(&mut self) -> Result<Vec<String>, StoreError> {
@@ -530,7 +587,7 @@ impl ChannelStore for SpoolStore {
     }
 
     fn leave_open(&mut self) {
-        if let Some(watch) = self.watch.take() {
+        if let Some(Waiter::Inotify(watch)) = self.watch.take() {
             watch.leave_open();
         }
     }

@@ -1,0 +1,404 @@
+//! Scenario 8, apart from the default run (`cargo bench --bench e2e -- --crowd [N]`): N
+//! streaming clients (10,000 by default) on one host, under Apache and lighttpd set up as
+//! `apache-conf/` documents for that many, beside the C floor program at the same N.
+//!
+//! One thread holds every client on one epoll instance, so the load client costs one process
+//! and no thread per client: 10,000 threads here would take as many of the host's process ids
+//! as the server's own.
+
+#[allow(unused_imports)]
+use super::*;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use rustix::event::{Timespec, epoll};
+
+/// What one crowd measured.
+pub(crate) struct Crowd {
+    pub(crate) server: &'static str,
+    pub(crate) program: &'static str,
+    pub(crate) clients: usize,
+    /// Clients whose stream had started (its opening `retry:` seen).
+    pub(crate) connected: usize,
+    pub(crate) connect_secs: f64,
+    /// The server's whole process tree (server, workers, CGI programs), PSS.
+    pub(crate) tree_mib: f64,
+    pub(crate) kib_per_client: f64,
+    pub(crate) idle_percent: f64,
+    pub(crate) delivered: usize,
+    pub(crate) of: usize,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+    /// Seconds from the clients' departure to the last program process gone.
+    pub(crate) gone_secs: f64,
+    /// Program processes still there at the deadline.
+    pub(crate) left: usize,
+}
+
+/// The settings the crowd runs with, as `apache-conf/` documents them.
+pub(crate) const CROWD_HEARTBEAT_SECS: u64 = 15;
+const MESSAGES: usize = 5;
+
+struct Client {
+    stream: TcpStream,
+    started: bool,
+    events: usize,
+    tail: Vec<u8>,
+    arrivals: Vec<Instant>,
+}
+
+const DATA: &[u8] = b"\ndata: ";
+
+impl Client {
+    /// Reads what is there; false when the server closed the connection.
+    fn read(&mut self, buf: &mut [u8]) -> bool {
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    let mut seen = std::mem::take(&mut self.tail);
+                    seen.extend_from_slice(&buf[..n]);
+                    if !self.started && crate::client::occurrences(&seen, b"retry:") > 0 {
+                        self.started = true;
+                    }
+                    let now = Instant::now();
+                    for _ in 0..crate::client::occurrences(&seen, DATA) {
+                        self.events += 1;
+                        self.arrivals.push(now);
+                    }
+                    let keep = seen.len().saturating_sub(DATA.len() - 1);
+                    self.tail = seen.split_off(keep);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// The clients of one crowd on one epoll instance.
+struct Clients {
+    epoll: std::os::fd::OwnedFd,
+    all: Vec<Client>,
+    closed: usize,
+    buf: Vec<u8>,
+    events: Vec<epoll::Event>,
+}
+
+impl Clients {
+    fn new() -> Clients {
+        Clients {
+            epoll: epoll::create(epoll::CreateFlags::CLOEXEC).unwrap(),
+            all: Vec::new(),
+            closed: 0,
+            buf: vec![0; 16384],
+            events: vec![
+                epoll::Event {
+                    flags: epoll::EventFlags::empty(),
+                    data: epoll::EventData::new_u64(0),
+                };
+                1024
+            ],
+        }
+    }
+
+    fn open(&mut self, port: u16, target: &str) {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        stream.set_nonblocking(true).unwrap();
+        let i = self.all.len() as u64;
+        epoll::add(
+            &self.epoll,
+            &stream,
+            epoll::EventData::new_u64(i),
+            epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
+        )
+        .unwrap();
+        self.all.push(Client {
+            stream,
+            started: false,
+            events: 0,
+            tail: Vec::new(),
+            arrivals: Vec::new(),
+        });
+    }
+
+    /// Reads whatever arrives within `timeout`.
+    fn pump(&mut self, timeout: Duration) {
+        let timeout = Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        let n = epoll::wait(&self.epoll, &mut self.events[..], Some(&timeout)).unwrap_or(0);
+        for k in 0..n {
+            let i = self.events[k].data.u64() as usize;
+            if !self.all[i].read(&mut self.buf) {
+                let _ = epoll::delete(&self.epoll, &self.all[i].stream);
+                self.closed += 1;
+            }
+        }
+    }
+
+    fn started(&self) -> usize {
+        self.all.iter().filter(|c| c.started).count()
+    }
+}
+
+/// One crowd: `n` clients of `target` through `port`, whose server's tree is under `server_pid`
+/// and whose programs' command lines contain `program`; `publish` sends message `i`.
+pub(crate) fn crowd(
+    (server, what): (&'static str, &'static str),
+    server_pid: u32,
+    port: u16,
+    target: &str,
+    program: &str,
+    n: usize,
+    mut publish: impl FnMut(usize),
+) -> Crowd {
+    eprintln!("e2e: crowd: {what} under {server}, {n} clients");
+    let mut clients = Clients::new();
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(300);
+    // Opened in waves, as many waiting to start as the server starts at a time, so that the
+    // connect time measures the server rather than a queue of refused connections.
+    while clients.started() < n && Instant::now() < deadline {
+        let started = clients.started();
+        while clients.all.len() < n && clients.all.len() - started < 256 {
+            clients.open(port, target);
+        }
+        clients.pump(Duration::from_millis(20));
+        if clients.closed > 0 {
+            break;
+        }
+    }
+    let connect_secs = t0.elapsed().as_secs_f64();
+    let connected = clients.started();
+    eprintln!("e2e: crowd: {connected} connected in {connect_secs:.1} s");
+
+    settle();
+    let tree_kib = tree_pss(server_pid) as f64;
+    let cpu0 = tree_cpu(server_pid);
+    let idle_from = Instant::now();
+    while idle_from.elapsed() < Duration::from_secs(10) {
+        clients.pump(Duration::from_millis(500));
+    }
+    let idle_percent = tree_cpu(server_pid).saturating_sub(cpu0) as f64
+        / 100.0
+        / idle_from.elapsed().as_secs_f64()
+        * 100.0;
+
+    let before: Vec<usize> = clients.all.iter().map(|c| c.events).collect();
+    let mut sent = Vec::new();
+    for i in 0..MESSAGES {
+        sent.push(Instant::now());
+        publish(i);
+        let wait_until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < wait_until {
+            clients.pump(Duration::from_millis(50));
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until
+        && clients
+            .all
+            .iter()
+            .zip(&before)
+            .any(|(c, b)| c.started && c.events < b + MESSAGES)
+    {
+        clients.pump(Duration::from_millis(50));
+    }
+    let mut delays = Vec::new();
+    for (c, &b) in clients.all.iter().zip(&before) {
+        for (k, at) in c.arrivals.iter().skip(b).take(MESSAGES).enumerate() {
+            delays.push(ms(at.saturating_duration_since(sent[k])));
+        }
+    }
+    let delivered = delays.len();
+    let s = sorted(delays);
+
+    drop(clients);
+    let left_at = Instant::now();
+    let gone_by = left_at + Duration::from_secs(2 * CROWD_HEARTBEAT_SECS + 10);
+    let mut left = pids_matching(program).len();
+    while left > 0 && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(100));
+        left = pids_matching(program).len();
+    }
+    let gone_secs = left_at.elapsed().as_secs_f64();
+    reap(program);
+    Crowd {
+        server,
+        program: what,
+        clients: n,
+        connected,
+        connect_secs,
+        tree_mib: tree_kib / 1024.0,
+        kib_per_client: tree_kib / connected.max(1) as f64,
+        idle_percent,
+        delivered,
+        of: connected * MESSAGES,
+        p50: percentile(&s, 0.5),
+        p99: percentile(&s, 0.99),
+        max: s.last().copied().unwrap_or(f64::NAN),
+        gone_secs,
+        left,
+    }
+}
+
+/// The site, servers and crowds of the `--crowd` run.
+pub(crate) fn run_crowds(n: usize) -> Vec<Crowd> {
+    raise_host_limits(n);
+    let site = Site::new(&CONFIG.replace(
+        "heartbeat_secs = 15",
+        &format!("heartbeat_secs = {CROWD_HEARTBEAT_SECS}"),
+    ));
+    let floor_dir = site.dir.path().join("floor");
+    std::fs::create_dir_all(&floor_dir).unwrap();
+    std::fs::set_permissions(
+        &floor_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    sh(&format!(
+        "gcc -O2 -o {bin}/nph-sse-floor {p}/benches/peers/nph-sse-floor.c",
+        bin = site.cgi_bin.display(),
+        p = repo().display()
+    ));
+    let mut store = store_of(&site);
+    let floor_target = format!("/cgi-bin/nph-sse-floor?{}", floor_dir.display());
+    let ours = site.cgi_bin.join("nph-longpoll").display().to_string();
+    let floor = site.cgi_bin.join("nph-sse-floor").display().to_string();
+    let publish_floor = |i: usize| {
+        let tmp = floor_dir.join(".message.tmp");
+        std::fs::write(&tmp, format!("c{i}")).unwrap();
+        std::fs::rename(&tmp, floor_dir.join("message")).unwrap();
+    };
+    let mut out = Vec::new();
+    {
+        let apache = Server::apache_with(&site, |conf| crowd_apache(conf, n));
+        let pid = apache.pid();
+        out.push(crowd(
+            ("Apache", "serverpush nph-longpoll (SSE)"),
+            pid,
+            apache.port,
+            "/cgi-bin/nph-longpoll/crowd?transport=sse",
+            &ours,
+            n,
+            |i| {
+                store.put("crowd", &format!("c{i}"));
+            },
+        ));
+        out.push(crowd(
+            ("Apache", "C floor"),
+            pid,
+            apache.port,
+            &floor_target,
+            &floor,
+            n,
+            publish_floor,
+        ));
+    }
+    {
+        let lighttpd = Server::lighttpd_with(&site, |conf| crowd_lighttpd(conf, n));
+        let pid = lighttpd.pid();
+        out.push(crowd(
+            ("lighttpd", "serverpush nph-longpoll (SSE)"),
+            pid,
+            lighttpd.port,
+            "/cgi-bin/nph-longpoll/crowd?transport=sse",
+            &ours,
+            n,
+            |i| {
+                store.put("crowd", &format!("c{i}"));
+            },
+        ));
+        out.push(crowd(
+            ("lighttpd", "C floor"),
+            pid,
+            lighttpd.port,
+            &floor_target,
+            &floor,
+            n,
+            publish_floor,
+        ));
+    }
+    out
+}
+
+/// The host limits `apache-conf/README` (ten thousand clients) asks for, raised where lower.
+fn raise_host_limits(n: usize) {
+    let at_least = |key: &str, value: usize| {
+        let now: usize = output(&format!("sysctl -n {key}"))
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if now < value {
+            sh(&format!("sysctl -qw {key}={value}"));
+        }
+    };
+    // A process id per CGI program and per Apache worker thread.
+    at_least("kernel.pid_max", 4 * n + 32768);
+    at_least("kernel.threads-max", 4 * n + 32768);
+    // The floor program takes an inotify instance per client (serverpush's programs do not).
+    at_least("fs.inotify.max_user_instances", n + 1024);
+}
+
+/// Apache's event MPM with a worker thread per streaming client, as `apache-conf/httpd.conf.in`
+/// documents for many clients.
+fn crowd_apache(conf: String, n: usize) -> String {
+    let workers = (n + 512).div_ceil(64) * 64;
+    fixtures::raise_workers(conf, workers).replace("Timeout 60", "Timeout 180")
+}
+
+/// lighttpd with descriptors for every client: a connection, and the program's pipe.
+fn crowd_lighttpd(mut conf: String, n: usize) -> String {
+    conf.push_str(&format!(
+        "\nserver.max-fds = {}\nserver.max-connections = {}\n",
+        4 * n + 1024,
+        n + 512
+    ));
+    conf
+}
+
+/// The `--crowd` report, a section of its own that the default run's report includes.
+pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
+    let mut w = String::new();
+    writeln!(w, "## 8. Ten thousand clients\n").unwrap();
+    writeln!(w, "Measured by `cargo bench --bench e2e -- --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid) and lighttpd set up as README's \"Ten thousand clients\" says (worker threads, descriptors, process ids). Memory is the PSS of the server's whole process tree (server, workers, programs) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
+    writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    for c in crowds {
+        writeln!(
+            w,
+            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {} |",
+            c.server, c.program, c.connected, c.connect_secs, c.tree_mib, c.kib_per_client,
+            c.idle_percent, c.delivered, c.of, c.p50, c.p99, c.max, c.gone_secs, c.left
+        )
+        .unwrap();
+    }
+    let verdicts: Vec<String> = crowds
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [ours, floor] => Some(format!(
+                "under {}: p99 {:.2}× the floor's ({}), under 1 s {}, tree {:.2} GB ({}), {} processes left ({})",
+                ours.server,
+                ours.p99 / floor.p99,
+                verdict(ours.delivered == ours.of && ours.p99 <= 1.3 * floor.p99),
+                verdict(ours.p99 < 1000.0),
+                ours.tree_mib / 1024.0,
+                verdict(ours.tree_mib <= 2048.0),
+                ours.left,
+                verdict(ours.left == 0),
+            )),
+            _ => None,
+        })
+        .collect();
+    writeln!(w, "\nTargets: delivery p99 within 1.3× of the C floor's and under 1 s, at most 2 GB for the whole server, no process left: {}.\n", verdicts.join("; ")).unwrap();
+    w
+}
