@@ -34,6 +34,11 @@ pub fn not_regular(path: &Path) -> io::Error {
 
 /// Opens `path` for reading without blocking and checks it is a regular file.
 pub fn open(path: &Path, links: Links) -> io::Result<File> {
+    open_regular(path, links).map(|(file, _)| file)
+}
+
+/// [`open`], with the file's size.
+fn open_regular(path: &Path, links: Links) -> io::Result<(File, u64)> {
     let mut flags = OFlags::NONBLOCK;
     if links == Links::Refuse {
         flags |= OFlags::NOFOLLOW;
@@ -50,10 +55,11 @@ pub fn open(path: &Path, links: Links) -> io::Result<File> {
                 e
             }
         })?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(not_regular(path));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// Makes sure `dir` is a private directory of this user: created (mode 0700) when missing,
@@ -84,18 +90,27 @@ pub fn for_this_user(path: &str) -> std::path::PathBuf {
 /// Reads at most `limit` bytes of the regular file at `path`; `Ok(None)` when there is none.
 /// A file longer than `limit` is an error, not a truncated read.
 pub fn read(path: &Path, links: Links, limit: u64) -> io::Result<Option<Vec<u8>>> {
-    let file = match open(path, links) {
-        Ok(file) => file,
+    let (file, size) = match open_regular(path, links) {
+        Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
+    let too_large = || {
+        io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is larger than {limit} bytes", path.display()),
-        ));
+        )
+    };
+    // The size the file has now sizes the buffer, so a small file takes one read and one more
+    // that finds its end (a subscriber reads a message per wake-up); a file that grows while
+    // it is read is still cut at the limit.
+    if size > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
     }
     Ok(Some(bytes))
 }

@@ -151,8 +151,8 @@ impl Cgi {
         (status, std::mem::take(&mut self.out), stderr)
     }
 
-    /// True once the program holds what it waits on, a channel's bell or an inotify watch: a
-    /// publish from then on wakes it (it opens them before it reads).
+    /// True once the program holds what it waits on, a doorbell or an inotify watch: a publish
+    /// from then on wakes it (it makes them before it reads).
     pub fn watching(&self) -> bool {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
             .into_iter()
@@ -161,7 +161,7 @@ impl Cgi {
             .any(|fd| {
                 std::fs::read_link(fd.path()).is_ok_and(|l| {
                     let l = l.to_string_lossy();
-                    l.contains("inotify") || l.ends_with(".bell")
+                    l.contains("inotify") || l.contains("/.waiting/") || l.contains("/+waiting/")
                 })
             })
     }

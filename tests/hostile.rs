@@ -163,8 +163,8 @@ fn subscribers_never_create_channels() {
     let mut dirs: Vec<String> = std::fs::read_dir(&spool.spool)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        // The spool's one bell for channels not made yet, which waiting subscribers share.
-        .filter(|name| name != serverpush::store::bell::ROOT_BELL)
+        // The spool's waiting room for channels not made yet, where long-polls wait.
+        .filter(|name| name != serverpush::store::bell::NEW_CHANNELS_ROOM)
         .collect();
     dirs.sort();
     assert_eq!(dirs, vec!["later"], "only the published channel exists");

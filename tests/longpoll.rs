@@ -533,55 +533,60 @@ fn sse_ready_event_names_the_start() {
     assert!(!String::from_utf8_lossy(body).contains("ready"));
 }
 
-/// A subscriber sleeps on its channel's bell, not on inotify: closing an inotify instance at
+/// A long-poll sleeps on a doorbell of its own, not on inotify: closing an inotify instance at
 /// exit waits for a kernel grace period, and Apache closes a CGI response's connection only once
-/// the program is gone.
+/// the program is gone. It removes its doorbell when it has answered. Streams watch with inotify.
 #[test]
-fn subscribers_wait_on_bells_and_hold_no_inotify_instance() {
+fn long_polls_wait_on_doorbells_and_streams_on_inotify() {
     let spool = Spool::new("");
-    let last = spool.store().put("rung", "before");
+    let mut last = spool.store().put("rung", "before");
+    let room = spool.spool.join("rung/.waiting");
     for query in [
-        format!("channel=rung&since={last}&timeout=20"),
-        "channel=rung&channel=unmade&transport=sse".to_owned(),
+        "channel=rung&since={last}&timeout=20",
+        "channel=rung&channel=unmade&cursor=rung:{last},unmade:0&timeout=20",
+        "channel=rung&channel=unmade&transport=sse",
     ] {
+        let query = query.replace("{last}", &last.to_string());
         let mut cgi = spool.get(&query).spawn(&bin("nph-longpoll"));
-        wait_for(T, "the subscriber to listen", || {
-            cgi.watching().then_some(())
+        let stream = query.contains("sse");
+        let expected = if stream {
+            (0, 1)
+        } else if query.contains("unmade") {
+            // A channel not made yet is awaited in the spool's room for new channels.
+            (2, 0)
+        } else {
+            (1, 0)
+        };
+        let what = format!("{query} to wait on {expected:?} doorbells and inotify instances");
+        wait_for(T, &what, || {
+            let fds = cgi.descriptors();
+            let doorbells = fds.iter().filter(|l| l.contains("waiting/")).count();
+            let inotify = fds.iter().filter(|l| l.contains("inotify")).count();
+            ((doorbells, inotify) == expected).then_some(())
         });
-        let fds = cgi.descriptors();
-        assert!(
-            fds.iter().any(|l| l.ends_with("rung/.bell")),
-            "{query}: {fds:?}"
-        );
-        assert!(
-            !fds.iter().any(|l| l.contains("inotify")),
-            "{query}: {fds:?}"
-        );
-        if query.contains("unmade") {
-            assert!(
-                fds.iter()
-                    .any(|l| l.ends_with(serverpush::store::bell::ROOT_BELL)),
-                "a channel not made yet is awaited on the spool's bell: {fds:?}"
-            );
-        }
-        spool.store().put("rung", "after");
+        last = spool.store().put("rung", "after");
         cgi.read_until_count(b"after", 1, T);
-        if query.contains("sse") {
+        if stream {
             cgi.signal("TERM");
         }
         cgi.wait_exit(T);
+        assert_eq!(
+            std::fs::read_dir(&room).unwrap().count(),
+            0,
+            "{query}: removed"
+        );
     }
 }
 
-/// Something other than a FIFO in a bell's place (planted, or left by a tool) is never read as
-/// a ring: the subscriber waits on inotify instead, and still wakes for the next message.
+/// Something other than a directory in a waiting room's place (planted, or left by a tool) is
+/// never used: the long-poll watches with inotify instead, and still wakes for the next message.
 #[test]
-fn a_file_in_a_bells_place_falls_back_to_inotify() {
+fn a_file_in_a_waiting_rooms_place_falls_back_to_inotify() {
     let spool = Spool::new("");
     let last = spool.store().put("plain", "before");
-    let bell = spool.spool.join("plain/.bell");
-    std::fs::remove_file(&bell).unwrap();
-    std::fs::write(&bell, b"not a bell").unwrap();
+    let room = spool.spool.join("plain/.waiting");
+    std::fs::remove_dir(&room).unwrap();
+    std::fs::write(&room, b"not a room").unwrap();
     let mut cgi = spool
         .get(&format!("channel=plain&since={last}&timeout=20"))
         .spawn(&bin("nph-longpoll"));
@@ -598,8 +603,8 @@ fn a_file_in_a_bells_place_falls_back_to_inotify() {
     let v: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(v["messages"][0]["data"], "after");
     assert_eq!(
-        std::fs::read(&bell).unwrap(),
-        b"not a bell",
+        std::fs::read(&room).unwrap(),
+        b"not a room",
         "left as it was"
     );
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serverpush::store::redis::{RedisSettings, RedisStore};
-use serverpush::store::{ChannelStore, NewMessage, Retention, SpoolStore, parse_time};
+use serverpush::store::{ChannelStore, NewMessage, Retention, SpoolStore, Waiting, parse_time};
 
 use crate::fixtures::Redis;
 use crate::util::{StoreExt, wait_for};
@@ -203,41 +203,50 @@ fn idempotency_keys_store_once(b: &dyn Backend) {
 }
 
 fn wait_wakes_for_news_and_times_out(b: &dyn Backend) {
-    let channels = vec!["w1".to_owned(), "w2".to_owned()];
+    wait_as(b, Waiting::Once, "o");
+    wait_as(b, Waiting::Stream, "s");
+}
+
+/// A long-poll's wait (`Once`) and a stream's behave alike; channels named `{prefix}1`, `2`.
+fn wait_as(b: &dyn Backend, waiting: Waiting, prefix: &str) {
+    let (w1, w2) = (format!("{prefix}1"), format!("{prefix}2"));
+    let channels = vec![w1.clone(), w2.clone()];
     let mut s = b.open(keep_all());
-    s.put("w1", "before");
-    s.watch(&channels).unwrap();
+    s.put(&w1, "before");
+    s.watch(&channels, waiting).unwrap();
     let start = std::time::Instant::now();
     let woke = s
-        .wait(&[("w1", 1), ("w2", 0)], Duration::from_millis(300))
+        .wait(&[(&w1, 1), (&w2, 0)], Duration::from_millis(300))
         .unwrap();
     // A store may wake early; the caller reads again. The spool and Redis do not, here.
     assert!(!woke, "nothing new");
     assert!(start.elapsed() >= Duration::from_millis(250));
     // A message already there when the wait starts is not slept through.
-    s.put("w2", "already");
+    s.put(&w2, "already");
     assert!(
-        s.wait(&[("w1", 1), ("w2", 0)], Duration::from_secs(10))
+        s.wait(&[(&w1, 1), (&w2, 0)], Duration::from_secs(10))
             .unwrap()
     );
     // A message published while it waits wakes it at once.
     std::thread::scope(|scope| {
         let (watching, watched) = std::sync::mpsc::channel();
+        let (w1, w2) = (w1.clone(), w2.clone());
+        let news = w1.clone();
         let waiter = scope.spawn(move || {
             let mut s = b.open(keep_all());
-            s.watch(&channels).unwrap();
+            s.watch(&channels, waiting).unwrap();
             // From here on a publish cannot be slept through (inotify queues it; Redis is asked
             // for ids after the given ones), however late the wait below starts.
             watching.send(()).unwrap();
             let start = std::time::Instant::now();
             let woke = s
-                .wait(&[("w1", 1), ("w2", 1)], Duration::from_secs(10))
+                .wait(&[(&w1, 1), (&w2, 1)], Duration::from_secs(10))
                 .unwrap();
             (woke, start.elapsed())
         });
         watched.recv_timeout(T).unwrap();
         let mut publisher = b.open(keep_all());
-        publisher.put("w1", "news");
+        publisher.put(&news, "news");
         let (woke, took) = waiter.join().unwrap();
         assert!(woke && took < Duration::from_secs(5), "{took:?}");
     });

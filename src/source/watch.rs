@@ -133,8 +133,10 @@ fn poll_readable(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
     }
 }
 
-/// Reads every queued event; true if one was `wanted` (or the queue overflowed, which may have
-/// hidden one).
+/// Reads the queued events, one read's worth; true if one was `wanted` (or the queue
+/// overflowed, which may have hidden one). Events beyond what one read returns stay queued and
+/// make the next wait return at once, so the read that would only find the queue empty is
+/// spared: a subscriber makes one `read` per wake-up.
 fn drain(
     fd: &OwnedFd,
     buf: &mut [MaybeUninit<u8>],
@@ -151,6 +153,9 @@ fn drain(
             Err(rustix::io::Errno::AGAIN) => return Ok(hit),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
+        }
+        if reader.is_buffer_empty() {
+            return Ok(hit);
         }
     }
 }
@@ -176,26 +181,37 @@ pub struct DirWatch {
 }
 
 impl DirWatch {
-    /// What a directory watch reports: files renamed in or written, and new entries (a channel
-    /// directory appearing in the spool).
-    const FLAGS: WatchFlags = WatchFlags::MOVED_TO
-        .union(WatchFlags::CLOSE_WRITE)
-        .union(WatchFlags::CREATE);
+    /// What a channel directory's watch reports: files renamed into it. Messages arrive only so,
+    /// and leaving out writes and creations spares a wake-up per publish for the lock file's
+    /// close and the temporary file.
+    const CHANNEL: WatchFlags = WatchFlags::MOVED_TO;
 
-    /// A watch on each of `dirs`.
+    /// What the spool's watch reports: channel directories made or renamed into it.
+    const SPOOL: WatchFlags = WatchFlags::MOVED_TO.union(WatchFlags::CREATE);
+
+    /// A watch on each of the channel directories `dirs`.
     pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
         let dirs: Vec<&Path> = dirs.into_iter().collect();
-        let fd = instance(&dirs, Self::FLAGS)?;
+        let fd = instance(&dirs, Self::CHANNEL)?;
         Ok(DirWatch {
             fd,
             buf: vec![MaybeUninit::uninit(); 8192],
         })
     }
 
-    /// Watches one more directory (without inotify, the fallback looks anyway).
+    /// Watches one more channel directory (without inotify, the fallback looks anyway).
     pub fn add(&mut self, dir: &Path) -> io::Result<()> {
+        self.add_with(dir, Self::CHANNEL)
+    }
+
+    /// Watches the spool directory for channel directories appearing.
+    pub fn add_spool(&mut self, dir: &Path) -> io::Result<()> {
+        self.add_with(dir, Self::SPOOL)
+    }
+
+    fn add_with(&mut self, dir: &Path, flags: WatchFlags) -> io::Result<()> {
         if let Some(fd) = &self.fd {
-            inotify::add_watch(fd, dir, Self::FLAGS)?;
+            inotify::add_watch(fd, dir, flags)?;
         }
         Ok(())
     }

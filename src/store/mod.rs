@@ -153,6 +153,16 @@ impl From<io::Error> for StoreError {
     }
 }
 
+/// How a subscriber will wait, which decides what a store prepares for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// For one answer, then the process exits (a long-poll): what the wait holds must cost
+    /// nothing to release, since the exit is part of the answer's time.
+    Once,
+    /// For a stream: many waits, each as cheap as it can be.
+    Stream,
+}
+
 /// A channel store. Channel names are validated by the caller.
 ///
 /// The contract, which `tests/store.rs` checks against every implementation:
@@ -187,9 +197,10 @@ pub trait ChannelStore: std::fmt::Debug {
     /// The highest id in `channel` (0 for none yet) and its epoch.
     fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError>;
 
-    /// Prepares to wait on `channels`. Called before the first read of a subscription, so a
-    /// message published between that read and the first wait is not slept through.
-    fn watch(&mut self, channels: &[String]) -> Result<(), StoreError>;
+    /// Prepares to wait on `channels`, `waiting` as said. Called before the first read of a
+    /// subscription, so a message published between that read and the first wait is not slept
+    /// through.
+    fn watch(&mut self, channels: &[String], waiting: Waiting) -> Result<(), StoreError>;
 
     /// Waits up to `timeout` until one of `positions` (channel, id) has a message after its id;
     /// true when one may have.

@@ -25,8 +25,8 @@ use chrono::{TimeZone, Utc};
 use redis::{Connection, RedisError, Script, Value};
 
 use super::{
-    Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
-    new_epoch,
+    Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, Waiting,
+    format_time, new_epoch,
 };
 use crate::config::Config;
 
@@ -469,7 +469,7 @@ impl ChannelStore for RedisStore {
         Ok((last.unwrap_or(0), epoch))
     }
 
-    fn watch(&mut self, _channels: &[String]) -> Result<(), StoreError> {
+    fn watch(&mut self, _channels: &[String], _waiting: Waiting) -> Result<(), StoreError> {
         // XREAD is given explicit ids, so nothing published after a read can be slept through.
         Ok(())
     }

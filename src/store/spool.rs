@@ -17,11 +17,12 @@
 //! - readers take no lock: retention deletes old files, and a reader that finds one gone reports
 //!   the gap as `missed`.
 //!
-//! Subscribers wait on their channels' [bells](super::bell), which a publish rings once its
-//! message is in place (and the spool's bell for new channels when it made the channel).
-//! Where a bell cannot be made or opened (a spool the subscriber may read but not write), they
-//! wait on an inotify watch of the channels' directories instead, which wakes only for a
-//! message file renamed into place, not for the lock or the hints.
+//! Streams wait on an inotify watch of their channels' directories that wakes only for a file
+//! renamed into place (a message, and now and then a hint), not for the lock's close or the
+//! temporary files. A long-poll waits on [doorbells](super::bell) instead, which a publish
+//! rings once its message is in place: closing an inotify instance at exit would hold the
+//! answer's connection open for milliseconds. Where a doorbell cannot be made (a channel
+//! directory another user made without a waiting room), a long-poll watches as streams do.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -31,7 +32,8 @@ use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 
-use super::bell::{self, CHANNEL_BELL, Listener, ROOT_BELL};
+use super::Waiting;
+use super::bell::{self, Doorbells, NEW_CHANNELS_ROOM, WAITING_ROOM};
 use super::{
     Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
     new_epoch,
@@ -42,11 +44,20 @@ use crate::source::watch::{DirWatch, LeaveOpen};
 /// How a subscriber of the spool sleeps until a publish.
 #[derive(Debug)]
 enum Waiter {
-    /// The channels' bells; `None` keys the spool's bell for channels not made yet.
-    Bells(Listener<Option<String>>),
-    /// An inotify watch of the channels' directories (and of the spool for channels not made
-    /// yet), where bells cannot be used.
+    /// Its doorbells in the channels' waiting rooms; `None` keys the one in the spool's room
+    /// for channels not made yet.
+    Doorbells(Doorbells<Option<String>>),
+    /// An inotify watch of the channels' directories, and of the spool for channels not made
+    /// yet.
     Inotify(DirWatch),
+}
+
+/// The id of a message file's name (`<id>.msg`).
+fn message_id(name: &[u8]) -> Option<u64> {
+    std::str::from_utf8(name.strip_suffix(SUFFIX.as_bytes())?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The embedded store: a spool directory.
@@ -55,6 +66,13 @@ pub struct SpoolStore {
     root: PathBuf,
     retention: Retention,
     watch: Option<Waiter>,
+    /// How the subscriber waits.
+    waiting: Waiting,
+    /// The channel and id of the newest message the last wait saw land, for a stream of one
+    /// channel.
+    landed: Option<(String, u64)>,
+    /// The last epoch read: its channel directory, what its file looked like, the epoch.
+    epochs: Option<(PathBuf, (u64, i64, i64, u64), String)>,
     /// The channels [`ChannelStore::watch`] was given.
     watched: Vec<String>,
     /// Channels being waited on whose directory does not exist yet: the spool root is watched
@@ -90,6 +108,9 @@ impl SpoolStore {
             root: root.to_owned(),
             retention,
             watch: None,
+            waiting: Waiting::Stream,
+            epochs: None,
+            landed: None,
             watched: Vec::new(),
             pending: Vec::new(),
         }
@@ -188,6 +209,24 @@ impl SpoolStore {
         Self::read_small(dir, name).and_then(|s| s.trim().parse().ok())
     }
 
+    /// The channel's epoch as [`SpoolStore::epoch_in`] reads it, read again only when the
+    /// `epoch` file is not the one read last time: a stream asks at every wake-up, and a look
+    /// at the file costs one call where reading it costs five.
+    fn epoch_of(&mut self, dir: &Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::symlink_metadata(dir.join("epoch")).ok()?;
+        let seen = (meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len());
+        if let Some((at, known, epoch)) = &self.epochs
+            && at == dir
+            && *known == seen
+        {
+            return Some(epoch.clone());
+        }
+        let epoch = Self::epoch_in(dir)?;
+        self.epochs = Some((dir.to_owned(), seen, epoch.clone()));
+        Some(epoch)
+    }
+
     /// The channel's epoch, `None` when it has none yet.
     fn epoch_in(dir: &Path) -> Option<String> {
         let text = Self::read_small(dir, "epoch")?;
@@ -209,13 +248,20 @@ impl SpoolStore {
     }
 
     fn parse(channel: &str, id: u64, bytes: &[u8]) -> Option<Message> {
+        /// A message file's first line.
+        #[derive(serde::Deserialize)]
+        struct Header {
+            time: String,
+            #[serde(rename = "type")]
+            content_type: String,
+        }
         let newline = bytes.iter().position(|&b| b == b'\n')?;
-        let header: serde_json::Value = serde_json::from_slice(&bytes[..newline]).ok()?;
+        let header: Header = serde_json::from_slice(&bytes[..newline]).ok()?;
         Some(Message {
             channel: channel.to_owned(),
             id,
-            time: header["time"].as_str()?.to_owned(),
-            content_type: header["type"].as_str()?.to_owned(),
+            time: header.time,
+            content_type: header.content_type,
             data: String::from_utf8(bytes[newline + 1..].to_vec()).ok()?,
         })
     }
@@ -255,7 +301,10 @@ impl SpoolStore {
             }
             first += 1;
         }
-        if first != hint {
+        // Rewritten every LAST_HINT_EVERY ids, like `last`: each rewrite is a rename that wakes
+        // every stream watching the channel, and a stale hint costs a few lookups of files
+        // already gone.
+        if first >= hint + LAST_HINT_EVERY {
             Self::write_atomically(dir, "first", first.to_string().as_bytes())?;
         }
         Ok(())
@@ -304,9 +353,9 @@ impl SpoolStore {
         }
     }
 
-    /// How to wait for the watched channels: their bells, and the spool's for those not made
-    /// yet; an inotify watch where a bell cannot be made or opened (a channel directory another
-    /// user made, a spool this user may not write).
+    /// How to wait for the watched channels: a stream watches their directories (and the spool
+    /// for channels not made yet); a long-poll rings doorbells in their waiting rooms (and the
+    /// spool's), or watches where it may not make one.
     fn waiter(&self) -> Result<Waiter, StoreError> {
         let dirs: Vec<(&String, PathBuf)> = self
             .watched
@@ -314,21 +363,23 @@ impl SpoolStore {
             .filter(|c| !self.pending.contains(c))
             .map(|c| (c, self.channel_dir(c)))
             .collect();
-        let mut bells = Listener::new();
-        let mut listening = dirs
-            .iter()
-            .try_for_each(|(c, dir)| bells.add(Some((*c).clone()), &dir.join(CHANNEL_BELL)));
-        if listening.is_ok() && !self.pending.is_empty() {
-            listening = bells.add(None, &self.root.join(ROOT_BELL));
+        if self.waiting == Waiting::Once {
+            let mut bells = Doorbells::new();
+            let mut made = dirs
+                .iter()
+                .try_for_each(|(c, dir)| bells.add(Some((*c).clone()), &dir.join(WAITING_ROOM)));
+            if made.is_ok() && !self.pending.is_empty() {
+                made = bells.add(None, &self.root.join(NEW_CHANNELS_ROOM));
+            }
+            if made.is_ok() {
+                return Ok(Waiter::Doorbells(bells));
+            }
         }
-        if listening.is_ok() {
-            return Ok(Waiter::Bells(bells));
-        }
-        let mut watched: Vec<&Path> = dirs.iter().map(|(_, d)| d.as_path()).collect();
+        let mut watch = DirWatch::new(dirs.iter().map(|(_, d)| d.as_path()))?;
         if !self.pending.is_empty() {
-            watched.push(&self.root);
+            watch.add_spool(&self.root)?;
         }
-        Ok(Waiter::Inotify(DirWatch::new(watched)?))
+        Ok(Waiter::Inotify(watch))
     }
 
     /// The id an idempotency key was stored with, if it is still remembered.
@@ -384,14 +435,14 @@ impl ChannelStore for SpoolStore {
         Self::write_atomically(&dir, &format!("{id:020}{SUFFIX}"), &bytes)?;
         // The message is stored: what follows only saves later work, and its failure (a full
         // disk, say) must not turn a stored message into a failed publish that a client retries.
-        // Subscribers hear first; a bell that cannot be rung leaves them to their timeouts, and
-        // those that could not open theirs wait on inotify, which the rename woke.
-        let _ = bell::ring(&dir.join(CHANNEL_BELL));
+        // Waiting long-polls hear first (streams were woken by the rename). A doorbell that
+        // cannot be rung leaves its waiter to its timeout.
+        let _ = bell::ring_all(&dir.join(WAITING_ROOM));
         if new_channel {
-            // Made by the channel's maker, so that a subscriber who may not write in a
-            // directory a publisher of another user made can still listen.
-            let _ = bell::make(&dir.join(CHANNEL_BELL));
-            let _ = bell::ring(&self.root.join(ROOT_BELL));
+            // Made by the channel's maker, so that a waiter who may not write in a directory
+            // a publisher of another user made can still wait there.
+            let _ = bell::make_room(&dir.join(WAITING_ROOM));
+            let _ = bell::ring_all(&self.root.join(NEW_CHANNELS_ROOM));
         }
         if let Some(key) = message.idempotency_key {
             let _ = Self::write_atomically(
@@ -429,7 +480,7 @@ impl ChannelStore for SpoolStore {
             return Ok(Batch::default());
         };
         let mut batch = Batch {
-            epoch: Self::epoch_in(&dir),
+            epoch: self.epoch_of(&dir),
             ..Batch::default()
         };
         // The usual case: the next ids are there; read them until one is not.
@@ -460,7 +511,19 @@ impl ChannelStore for SpoolStore {
                 Err(e) => Err(e),
             }
         };
+        // A stream woken by the message `landed` knows it is there and need not look for the
+        // one after it: that look, for a name not yet made, waits for the directory's lock, which
+        // the publisher still holds while its rename wakes the watchers. A later message wakes
+        // the next wait at once.
+        let landed = self
+            .landed
+            .take()
+            .filter(|(c, id)| c == channel && *id > after);
         while room(&batch) && read(next, &mut batch)? {
+            if landed.as_ref().is_some_and(|(_, id)| *id == next) {
+                batch.last_id = next;
+                return Ok(batch);
+            }
             next += 1;
         }
         if batch.found_any() {
@@ -477,7 +540,19 @@ impl ChannelStore for SpoolStore {
         // before calling anything missed. Retention drops from the oldest end only, so if the
         // next id is still absent while later ones exist, it was dropped.
         next = after + 1;
+        // A stream woken by the message `landed` knows it is there and need not look for the
+        // one after it: that look, for a name not yet made, waits for the directory's lock, which
+        // the publisher still holds while its rename wakes the watchers. A later message wakes
+        // the next wait at once.
+        let landed = self
+            .landed
+            .take()
+            .filter(|(c, id)| c == channel && *id > after);
         while room(&batch) && read(next, &mut batch)? {
+            if landed.as_ref().is_some_and(|(_, id)| *id == next) {
+                batch.last_id = next;
+                return Ok(batch);
+            }
             next += 1;
         }
         if batch.found_any() {
@@ -507,8 +582,9 @@ impl ChannelStore for SpoolStore {
         Ok((Self::last_in(&dir)?, epoch))
     }
 
-    fn watch(&mut self, channels: &[String]) -> Result<(), StoreError> {
+    fn watch(&mut self, channels: &[String], waiting: Waiting) -> Result<(), StoreError> {
         self.pending.clear();
+        self.waiting = waiting;
         self.watched = channels.to_vec();
         for channel in channels {
             if self.existing_dir(channel)?.is_none() {
@@ -529,39 +605,48 @@ impl ChannelStore for SpoolStore {
         if self.watch.is_none() {
             return Err(StoreError::Failed("wait before watch".into()));
         }
-        // A channel created since the last look: listen to it, and have the caller read, since
+        // A channel created since the last look: wait on it, and have the caller read, since
         // its first message may have landed before.
-        let before = self.pending.len();
-        self.pending
-            .retain(|channel| Self::checked(&self.root.join(channel)).is_err());
-        if self.pending.len() != before {
-            self.watch = Some(self.waiter()?);
+        let (appeared, pending): (Vec<String>, Vec<String>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|channel| Self::checked(&self.root.join(channel)).is_ok());
+        self.pending = pending;
+        if !appeared.is_empty() {
+            match self.watch.as_mut() {
+                Some(Waiter::Inotify(watch)) => {
+                    for channel in &appeared {
+                        watch.add(&self.root.join(channel))?;
+                    }
+                }
+                _ => self.watch = Some(self.waiter()?),
+            }
             return Ok(true);
         }
-        let Some(waiter) = self.watch.as_mut() else {
-            return Err(StoreError::Failed("wait before watch".into()));
-        };
-        match waiter {
-            Waiter::Bells(bells) => {
-                let rang = bells.wait(timeout)?;
-                // The spool's bell rang for a channel made: worth a look only for a channel
-                // still awaited, which the next wait checks first.
-                Ok(rang.iter().any(Option::is_some)
-                    || (!rang.is_empty() && !self.pending.is_empty()))
-            }
-            Waiter::Inotify(watch) => {
-                let pending = &self.pending;
+        let pending = &self.pending;
+        let newest = std::cell::Cell::new(None::<u64>);
+        let woke = match self.watch.as_mut() {
+            Some(Waiter::Doorbells(bells)) => !bells.wait(timeout)?.is_empty(),
+            Some(Waiter::Inotify(watch)) => {
                 // Only a message renamed into place, a new epoch, or an awaited channel
-                // appearing is news: the lock file's close, the hints' renames and temporary
-                // files (dot names) would wake every subscriber for nothing.
-                Ok(watch.wait_for(timeout, |name| {
+                // appearing is news: the hints' renames and temporary files (dot names) would
+                // wake the caller for nothing.
+                watch.wait_for(timeout, |name| {
+                    if let Some(id) = message_id(name) {
+                        newest.set(newest.get().max(Some(id)));
+                        return true;
+                    }
                     !name.starts_with(b".")
-                        && (name.ends_with(SUFFIX.as_bytes())
-                            || name == b"epoch"
-                            || pending.iter().any(|c| c.as_bytes() == name))
-                })?)
+                        && (name == b"epoch" || pending.iter().any(|c| c.as_bytes() == name))
+                })?
             }
-        }
+            None => return Err(StoreError::Failed("wait before watch".into())),
+        };
+        // With one channel watched, every message file named is that channel's.
+        self.landed = match (&self.watched[..], newest.get()) {
+            ([channel], Some(id)) if self.pending.is_empty() => Some((channel.clone(), id)),
+            _ => None,
+        };
+        Ok(woke)
     }
 
     fn channels(&mut self) -> Result<Vec<String>, StoreError> {

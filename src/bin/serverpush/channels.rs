@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serverpush::config::{Config, is_name};
-use serverpush::store::{self, ChannelStore, Message};
+use serverpush::store::{self, ChannelStore, Message, Waiting};
 
 use crate::cli::{StoreArgs, TailArgs};
 
@@ -93,7 +93,7 @@ pub fn tail(args: &TailArgs) -> Result<()> {
     }
     let channel = args.channel.as_str();
     let mut store = open(&args.store)?;
-    store.watch(std::slice::from_ref(&args.channel))?;
+    store.watch(std::slice::from_ref(&args.channel), Waiting::Stream)?;
     let mut after = match args.since {
         Some(n) => n,
         None => store.head(channel)?.0,

@@ -17,20 +17,43 @@ use super::{Delivery, READ_LIMIT, json_response, refuse_late};
 use crate::head::Head;
 use crate::pacing::Time;
 use crate::program::Response;
-use crate::store::{ChannelStore, Message, StoreError, answer_size};
+use crate::store::{ChannelStore, Message, StoreError, Waiting, answer_size};
 use crate::transport::chunked::{ChunkedWriter, Framing};
 use crate::transport::iframe::IframeWriter;
 use crate::transport::sse::SseWriter;
 
 /// The JSON of a message as clients get it.
-fn message_json(m: &Message) -> Value {
-    json!({
-        "channel": m.channel,
-        "id": m.id,
-        "time": m.time,
-        "type": m.content_type,
-        "data": m.data,
-    })
+fn message_json(m: &Message) -> MessageJson<'_> {
+    MessageJson {
+        channel: &m.channel,
+        data: &m.data,
+        id: m.id,
+        time: &m.time,
+        content_type: &m.content_type,
+    }
+}
+
+/// [`message_json`] as a value, for the transports that add to it.
+fn message_value(m: &Message) -> Value {
+    serde_json::to_value(message_json(m)).unwrap_or_default()
+}
+
+/// JSON text of `value`.
+fn to_json(value: &impl serde::Serialize) -> io::Result<String> {
+    serde_json::to_string(value).map_err(io::Error::other)
+}
+
+/// A message as clients receive it. Serialised from borrowed fields, since a stream writes one
+/// per subscriber per message; the fields are in the order `json!` wrote them (sorted), so the
+/// bytes are as they were.
+#[derive(serde::Serialize)]
+struct MessageJson<'a> {
+    channel: &'a str,
+    data: &'a str,
+    id: u64,
+    time: &'a str,
+    #[serde(rename = "type")]
+    content_type: &'a str,
 }
 
 /// What one round of reading found.
@@ -116,8 +139,12 @@ pub fn subscribe<W: Write, T: Time>(
     // Watch first, then read: a message that lands between the two is seen by the read, and one
     // that lands after it ends the wait.
     let channels: Vec<String> = start.iter().map(|(c, _)| c.clone()).collect();
+    let waiting = match delivery {
+        Delivery::LongPoll { .. } => Waiting::Once,
+        _ => Waiting::Stream,
+    };
     store
-        .watch(&channels)
+        .watch(&channels, waiting)
         .map_err(|e| refuse_late(response, e, time))?;
     let mut cursor = Cursor(Vec::with_capacity(start.len()));
     for (channel, since) in start {
@@ -282,14 +309,14 @@ impl<W: Write> Sink<W> {
     fn message(&mut self, m: &Message, position: &Cursor) -> io::Result<()> {
         let cursor = position.render();
         match self {
-            Sink::Sse(w) => w.event(Some(&cursor), None, &message_json(m).to_string()),
+            Sink::Sse(w) => w.event(Some(&cursor), None, &to_json(&message_json(m))?),
             Sink::Iframe(w) => {
-                let mut v = message_json(m);
+                let mut v = message_value(m);
                 v["cursor"] = Value::String(cursor);
                 w.call(&[v])
             }
             Sink::Chunked(w) => {
-                let mut v = message_json(m);
+                let mut v = message_value(m);
                 v["cursor"] = Value::String(cursor);
                 let mut line = v.to_string().into_bytes();
                 line.push(b'\n');
