@@ -136,16 +136,10 @@ pub fn subscribe<W: Write, T: Time>(
     response: &mut Response<W>,
     time: &mut T,
 ) -> io::Result<()> {
-    // Watch first, then read: a message that lands between the two is seen by the read, and one
-    // that lands after it ends the wait.
+    // A position is taken before the watch starts; every wait follows a read made after the
+    // watch started, so a message landing before the watch is seen by that read, and one landing
+    // after it ends the wait.
     let channels: Vec<String> = start.iter().map(|(c, _)| c.clone()).collect();
-    let waiting = match delivery {
-        Delivery::LongPoll { .. } => Waiting::Once,
-        _ => Waiting::Stream,
-    };
-    store
-        .watch(&channels, waiting)
-        .map_err(|e| refuse_late(response, e, time))?;
     let mut cursor = Cursor(Vec::with_capacity(start.len()));
     for (channel, since) in start {
         let (id, epoch) = match since {
@@ -161,6 +155,8 @@ pub fn subscribe<W: Write, T: Time>(
     let budget = response.config.max_answer_bytes;
     if let Delivery::LongPoll { timeout } = delivery {
         let deadline = time.elapsed() + timeout;
+        // A long-poll with something to say at once answers without ever watching.
+        let mut watching = false;
         loop {
             let Round {
                 messages,
@@ -180,12 +176,22 @@ pub fn subscribe<W: Write, T: Time>(
                 store.leave_open();
                 return json_response(response, StatusCode::OK, &body, time);
             }
+            if !watching {
+                store
+                    .watch(&channels, Waiting::Once)
+                    .map_err(|e| refuse_late(response, e, time))?;
+                watching = true;
+                continue;
+            }
             store
                 .wait(&cursor.ids(), deadline - now)
                 .map_err(|e| refuse_late(response, e, time))?;
         }
     }
 
+    store
+        .watch(&channels, Waiting::Stream)
+        .map_err(|e| refuse_late(response, e, time))?;
     stream(store.as_mut(), cursor, delivery, response, time)
 }
 
