@@ -96,7 +96,13 @@ pub fn read_frame(
     let meta = file
         .metadata()
         .map_err(|e| FrameError::Unreadable(e.to_string()))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 24));
+    // One byte more than the file holds, so that the read that finds its end needs no growth.
+    let mut bytes = Vec::with_capacity(
+        usize::try_from(meta.len())
+            .unwrap_or(0)
+            .min(1 << 24)
+            .saturating_add(1),
+    );
     file.take(MAX_FRAME_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| match e.raw_os_error() {

@@ -49,7 +49,7 @@ fn fallback_wait(timeout: Duration) -> bool {
     true
 }
 
-/// Watches one file for writes, closes after writing, and renames onto it.
+/// Watches one file for closes after writing and renames onto it.
 #[derive(Debug)]
 pub struct FileWatch {
     fd: Option<OwnedFd>,
@@ -68,13 +68,10 @@ impl FileWatch {
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?
             .to_owned();
-        let fd = instance(
-            &[dir],
-            WatchFlags::CLOSE_WRITE
-                | WatchFlags::MOVED_TO
-                | WatchFlags::MODIFY
-                | WatchFlags::CREATE,
-        )?;
+        // A file is news when it is complete: closed after writing, or renamed into place. Each
+        // write of a frame being written, and the creation of a temporary file, would wake every
+        // viewer for nothing (50 viewers of a 30 frames/s camera: thousands of wake-ups a second).
+        let fd = instance(&[dir], WatchFlags::CLOSE_WRITE | WatchFlags::MOVED_TO)?;
         Ok(FileWatch {
             fd,
             name,

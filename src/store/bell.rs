@@ -259,7 +259,7 @@ mod tests {
         for name in ["2147483632.0", &format!("{}.999", std::process::id())] {
             ok(rfs::mknodat(
                 CWD,
-                &room.join(name),
+                room.join(name),
                 FileType::Fifo,
                 Mode::from_raw_mode(0o600),
                 0,

@@ -52,6 +52,10 @@ enum Waiter {
     Inotify(DirWatch),
 }
 
+/// What a file looked like: inode, modification time (seconds, nanoseconds), size. A file
+/// replaced by a rename has another inode.
+type FileSeen = (u64, i64, i64, u64);
+
 /// The id of a message file's name (`<id>.msg`).
 fn message_id(name: &[u8]) -> Option<u64> {
     std::str::from_utf8(name.strip_suffix(SUFFIX.as_bytes())?)
@@ -72,7 +76,7 @@ pub struct SpoolStore {
     /// channel.
     landed: Option<(String, u64)>,
     /// The last epoch read: its channel directory, what its file looked like, the epoch.
-    epochs: Option<(PathBuf, (u64, i64, i64, u64), String)>,
+    epochs: Option<(PathBuf, FileSeen, String)>,
     /// The channels [`ChannelStore::watch`] was given.
     watched: Vec<String>,
     /// Channels being waited on whose directory does not exist yet: the spool root is watched
