@@ -362,7 +362,10 @@ fn raise_host_limits() {
         };
         let (key, value) = (key.trim(), value.trim());
         let want: u64 = value.parse().unwrap();
-        let now: u64 = output(&format!("sysctl -n {key}")).trim().parse().unwrap_or(0);
+        let now: u64 = output(&format!("sysctl -n {key}"))
+            .trim()
+            .parse()
+            .unwrap_or(0);
         if now < want {
             sh(&format!("sysctl -qw {key}={value}"));
         }
@@ -372,13 +375,19 @@ fn raise_host_limits() {
 /// Apache's event MPM with a worker thread per streaming client: the documented
 /// `apache-conf/many-clients/apache2.conf` in place of the template's own settings.
 fn crowd_apache(conf: String, n: usize) -> String {
-    assert!(n <= 10_000, "apache-conf/many-clients/ is sized for 10,000 clients");
+    assert!(
+        n <= 10_000,
+        "apache-conf/many-clients/ is sized for 10,000 clients"
+    );
     with_snippet(&conf, "apache2.conf")
 }
 
 /// lighttpd with descriptors for every client, as `apache-conf/many-clients/lighttpd.conf`.
 fn crowd_lighttpd(conf: String, n: usize) -> String {
-    assert!(n <= 10_000, "apache-conf/many-clients/ is sized for 10,000 clients");
+    assert!(
+        n <= 10_000,
+        "apache-conf/many-clients/ is sized for 10,000 clients"
+    );
     with_snippet(&conf, "lighttpd.conf")
 }
 
@@ -400,4 +409,43 @@ fn with_snippet(conf: &str, name: &str) -> String {
         .collect();
     out.push_str(&snippet);
     out
+}
+/// The `--crowd` report, a section of its own that the default run's report includes.
+pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
+    let mut w = String::new();
+    writeln!(w, "## 8. Ten thousand clients\n").unwrap();
+    writeln!(w, "Measured by `cargo bench --bench e2e -- --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid) and lighttpd set up with `apache-conf/many-clients/` (README, \"How many clients one host holds\"). Memory is the PSS of the server's whole process tree (server, workers, programs) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
+    writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | of which the server's | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    for c in crowds {
+        writeln!(
+            w,
+            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {} |",
+            c.server, c.program, c.connected, c.connect_secs, c.tree_mib, c.kib_per_client, c.server_kib_per_client,
+            c.idle_percent, c.delivered, c.of, c.p50, c.p99, c.max, c.gone_secs, c.left
+        )
+        .unwrap();
+    }
+    let verdicts: Vec<String> = crowds
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [ours, floor] => Some(format!(
+                "under {}: p99 {:.2}× the floor's ({}), under 1 s {}, tree {:.2} GB ({}), {} processes left ({})",
+                ours.server,
+                ours.p99 / floor.p99,
+                verdict(ours.delivered == ours.of && ours.p99 <= 1.3 * floor.p99),
+                verdict(ours.p99 < 1000.0),
+                ours.tree_mib / 1024.0,
+                verdict(ours.tree_mib <= 2048.0),
+                ours.left,
+                verdict(ours.left == 0),
+            )),
+            _ => None,
+        })
+        .collect();
+    let hard = output("sh -c 'ulimit -Hn'");
+    for c in crowds.iter().filter(|c| c.connected < c.clients) {
+        writeln!(w, "\nUnder {}, {} of {} clients of {} were served: the server ran out of descriptors at this machine's hard limit of {} per process, which a process here cannot raise (it lacks `CAP_SYS_RESOURCE`); `server.max-fds` asks for more. Its row compares the {} served.", c.server, c.connected, c.clients, c.program, hard.trim(), c.connected).unwrap();
+    }
+    writeln!(w, "\nTargets: delivery p99 within 1.3× of the C floor's and under 1 s, at most 2 GB for the whole server, no process left: {}.\n", verdicts.join("; ")).unwrap();
+    w
 }
