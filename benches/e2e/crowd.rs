@@ -278,18 +278,7 @@ pub(crate) fn run_crowds(n: usize) -> Vec<Crowd> {
         "heartbeat_secs = 15",
         &format!("heartbeat_secs = {CROWD_HEARTBEAT_SECS}"),
     ));
-    let floor_dir = site.dir.path().join("floor");
-    std::fs::create_dir_all(&floor_dir).unwrap();
-    std::fs::set_permissions(
-        &floor_dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    sh(&format!(
-        "gcc -O2 -o {bin}/nph-sse-floor {p}/benches/peers/nph-sse-floor.c",
-        bin = site.cgi_bin.display(),
-        p = repo().display()
-    ));
+    let floor_dir = install_floor(&site);
     let mut store = store_of(&site);
     let floor_target = format!("/cgi-bin/nph-sse-floor?{}", floor_dir.display());
     let ours = site.cgi_bin.join("nph-longpoll").display().to_string();

@@ -57,6 +57,24 @@ pub(crate) fn store_of(site: &Site) -> Box<dyn ChannelStore> {
     serverpush::store::open(&config).unwrap()
 }
 
+/// Builds the fan-out floor into the programs' own cgi-bin, so that Apache and lighttpd serve
+/// it as they serve ours; returns the directory it watches, readable by the server's user.
+pub(crate) fn install_floor(site: &Site) -> PathBuf {
+    sh(&format!(
+        "gcc -O2 -o {}/nph-sse-floor {}/benches/peers/nph-sse-floor.c",
+        site.cgi_bin.display(),
+        repo().display()
+    ));
+    let floor_dir = site.dir.path().join("floor");
+    std::fs::create_dir_all(&floor_dir).unwrap();
+    std::fs::set_permissions(
+        &floor_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    floor_dir
+}
+
 /// nginx with nchan, stopped on drop.
 pub(crate) struct Nginx {
     pub(crate) child: Child,
@@ -146,20 +164,12 @@ pub(crate) fn start(plan: &Plan) -> Systems {
         "cd {p} && gcc -O2 -o hello.cgi hello.c && chmod 0755 *.php *.pl hello.cgi && chmod 0755 {p}",
         p = peers.display()
     ));
-    // The fan-out floor runs from the programs' own cgi-bin, so that Apache and lighttpd serve it
-    // as they serve ours; the directory it watches must be readable by the server's user.
     sh(&format!(
-        "gcc -O2 -o {bin}/nph-sse-floor {p}/nph-sse-floor.c && cp {p}/hello.cgi {bin}/",
-        bin = site.cgi_bin.display(),
-        p = peers.display()
+        "cp {}/hello.cgi {}/",
+        peers.display(),
+        site.cgi_bin.display()
     ));
-    let floor_dir = site.dir.path().join("floor");
-    std::fs::create_dir_all(&floor_dir).unwrap();
-    std::fs::set_permissions(
-        &floor_dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let floor_dir = install_floor(&site);
     let data_file = site.dir.path().join("peerdata/data.txt");
     let peer_cam = site.cams.join("peer.jpg");
     std::fs::create_dir_all(data_file.parent().unwrap()).unwrap();
