@@ -544,19 +544,7 @@ impl ChannelStore for SpoolStore {
         // before calling anything missed. Retention drops from the oldest end only, so if the
         // next id is still absent while later ones exist, it was dropped.
         next = after + 1;
-        // A stream woken by the message `landed` knows it is there and need not look for the
-        // one after it: that look, for a name not yet made, waits for the directory's lock, which
-        // the publisher still holds while its rename wakes the watchers. A later message wakes
-        // the next wait at once.
-        let landed = self
-            .landed
-            .take()
-            .filter(|(c, id)| c == channel && *id > after);
         while room(&batch) && read(next, &mut batch)? {
-            if landed.as_ref().is_some_and(|(_, id)| *id == next) {
-                batch.last_id = next;
-                return Ok(batch);
-            }
             next += 1;
         }
         if batch.found_any() {
