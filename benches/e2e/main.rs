@@ -153,9 +153,16 @@ fn main() {
             .get(at + 1)
             .and_then(|a| a.parse().ok())
             .unwrap_or(10_000);
-        let crowds = run_crowds(n);
+        // `--crowd-under apache` (or `lighttpd`) runs one server's crowds only, for trying a
+        // change; its report goes under `target/`, since the committed one shows both.
+        let under = args
+            .iter()
+            .position(|a| a == "--crowd-under")
+            .and_then(|at| args.get(at + 1))
+            .map(|s| s.to_ascii_lowercase());
+        let crowds = run_crowds(n, under.as_deref());
         let text = crowd_report(&crowds, &date, started.elapsed().as_secs_f64());
-        let path = if smoke {
+        let path = if smoke || under.is_some() {
             out_dir.join("crowd.md")
         } else {
             repo().join("benches/crowd.md")

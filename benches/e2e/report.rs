@@ -145,13 +145,13 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     writeln!(w, "What a client that reads to the end (an HTTP/1.0 client, a script, many libraries) waits for, and how long the server's worker and connection stay taken. One-shot answers, from the request's start to the connection's close, beside a C hello CGI through the same server; {} of each per server.\n", plan.rounds * (plan.latency_per_round / 3)).unwrap();
     writeln!(
         w,
-        "| one-shot answer | p50 ms | p90 ms | p99 ms | p50 / C hello's |\n|---|---|---|---|---|"
+        "| one-shot answer | p50 ms | p90 ms | p99 ms | p50 / C hello's (same method) |\n|---|---|---|---|---|"
     )
     .unwrap();
     let mut reached = true;
     for rows in &one_shots {
-        let floor = rows[0].p50();
-        for l in rows {
+        for (which, l) in rows.iter().enumerate() {
+            let floor = rows[one_shot_floor(which)].p50();
             let s = sorted(l.samples.clone());
             reached &= l.p50() <= 1.2 * floor;
             writeln!(
@@ -166,7 +166,7 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
             .unwrap();
         }
     }
-    writeln!(w, "\nTarget: every one-shot answer closes within 1.2× of the C hello's p50 under the same server: {}. Apache makes sure a CGI program is gone before it closes the connection (mod_cgid sends SIGTERM and, if the process is still there, looks again 10, 20, 40 ms later): when the look comes a moment too early, the close waits 10 ms, for the C hello as for ours, which is the p90 column.\n", verdict(reached)).unwrap();
+    writeln!(w, "\nTarget: every one-shot answer closes within 1.2× of the p50 of the C hello sent with the same method under the same server: {}. Apache makes sure a CGI program is gone before it closes the connection (mod_cgid sends SIGTERM and, if the process is still there, looks again 10, 20, 40 ms later): when the look comes a moment too early, the close waits 10 ms, for the C hello as for ours. For a POST it comes too early nearly every time on a 2-core host: the worker that wrote the body to the program shares the program's processor, the program's last close wakes it, and it runs (preempting the exiting program) before the exit has finished; a scheduler trace shows the order, and the C hello's POST row shows the same 10 ms as our publish's.\n", verdict(reached)).unwrap();
     writeln!(w, "A parked long-poll answered by a publish, to its close (compare with its delivery above: the close follows the answer's last byte):\n").unwrap();
     writeln!(w, "| parked long-poll | p50 ms | p99 ms |\n|---|---|---|").unwrap();
     for l in [&lat_lp_close, &lat_l_lp_close] {

@@ -17,12 +17,8 @@
 //! - readers take no lock: retention deletes old files, and a reader that finds one gone reports
 //!   the gap as `missed`.
 //!
-//! Streams wait on an inotify watch of their channels' directories that wakes only for a file
-//! renamed into place (a message, and now and then a hint), not for the lock's close or the
-//! temporary files. A long-poll waits on [doorbells](super::bell) instead, which a publish
-//! rings once its message is in place: closing an inotify instance at exit would hold the
-//! answer's connection open for milliseconds. Where a doorbell cannot be made (a channel
-//! directory another user made without a waiting room), a long-poll watches as streams do.
+//! How subscribers wait (inotify for streams, doorbells for long-polls) is the `wait`
+//! module's part (`spool/wait.rs`).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -33,24 +29,15 @@ use std::time::{Duration, SystemTime};
 use chrono::Utc;
 
 use super::Waiting;
-use super::bell::{self, Doorbells, NEW_CHANNELS_ROOM, WAITING_ROOM};
+use super::bell::{self, NEW_CHANNELS_ROOM, WAITING_ROOM};
 use super::{
     Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
     new_epoch,
 };
 use crate::regular::{self, Links};
-use crate::source::watch::{DirWatch, LeaveOpen};
 
-/// How a subscriber of the spool sleeps until a publish.
-#[derive(Debug)]
-enum Waiter {
-    /// Its doorbells in the channels' waiting rooms; `None` keys the one in the spool's room
-    /// for channels not made yet.
-    Doorbells(Doorbells<Option<String>>),
-    /// An inotify watch of the channels' directories, and of the spool for channels not made
-    /// yet.
-    Inotify(DirWatch),
-}
+mod wait;
+use wait::Subscription;
 
 /// What a file looked like: inode, modification time (seconds, nanoseconds), size. A file
 /// replaced by a rename has another inode.
@@ -69,19 +56,11 @@ fn message_id(name: &[u8]) -> Option<u64> {
 pub struct SpoolStore {
     root: PathBuf,
     retention: Retention,
-    watch: Option<Waiter>,
-    /// How the subscriber waits.
-    waiting: Waiting,
-    /// The channel and id of the newest message the last wait saw land, for a stream of one
-    /// channel.
-    landed: Option<(String, u64)>,
-    /// The last epoch read: its channel directory, what its file looked like, the epoch.
+    /// The channel's epoch last read: its channel directory, what its file looked like, the
+    /// epoch.
     epochs: Option<(PathBuf, FileSeen, String)>,
-    /// The channels [`ChannelStore::watch`] was given.
-    watched: Vec<String>,
-    /// Channels being waited on whose directory does not exist yet: the spool root is watched
-    /// for them, since subscribers never create a channel.
-    pending: Vec<String>,
+    /// What a subscriber waits on, once [`ChannelStore::watch`] was called.
+    subscription: Subscription,
 }
 
 const SUFFIX: &str = ".msg";
@@ -111,12 +90,8 @@ impl SpoolStore {
         SpoolStore {
             root: root.to_owned(),
             retention,
-            watch: None,
-            waiting: Waiting::Stream,
             epochs: None,
-            landed: None,
-            watched: Vec::new(),
-            pending: Vec::new(),
+            subscription: Subscription::default(),
         }
     }
 
@@ -135,7 +110,7 @@ impl SpoolStore {
 
     /// `dir` if it is a real directory; an error if something else (a symlink planted to send
     /// writes elsewhere) is there.
-    fn checked(dir: &Path) -> io::Result<&Path> {
+    pub(super) fn checked(dir: &Path) -> io::Result<&Path> {
         if fs::symlink_metadata(dir)?.is_dir() {
             Ok(dir)
         } else {
@@ -357,35 +332,6 @@ impl SpoolStore {
         }
     }
 
-    /// How to wait for the watched channels: a stream watches their directories (and the spool
-    /// for channels not made yet); a long-poll rings doorbells in their waiting rooms (and the
-    /// spool's), or watches where it may not make one.
-    fn waiter(&self) -> Result<Waiter, StoreError> {
-        let dirs: Vec<(&String, PathBuf)> = self
-            .watched
-            .iter()
-            .filter(|c| !self.pending.contains(c))
-            .map(|c| (c, self.channel_dir(c)))
-            .collect();
-        if self.waiting == Waiting::Once {
-            let mut bells = Doorbells::new();
-            let mut made = dirs
-                .iter()
-                .try_for_each(|(c, dir)| bells.add(Some((*c).clone()), &dir.join(WAITING_ROOM)));
-            if made.is_ok() && !self.pending.is_empty() {
-                made = bells.add(None, &self.root.join(NEW_CHANNELS_ROOM));
-            }
-            if made.is_ok() {
-                return Ok(Waiter::Doorbells(bells));
-            }
-        }
-        let mut watch = DirWatch::new(dirs.iter().map(|(_, d)| d.as_path()))?;
-        if !self.pending.is_empty() {
-            watch.add_spool(&self.root)?;
-        }
-        Ok(Waiter::Inotify(watch))
-    }
-
     /// The id an idempotency key was stored with, if it is still remembered.
     fn remembered(&self, dir: &Path, key: &str) -> Option<u64> {
         let name = format!("{IDEMPOTENCY_PREFIX}{key}");
@@ -519,12 +465,9 @@ impl ChannelStore for SpoolStore {
         // one after it: that look, for a name not yet made, waits for the directory's lock, which
         // the publisher still holds while its rename wakes the watchers. A later message wakes
         // the next wait at once.
-        let landed = self
-            .landed
-            .take()
-            .filter(|(c, id)| c == channel && *id > after);
+        let landed = self.subscription.take_landed(channel, after);
         while room(&batch) && read(next, &mut batch)? {
-            if landed.as_ref().is_some_and(|(_, id)| *id == next) {
+            if landed == Some(next) {
                 batch.last_id = next;
                 return Ok(batch);
             }
@@ -535,7 +478,17 @@ impl ChannelStore for SpoolStore {
             return Ok(batch);
         }
         // Nothing after the reader: it is up to date, retention dropped what it had not seen,
-        // or it is ahead of the channel. The last id tells which.
+        // or it is ahead of the channel. Ids are given in order with no gaps and retention
+        // drops from the oldest end, so while the reader's own last message is still there
+        // nothing newer can be: it is up to date, known with one look instead of the hint and
+        // the names past it (every stream's start and every parked long-poll asks this). A
+        // hole made by hand in the middle of a channel would hide the messages past it from
+        // this look, so only the first look before a wait takes it: a reader woken later
+        // counts the last id as below, and finds them.
+        if !self.subscription.has_waited() && after > 0 && Self::message_path(&dir, after).exists() {
+            batch.last_id = after;
+            return Ok(batch);
+        }
         batch.last_id = Self::last_in(&dir)?;
         if batch.last_id <= after {
             return Ok(batch);
@@ -575,70 +528,11 @@ impl ChannelStore for SpoolStore {
     }
 
     fn watch(&mut self, channels: &[String], waiting: Waiting) -> Result<(), StoreError> {
-        self.pending.clear();
-        self.waiting = waiting;
-        self.watched = channels.to_vec();
-        for channel in channels {
-            if self.existing_dir(channel)?.is_none() {
-                self.pending.push(channel.clone());
-            }
-        }
-        if !self.pending.is_empty() {
-            // The spool must be there: a missing spool is a broken setup, not an empty channel.
-            Self::checked(&self.root).map_err(|e| {
-                StoreError::Failed(format!("spool_dir {}: {e}", self.root.display()))
-            })?;
-        }
-        self.watch = Some(self.waiter()?);
-        Ok(())
+        self.subscription.watch(&self.root, channels, waiting)
     }
 
     fn wait(&mut self, _positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError> {
-        if self.watch.is_none() {
-            return Err(StoreError::Failed("wait before watch".into()));
-        }
-        // A channel created since the last look: wait on it, and have the caller read, since
-        // its first message may have landed before.
-        let (appeared, pending): (Vec<String>, Vec<String>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|channel| Self::checked(&self.root.join(channel)).is_ok());
-        self.pending = pending;
-        if !appeared.is_empty() {
-            match self.watch.as_mut() {
-                Some(Waiter::Inotify(watch)) => {
-                    for channel in &appeared {
-                        watch.add(&self.root.join(channel))?;
-                    }
-                }
-                _ => self.watch = Some(self.waiter()?),
-            }
-            return Ok(true);
-        }
-        let pending = &self.pending;
-        let newest = std::cell::Cell::new(None::<u64>);
-        let woke = match self.watch.as_mut() {
-            Some(Waiter::Doorbells(bells)) => !bells.wait(timeout)?.is_empty(),
-            Some(Waiter::Inotify(watch)) => {
-                // Only a message renamed into place, a new epoch, or an awaited channel
-                // appearing is news: the hints' renames and temporary files (dot names) would
-                // wake the caller for nothing.
-                watch.wait_for(timeout, |name| {
-                    if let Some(id) = message_id(name) {
-                        newest.set(newest.get().max(Some(id)));
-                        return true;
-                    }
-                    !name.starts_with(b".")
-                        && (name == b"epoch" || pending.iter().any(|c| c.as_bytes() == name))
-                })?
-            }
-            None => return Err(StoreError::Failed("wait before watch".into())),
-        };
-        // With one channel watched, every message file named is that channel's.
-        self.landed = match (&self.watched[..], newest.get()) {
-            ([channel], Some(id)) if self.pending.is_empty() => Some((channel.clone(), id)),
-            _ => None,
-        };
-        Ok(woke)
+        self.subscription.wait(&self.root, timeout)
     }
 
     fn channels(&mut self) -> Result<Vec<String>, StoreError> {
@@ -664,9 +558,7 @@ impl ChannelStore for SpoolStore {
     }
 
     fn leave_open(&mut self) {
-        if let Some(Waiter::Inotify(watch)) = self.watch.take() {
-            watch.leave_open();
-        }
+        self.subscription.leave_open();
     }
 }
 
@@ -712,6 +604,33 @@ mod tests {
         assert!(!b.missed);
         assert_eq!(b.last_id, 5);
         assert_eq!(s.read_after("b", 0, 100).ok(), Some(Batch::default()));
+    }
+
+    #[test]
+    fn an_up_to_date_reader_is_told_so_and_a_hole_is_found_after_a_wait() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut s = store(dir.path(), 1000, 3600);
+        for i in 1..=20 {
+            let _ = s.publish("a", &text(&format!("m{i}")));
+        }
+        let b = s.read_after("a", 20, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((b.messages.len(), b.last_id, b.missed), (0, 20, false));
+        // A message removed by hand in the middle, below the `last` hint: the first look (one
+        // lookup of the reader's own last message) does not see past it, a look after a wait
+        // does.
+        let gone = dir.path().join("a").join(format!("{:020}{SUFFIX}", 3));
+        std::fs::remove_file(gone).unwrap_or_else(|e| panic!("{e}"));
+        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((b.messages.len(), b.last_id), (0, 2));
+        s.watch(&["a".to_owned()], Waiting::Stream)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = s.wait(&[("a", 2)], Duration::ZERO);
+        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            (4..=20).collect::<Vec<_>>()
+        );
+        assert!(b.missed);
     }
 
     #[test]
