@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+source scripts/build-env.sh
 
 cargo build --release --locked --bins
-release="$target/release"
+release="$SERVERPUSH_RELEASE"
 
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)-1"
 arch="$(dpkg --print-architecture)"
@@ -84,7 +85,8 @@ depends="$(cd "$scratch" && dpkg-shlibdeps -O -e "$stage$cgi/nph-clock" -e "$sta
 rm -rf "$scratch"
 
 installed_size="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
-sed -e "s#@VERSION@#$version#" -e "s#@ARCH@#$arch#" -e "s#@DEPENDS@#$depends#" \
+# Static programs depend on no shared library: then the package has no Depends line at all.
+sed -e "s#@VERSION@#$version#" -e "s#@ARCH@#$arch#" -e "s#@DEPENDS@#$depends#" -e '/^Depends: $/d' \
     -e "s#@SIZE@#$installed_size#" \
     -e "s#@MAINTAINER@#${DEBFULLNAME:-serverpush maintainers} <${DEBEMAIL:-root@localhost}>#" \
     debian/control.in > "$stage/DEBIAN/control"

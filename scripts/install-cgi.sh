@@ -8,14 +8,15 @@ set -euo pipefail
 # A relative DEST is relative to where the command was run, not to this repository.
 dest="$(realpath -m "${1:-$(dirname "$0")/../cgi-bin}")"
 cd "$(dirname "$0")/.."
+source scripts/build-env.sh
 
 cargo build --release --locked --bins
 mkdir -p "$dest"
 for program in nph-clock nph-webcam nph-longpoll serverpush; do
-  install -m 0755 "target/release/$program" "$dest/$program"
+  install -m 0755 "$SERVERPUSH_RELEASE/$program" "$dest/$program"
 done
 for program in clock webcam longpoll; do
-  install -m 0755 "target/release/nph-$program" "$dest/$program"
+  install -m 0755 "$SERVERPUSH_RELEASE/nph-$program" "$dest/$program"
 done
 # The names of earlier releases, for scripts and cron jobs that use them: `serverpush` called
 # as serverpush-publish or serverpush-camsim is that subcommand.

@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# The programs are built as they are deployed (static-pie; see scripts/build-env.sh).
+source scripts/build-env.sh
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 # The benchmark, briefly, so it cannot rot (its figures are not checked; it installs its peers).
-cargo bench --locked --bench e2e -- --smoke
+scripts/bench.sh --smoke
 # The library's and the operator command's unit tests, then the integration crate (harness,
 # servers, browser, the Debian package) last.
 cargo test --locked --lib --bin serverpush --test tests

@@ -37,8 +37,8 @@ pub fn open(path: &Path, links: Links) -> io::Result<File> {
     open_regular(path, links).map(|(file, _)| file)
 }
 
-/// [`open`], with the file's size.
-fn open_regular(path: &Path, links: Links) -> io::Result<(File, u64)> {
+/// [`open`], with the file's metadata (one `fstat` serves both the check and the caller).
+pub fn open_with_metadata(path: &Path, links: Links) -> io::Result<(File, std::fs::Metadata)> {
     let mut flags = OFlags::NONBLOCK;
     if links == Links::Refuse {
         flags |= OFlags::NOFOLLOW;
@@ -59,7 +59,54 @@ fn open_regular(path: &Path, links: Links) -> io::Result<(File, u64)> {
     if !meta.is_file() {
         return Err(not_regular(path));
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
+}
+
+/// [`open`], with the file's size.
+fn open_regular(path: &Path, links: Links) -> io::Result<(File, u64)> {
+    open_with_metadata(path, links).map(|(file, meta)| (file, meta.len()))
+}
+
+/// Reads `file` (opened from `path`) to its end. `size`, its length when opened, sizes the
+/// buffer, so the whole file takes one read and one more that finds its end (the standard
+/// library's `read_to_end` probes with reads from 8 KiB up: five reads for a camera frame); a
+/// file that grows meanwhile is read on, up to `limit`. More than `limit` bytes is an
+/// `InvalidData` error, not a truncated read.
+pub fn read_to_limit(file: &mut File, size: u64, limit: u64, path: &Path) -> io::Result<Vec<u8>> {
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {limit} bytes", path.display()),
+        )
+    };
+    if size > limit {
+        return Err(too_large());
+    }
+    let most = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut bytes = vec![
+        0;
+        usize::try_from(size)
+            .unwrap_or(0)
+            .saturating_add(1)
+            .min(most)
+    ];
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            if filled >= most {
+                return Err(too_large());
+            }
+            bytes.resize(filled.saturating_mul(2).clamp(filled + 1, most), 0);
+        }
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(bytes)
 }
 
 /// Makes sure `dir` is a private directory of this user: created (mode 0700) when missing,
@@ -95,29 +142,39 @@ pub fn read(path: &Path, links: Links, limit: u64) -> io::Result<Option<Vec<u8>>
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let too_large = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is larger than {limit} bytes", path.display()),
-        )
-    };
-    // The size the file has now sizes the buffer, so a small file takes one read and one more
-    // that finds its end (a subscriber reads a message per wake-up); a file that grows while
-    // it is read is still cut at the limit.
-    if size > limit {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large());
-    }
+    let mut file = file;
+    let bytes = read_to_limit(&mut file, size, limit, path)?;
     Ok(Some(bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_to_the_end_or_refuses_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap_or_else(|e| panic!("{e}"));
+        let read = |size: u64, limit: u64| {
+            let mut file = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            read_to_limit(&mut file, size, limit, &path)
+        };
+        // The size as opened, a stale smaller size (the file grew), no size at all.
+        for size in [100_000, 10, 0] {
+            assert_eq!(
+                read(size, 1 << 20).ok().as_ref(),
+                Some(&data),
+                "size {size}"
+            );
+        }
+        assert_eq!(read(100_000, 100_000).ok().as_ref(), Some(&data));
+        for (size, limit) in [(100_000, 99_999), (10, 99_999), (0, 0)] {
+            let e = read(size, limit).err().map(|e| e.kind());
+            assert_eq!(e, Some(io::ErrorKind::InvalidData), "{size} {limit}");
+        }
+    }
 
     #[test]
     fn fifos_directories_and_refused_links_fail_at_once() {

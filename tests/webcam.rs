@@ -395,7 +395,7 @@ fn variants_are_shared_and_limited_to_the_config() {
     // The first viewer encodes and leaves the variant in the cache.
     let (_, out, _) = cam.run("action=snapshot&width=48&quality=50").finish(T);
     let (_, first) = split_head(&out);
-    let digest = serverpush::source::frame::fnv1a(&frame(1));
+    let digest = serverpush::source::frame::digest(&frame(1));
     let entry = frames.join(format!("{digest:016x}-w48-q50.jpg"));
     assert_eq!(std::fs::read(&entry).unwrap(), first);
     // Later viewers read it instead of encoding: a planted entry is what they are sent.

@@ -1,4 +1,4 @@
-//! Scenario 8, apart from the default run (`cargo bench --bench e2e -- --crowd [N]`): N
+//! Scenario 8, apart from the default run (`scripts/bench.sh --crowd [N]`): N
 //! streaming clients (10,000 by default) on one host, under Apache and lighttpd set up as
 //! `apache-conf/` documents for that many, beside the C floor program at the same N.
 //! `--crowd-under apache` (or `lighttpd`) runs one server's pair only and writes its report under
@@ -409,7 +409,7 @@ fn with_snippet(conf: &str, name: &str) -> String {
 pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
     let mut w = String::new();
     writeln!(w, "## 8. Ten thousand clients\n").unwrap();
-    writeln!(w, "Measured by `cargo bench --bench e2e -- --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid) and lighttpd set up with `apache-conf/many-clients/` (README, \"How many clients one host holds\"). Memory is the PSS of the server's whole process tree (server, workers, programs) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
+    writeln!(w, "Measured by `scripts/bench.sh --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid) and lighttpd set up with `apache-conf/many-clients/` (README, \"How many clients one host holds\"). Memory is the PSS of the server's whole process tree (server, workers, programs) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
     writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | of which the server's | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for c in crowds {
         writeln!(

@@ -1,7 +1,8 @@
 //! The end-to-end benchmark: serverpush, the seeds' PHP and Perl scripts, and nchan, measured the
-//! same way in one run on this machine. `cargo bench --bench e2e` runs it in full and writes
-//! `BENCHMARKS.md` and `benches/plots/*.svg`; `cargo bench --bench e2e -- --smoke` runs every
-//! scenario briefly (CI does, so the benchmark cannot rot) and writes under `target/`.
+//! same way in one run on this machine. `scripts/bench.sh` (`cargo bench --bench e2e` with the
+//! programs built as they are deployed, static-pie) runs it in full and writes `BENCHMARKS.md`
+//! and `benches/plots/*.svg`; `scripts/bench.sh --smoke` runs every scenario briefly (CI does,
+//! so the benchmark cannot rot) and writes under `target/`.
 //!
 //! Every system runs on loopback, started here and stopped at the end; every loop is bounded.
 //! Figures are reported, never asserted: a machine is noisy, ratios within one run are what count.
@@ -470,6 +471,17 @@ fn main() {
         plan.webcam_viewers,
         plan.webcam_secs,
     );
+    reap(&sys.site.cgi_bin.display().to_string());
+    let cam_floor = webcam(
+        "C floor (inotify, one part per file)",
+        a,
+        &format!(
+            "/cgi-bin/nph-mjpeg-floor?{}",
+            sys.site.cams.join("cam.jpg").display()
+        ),
+        plan.webcam_viewers,
+        plan.webcam_secs,
+    );
     let _ = sim.kill();
     let _ = sim.wait();
     let mut sim = camsim(&sys.peer_cam, plan.webcam_secs * 2 + 20);
@@ -589,6 +601,7 @@ fn main() {
         mem,
         idle,
         cam_ours,
+        cam_floor,
         cam_seed,
         spawn,
     };

@@ -60,11 +60,13 @@ pub(crate) fn store_of(site: &Site) -> Box<dyn ChannelStore> {
 /// Builds the fan-out floor into the programs' own cgi-bin, so that Apache and lighttpd serve
 /// it as they serve ours; returns the directory it watches, readable by the server's user.
 pub(crate) fn install_floor(site: &Site) -> PathBuf {
-    sh(&format!(
-        "gcc -O2 -o {}/nph-sse-floor {}/benches/peers/nph-sse-floor.c",
-        site.cgi_bin.display(),
-        repo().display()
-    ));
+    for floor in ["nph-sse-floor", "nph-mjpeg-floor"] {
+        sh(&format!(
+            "gcc -O2 -o {}/{floor} {}/benches/peers/{floor}.c",
+            site.cgi_bin.display(),
+            repo().display()
+        ));
+    }
     let floor_dir = site.dir.path().join("floor");
     std::fs::create_dir_all(&floor_dir).unwrap();
     std::fs::set_permissions(

@@ -385,7 +385,10 @@ fn stream<W: Write, T: Time>(
         )
     };
     send(w, &first)?;
-    let mut last_digest = first.digest;
+    // The frame last sent stays alive until the next one replaces it: freeing it first would
+    // let the allocator hand the heap's top back to the kernel and fault it in again for the
+    // next frame (a frame is just under the allocator's threshold for a mapping of its own).
+    let mut shown = first;
     let mut last_sent = time.elapsed();
     let mut last_write = last_sent;
     // A change was seen and not yet looked at: it is read once the fps gap has passed, so
@@ -400,10 +403,10 @@ fn stream<W: Write, T: Time>(
         if pending && now >= next_allowed {
             pending = false;
             if let Ok(frame) = read_frame(path, transform, cache.as_deref())
-                && frame.digest != last_digest
+                && frame.digest != shown.digest
             {
                 send(w, &frame)?;
-                last_digest = frame.digest;
+                shown = frame;
                 last_sent = now;
                 last_write = now;
                 continue;

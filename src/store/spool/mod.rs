@@ -485,7 +485,8 @@ impl ChannelStore for SpoolStore {
         // hole made by hand in the middle of a channel would hide the messages past it from
         // this look, so only the first look before a wait takes it: a reader woken later
         // counts the last id as below, and finds them.
-        if !self.subscription.has_waited() && after > 0 && Self::message_path(&dir, after).exists() {
+        if !self.subscription.has_waited() && after > 0 && Self::message_path(&dir, after).exists()
+        {
             batch.last_id = after;
             return Ok(batch);
         }

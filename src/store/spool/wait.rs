@@ -83,9 +83,8 @@ impl Subscription {
         }
         if !self.pending.is_empty() {
             // The spool must be there: a missing spool is a broken setup, not an empty channel.
-            SpoolStore::checked(root).map_err(|e| {
-                StoreError::Failed(format!("spool_dir {}: {e}", root.display()))
-            })?;
+            SpoolStore::checked(root)
+                .map_err(|e| StoreError::Failed(format!("spool_dir {}: {e}", root.display())))?;
         }
         self.waiter = Some(self.waiter(root)?);
         Ok(())
