@@ -181,10 +181,18 @@ impl Drop for Machine {
 
 /// Builds the package with the project's one command; its path.
 fn build_package() -> PathBuf {
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    // The shared target directory, so the package reuses this run's release build: the
+    // parent of this crate's scratch directory, and above the triple's directory when the
+    // build names its target (scripts/build-env.sh).
+    let mut target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()
         .to_owned();
+    if let Ok(triple) = std::env::var("CARGO_BUILD_TARGET")
+        && target.file_name().is_some_and(|name| *name == *triple)
+    {
+        target.pop();
+    }
     let start = Instant::now();
     let output = Command::new(repo().join("scripts/build-deb.sh"))
         .env("CARGO_TARGET_DIR", &target)
