@@ -137,14 +137,12 @@ pub fn for_this_user(path: &str) -> std::path::PathBuf {
 /// Reads at most `limit` bytes of the regular file at `path`; `Ok(None)` when there is none.
 /// A file longer than `limit` is an error, not a truncated read.
 pub fn read(path: &Path, links: Links, limit: u64) -> io::Result<Option<Vec<u8>>> {
-    let (file, size) = match open_regular(path, links) {
+    let (mut file, size) = match open_regular(path, links) {
         Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut file = file;
-    let bytes = read_to_limit(&mut file, size, limit, path)?;
-    Ok(Some(bytes))
+    read_to_limit(&mut file, size, limit, path).map(Some)
 }
 
 #[cfg(test)]

@@ -385,9 +385,10 @@ fn stream<W: Write, T: Time>(
         )
     };
     send(w, &first)?;
-    // The frame last sent stays alive until the next one replaces it: freeing it first would
-    // let the allocator hand the heap's top back to the kernel and fault it in again for the
-    // next frame (a frame is just under the allocator's threshold for a mapping of its own).
+    // The frame last sent stays alive until the next one replaces it: freed first, it would
+    // more often leave the heap's top free for the allocator to hand back to the kernel, to be
+    // faulted in again for the next frame (a frame is just under the allocator's threshold for
+    // a mapping of its own).
     let mut shown = first;
     let mut last_sent = time.elapsed();
     let mut last_write = last_sent;
