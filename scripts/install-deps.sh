@@ -14,6 +14,8 @@ packages=(
   redis-server     # the Redis channel store; the tests start their own servers on private ports
   curl             # the tests' and `serverpush probe`'s HTTP client
   time             # /usr/bin/time, for the peak memory of a program in the tests
+  strace           # kills a publisher at each step of a publish in the crash-safety tests
+  passwd           # useradd: the root-publish test's throwaway spool owner
   ca-certificates
   dpkg-dev         # dpkg-shlibdeps, for the Debian package (scripts/build-deb.sh)
   iproute2         # `ip`, to bring up loopback in the package test's private network namespace

@@ -156,6 +156,8 @@ pub struct Request {
     pub remote_user: Option<String>,
     /// `CONTENT_LENGTH`, when a body was announced.
     pub content_length: Option<u64>,
+    /// True when the request came over TLS (`HTTPS` is `on`, or `REQUEST_SCHEME` is `https`).
+    pub secure: bool,
 }
 
 impl Request {
@@ -176,6 +178,7 @@ impl Request {
         let mut remote_addr = None;
         let mut remote_user = None;
         let mut content_length = None;
+        let mut secure = false;
 
         for (name, value) in vars {
             let name = name.as_bytes();
@@ -188,6 +191,8 @@ impl Request {
                 b"REMOTE_ADDR" => remote_addr = utf8_var("REMOTE_ADDR", value)?,
                 b"REMOTE_USER" => remote_user = utf8_var("REMOTE_USER", value)?,
                 b"CONTENT_LENGTH" => content_length = parse_content_length(value)?,
+                b"HTTPS" => secure |= value.eq_ignore_ascii_case(b"on") || value == b"1",
+                b"REQUEST_SCHEME" => secure |= value.eq_ignore_ascii_case(b"https"),
                 // CONTENT_TYPE is a meta-variable, not an HTTP_ one, but it is the request's
                 // Content-Type header.
                 b"CONTENT_TYPE" => insert_header(&mut headers, b"CONTENT_TYPE", value),
@@ -220,7 +225,13 @@ impl Request {
             remote_addr,
             remote_user,
             content_length,
+            secure,
         })
+    }
+
+    /// The scheme the client used: `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.secure { "https" } else { "http" }
     }
 
     /// True for `HEAD`: the response is the head alone.

@@ -70,7 +70,10 @@ pub struct Config {
     /// needs for everything else. 0 refuses every stream.
     pub max_streams: usize,
     /// Where the stream slots are kept (`{uid}` is the program's user id): a directory of this
-    /// host, on a tmpfs, shared by the programs of every site that should share the cap.
+    /// host shared by the programs of every site that should share the cap. Empty (the
+    /// default) is `.streams` in `spool_dir`, which only the programs' user can make: a
+    /// directory in a place every user can write (`/dev/shm`, `/tmp`) can be made first by
+    /// someone else, and the cap is then off.
     pub streams_dir: String,
     /// A bearer token that authorizes publishing (`Authorization: Bearer …`).
     pub publish_token: Option<String>,
@@ -138,7 +141,7 @@ impl Default for Config {
             redis_command_timeout_ms: 2000,
             idempotency_secs: 600,
             max_streams: 100,
-            streams_dir: "/dev/shm/serverpush-{uid}".into(),
+            streams_dir: String::new(),
             publish_token: None,
             private_channels: Vec::new(),
             private_files: Vec::new(),
@@ -195,6 +198,16 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// The directory of the stream slots for this process's user: `streams_dir`, or `.streams`
+    /// in the spool when it is empty.
+    pub fn streams_path(&self) -> PathBuf {
+        if self.streams_dir.is_empty() {
+            self.spool_dir.join(".streams")
+        } else {
+            crate::regular::for_this_user(&self.streams_dir)
+        }
+    }
+
     /// Loads the file at `path`, or the defaults when `path` is `None`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let Some(path) = path else {
@@ -380,8 +393,8 @@ impl Config {
         if !self.frame_cache_dir.starts_with('/') {
             return Err(("frame_cache_dir", "must be an absolute path".into()));
         }
-        if !self.streams_dir.starts_with('/') {
-            return Err(("streams_dir", "must be an absolute path".into()));
+        if !self.streams_dir.is_empty() && !self.streams_dir.starts_with('/') {
+            return Err(("streams_dir", "must be an absolute path (or empty)".into()));
         }
         if !(1..=7 * 24 * 3600).contains(&self.idempotency_secs) {
             return Err(("idempotency_secs", "must be from 1 to 604800".into()));

@@ -40,6 +40,18 @@ pub trait Program {
         false
     }
 
+    /// Waits for what the answer needs before its head (a camera's first frame), once the
+    /// answer's slot is held: a wait in [`Program::prepare`] would hold a connection that the
+    /// streams cap does not count. A refusal here is still a complete error response.
+    fn ready<T: Time>(
+        &self,
+        plan: Self::Plan,
+        _config: &Config,
+        _time: &mut T,
+    ) -> Result<Self::Plan, RequestError> {
+        Ok(plan)
+    }
+
     /// Writes the response. Only I/O can fail from here on.
     fn respond<W: Write, T: Time>(
         &self,
@@ -195,8 +207,7 @@ where
     // Held until the process ends: the kernel releases it however the process ends.
     let _slot = if program.holds_connection(&plan) && !response.head_only {
         let config = &response.config;
-        let dir = crate::regular::for_this_user(&config.streams_dir);
-        match crate::slots::take(&dir, config.max_streams) {
+        match crate::slots::take(&config.streams_path(), config.max_streams) {
             Ok(slot) => Some(slot),
             Err(crate::slots::SlotError::Full) => {
                 let error = RequestError::new(
@@ -218,6 +229,11 @@ where
         }
     } else {
         None
+    };
+
+    let plan = match program.ready(plan, &response.config, time) {
+        Ok(plan) => plan,
+        Err(error) => return refuse(&mut response, log, name, &error, time),
     };
 
     let result = program.respond(plan, &mut response, time);

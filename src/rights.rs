@@ -2,7 +2,8 @@
 //! camera. Programs ask [`Rights`] one question per request and never parse tokens themselves.
 //!
 //! A *resource* is a channel (`news`), a watched file (`file:status`) or a camera
-//! (`camera:yard`). A *pattern* is an exact name or a prefix ending in `*` (`user.*`, `*`).
+//! (`camera:yard`). A *pattern* is an exact name or a prefix ending in `*` (`user.*`, `*`), of
+//! one kind: `*` and `user.*` cover channels only, `file:*` watched files, `camera:*` cameras.
 //!
 //! Resources are public unless the config lists them as private (`private_channels`,
 //! `private_files`, `private_cameras`). A private resource needs a right, from either
@@ -18,7 +19,12 @@
 //!
 //! Credentials a browser sends by itself (a cookie, basic-auth's `REMOTE_USER`) cannot be
 //! trusted to mean "the user wanted this" on a publish: a cross-site form would carry them too.
-//! A publish authorized by one of them must come from an allowed `Origin`.
+//! A publish authorized by one of them must come from an allowed `Origin`. Credentials a page
+//! must add on purpose (the `Authorization` header, `?token=`) are looked at first: a request
+//! that carries a token granting the channel is served on it, whatever else it carries.
+//!
+//! A token's header may not name critical extensions (`crit`): this server understands none,
+//! and RFC 7515 says a token that needs one must then be refused.
 
 use http::StatusCode;
 use http::header::WWW_AUTHENTICATE;
@@ -40,12 +46,25 @@ pub enum Action {
 /// The name of the cookie that may carry a token.
 pub const TOKEN_COOKIE: &str = "serverpush_token";
 
-/// True when `pattern` (an exact name, or a prefix ending in `*`) covers `name`.
-pub fn pattern_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
+/// A resource or a pattern taken apart: its kind (`file`, `camera`, or empty for a channel)
+/// and the name after it.
+fn kind_and_name(s: &str) -> (&str, &str) {
+    match s.split_once(':') {
+        Some((kind @ ("file" | "camera"), name)) => (kind, name),
+        _ => ("", s),
     }
+}
+
+/// True when `pattern` (an exact name, or a prefix ending in `*`) covers `name`. A pattern
+/// covers resources of its own kind only: `*` every channel, never a file or a camera.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let (pattern_kind, pattern) = kind_and_name(pattern);
+    let (name_kind, name) = kind_and_name(name);
+    pattern_kind == name_kind
+        && match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => pattern == name,
+        }
 }
 
 /// True for a well-formed pattern: a resource name, or a prefix of one followed by `*`.
@@ -66,6 +85,9 @@ pub fn is_pattern(pattern: &str) -> bool {
 struct Claims {
     #[serde(default)]
     serverpush: Grants,
+    /// Whom the token was given to, which scopes its publishes' idempotency keys.
+    #[serde(default)]
+    sub: Option<String>,
 }
 
 /// What a token grants.
@@ -75,6 +97,36 @@ struct Grants {
     subscribe: Vec<String>,
     #[serde(default)]
     publish: Vec<String>,
+    /// Filled in from the token's `sub` (or the token itself) once verified.
+    #[serde(skip)]
+    holder: String,
+}
+
+/// Who publishes, as far as the request shows: what a publish's idempotency key is scoped to,
+/// so that one publisher's key never answers for another's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Publisher {
+    /// Nobody in particular: a publish to an open channel without a user. Such publishers share
+    /// their keys.
+    Anonymous,
+    /// The holder of the site's `publish_token`.
+    PublishToken,
+    /// The user the web server authenticated.
+    User(String),
+    /// A token's holder: its `sub` claim, or the token itself when it has none.
+    Token(String),
+}
+
+impl Publisher {
+    /// The identity as one string, distinct for distinct publishers.
+    pub fn identity(&self) -> String {
+        match self {
+            Publisher::Anonymous => "anonymous".to_owned(),
+            Publisher::PublishToken => "publish-token".to_owned(),
+            Publisher::User(user) => format!("user:{user}"),
+            Publisher::Token(holder) => format!("token:{holder}"),
+        }
+    }
 }
 
 /// Where a token came from: a cookie is sent by the browser on its own.
@@ -103,12 +155,33 @@ fn forbidden(reason: impl Into<String>) -> RequestError {
     RequestError::new(StatusCode::FORBIDDEN, reason)
 }
 
-/// The value of cookie `name` in a `Cookie` header.
-fn cookie<'h>(header: &'h str, name: &str) -> Option<&'h str> {
-    header.split(';').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k.trim() == name).then(|| v.trim())
+/// The value of cookie `name` in a `Cookie` header, taken as bytes: other cookies may hold
+/// anything (a site's own cookie that is not UTF-8 is none of this program's business), and a
+/// value may be quoted (RFC 6265's `DQUOTE *cookie-octet DQUOTE`). `None` when absent or when
+/// its value is not text.
+fn cookie<'h>(header: &'h [u8], name: &str) -> Option<&'h str> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let at = pair.iter().position(|&b| b == b'=')?;
+        let (key, value) = (pair[..at].trim_ascii(), pair[at + 1..].trim_ascii());
+        if key != name.as_bytes() {
+            return None;
+        }
+        let value = value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value);
+        std::str::from_utf8(value).ok()
     })
+}
+
+/// The credentials of an `Authorization` header if its scheme is `Bearer`, in any case (auth
+/// schemes are case-insensitive, RFC 9110 §11.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
+        .filter(|c| !c.is_empty())
 }
 
 impl<'a> Rights<'a> {
@@ -148,19 +221,17 @@ impl<'a> Rights<'a> {
     /// The raw token and where it came from: the `Authorization` header, `?token=`, then the
     /// cookie.
     fn raw_token(&self) -> Result<Option<(&'a str, Source)>, RequestError> {
-        if let Some(bearer) = self
-            .request
-            .header_str("authorization")?
-            .and_then(|v| v.strip_prefix("Bearer "))
-        {
-            return Ok(Some((bearer.trim(), Source::Header)));
+        if let Some(bearer) = self.request.header_str("authorization")?.and_then(bearer) {
+            return Ok(Some((bearer, Source::Header)));
         }
         if let Some(token) = self.request.query.get("token") {
             return Ok(Some((token, Source::Query)));
         }
-        let cookies = self.request.header_str("cookie")?;
-        Ok(cookies
-            .and_then(|c| cookie(c, TOKEN_COOKIE))
+        Ok(self
+            .request
+            .headers
+            .get("cookie")
+            .and_then(|c| cookie(c.as_bytes(), TOKEN_COOKIE))
             .map(|t| (t, Source::Cookie)))
     }
 
@@ -168,6 +239,11 @@ impl<'a> Rights<'a> {
     fn verify(&self, token: &str) -> Result<Grants, RequestError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthorized("the token is not a JWT this server accepts"))?;
+        if header.crit.is_some() {
+            return Err(unauthorized(
+                "the token needs extensions this server does not understand (crit)",
+            ));
+        }
         let key = match header.alg {
             Algorithm::HS256 => self
                 .config
@@ -210,7 +286,16 @@ impl<'a> Rights<'a> {
                 _ => "the token is not valid",
             })
         })?;
-        Ok(data.claims.serverpush)
+        let mut grants = data.claims.serverpush;
+        grants.holder = match data.claims.sub {
+            Some(sub) => format!("sub:{sub}"),
+            // A token without a subject stands for itself; its digest, not its text, is kept.
+            None => format!(
+                "jwt:{}",
+                crate::store::IdempotencyKey::new("jwt", token).as_str()
+            ),
+        };
+        Ok(grants)
     }
 
     /// Verifies the token once per request; its source, `None` without a token (or when no
@@ -273,22 +358,44 @@ impl<'a> Rights<'a> {
         }
     }
 
-    /// May the request publish to `channel`? Checked in this order: an open channel, the
-    /// publish token, the authenticated user's channels, a token's publish claims.
-    pub fn check_publish(&mut self, channel: &str) -> Result<(), RequestError> {
+    /// The holder of the verified token.
+    fn holder(&self) -> String {
+        match &self.token {
+            Some(Ok((grants, _))) => grants.holder.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// May the request publish to `channel`, and as whom? Checked in this order: an open
+    /// channel; the publish token; a token the page sent on purpose (header or query) that
+    /// grants it; the authenticated user's channels; a cookie token's claims. The last two are
+    /// credentials a browser sends by itself, so they also need an allowed origin.
+    pub fn check_publish(&mut self, channel: &str) -> Result<Publisher, RequestError> {
         if self.config.open_channels.iter().any(|c| c == channel) {
-            return Ok(());
+            return Ok(match self.request.remote_user.as_deref() {
+                Some(user) => Publisher::User(user.to_owned()),
+                None => Publisher::Anonymous,
+            });
         }
         if let (Some(expected), Some((given, Source::Header))) =
             (&self.config.publish_token, self.raw_token()?)
             && constant_time_eq(expected.as_bytes(), given.as_bytes())
         {
-            return Ok(());
+            return Ok(Publisher::PublishToken);
+        }
+        let token = self.token();
+        if let Ok(Some(Source::Header | Source::Query)) = token
+            && self.grants(Action::Publish, channel)
+        {
+            return Ok(Publisher::Token(self.holder()));
         }
         if self.user_grants(channel) {
-            return self.check_origin();
+            self.check_origin()?;
+            return Ok(Publisher::User(
+                self.request.remote_user.clone().unwrap_or_default(),
+            ));
         }
-        let source = match self.token() {
+        let source = match token {
             Ok(source) => source,
             // A bearer that is neither the publish token nor a valid JWT is a wrong token.
             Err(_) if self.config.publish_token.is_some() => {
@@ -304,7 +411,7 @@ impl<'a> Rights<'a> {
                 if source == Source::Cookie {
                     self.check_origin()?;
                 }
-                Ok(())
+                Ok(Publisher::Token(self.holder()))
             }
             None if self.raw_token()?.is_some() => Err(forbidden("the publish token is wrong")),
             None if self.request.remote_user.is_some() => Err(forbidden(format!(
@@ -319,8 +426,10 @@ impl<'a> Rights<'a> {
     }
 
     /// A publish on ambient credentials must come from an allowed origin: `allowed_origins`,
-    /// or the request's own host when that list is empty. A request without `Origin` (curl, a
-    /// server-side client) passes unless the browser said it is cross-site.
+    /// or the request's own host when that list is empty, over the request's own scheme or
+    /// `https` (a site behind a proxy that ends TLS sees `http` while its pages are `https`),
+    /// never another scheme. A request without `Origin` (curl, a server-side client) passes
+    /// unless the browser said it is cross-site.
     fn check_origin(&self) -> Result<(), RequestError> {
         let Some(origin) = self.request.header_str("origin")? else {
             return match self.request.header_str("sec-fetch-site")? {
@@ -330,9 +439,9 @@ impl<'a> Rights<'a> {
         };
         let allowed = if self.config.allowed_origins.is_empty() {
             let host = self.request.header_str("host")?.unwrap_or_default();
-            origin
-                .split_once("://")
-                .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+            origin.split_once("://").is_some_and(|(scheme, rest)| {
+                (scheme == "https" || scheme == self.request.scheme()) && !host.is_empty() && rest == host
+            })
         } else {
             self.config.allowed_origins.iter().any(|o| o == origin)
         };
@@ -378,12 +487,37 @@ mod tests {
     }
 
     #[test]
+    fn patterns_cover_their_own_kind_only() {
+        assert!(!pattern_matches("*", "file:status"));
+        assert!(!pattern_matches("*", "camera:yard"));
+        assert!(!pattern_matches("file*", "file:status"));
+        assert!(!pattern_matches("camera*", "camera:yard"));
+        assert!(pattern_matches("file:*", "file:status"));
+        assert!(!pattern_matches("file:*", "camera:yard"));
+        assert!(!pattern_matches("file:*", "status"));
+        assert!(pattern_matches("camera:y*", "camera:yard"));
+    }
+
+    #[test]
     fn cookies() {
-        assert_eq!(
-            cookie("a=1; serverpush_token=abc.def; b=2", TOKEN_COOKIE),
-            Some("abc.def")
-        );
-        assert_eq!(cookie("serverpush_tokenx=1", TOKEN_COOKIE), None);
+        fn get(header: &[u8]) -> Option<&str> {
+            cookie(header, TOKEN_COOKIE)
+        }
+        assert_eq!(get(b"a=1; serverpush_token=abc.def; b=2"), Some("abc.def"));
+        assert_eq!(get(b"serverpush_tokenx=1"), None);
+        assert_eq!(get(b"serverpush_token=\"abc.def\""), Some("abc.def"));
+        assert_eq!(get(b"site=\xff\xfe; serverpush_token=abc"), Some("abc"));
+        assert_eq!(get(b"serverpush_token=\xff"), None);
+    }
+
+    #[test]
+    fn bearer_schemes_are_case_insensitive() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Bearerabc"), None);
     }
 
     #[test]

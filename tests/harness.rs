@@ -48,11 +48,23 @@ impl<'a> CgiRequest<'a> {
 
     /// Starts `exe` under this request's name.
     pub fn spawn(&self, exe: &Path) -> Cgi {
-        use std::os::unix::ffi::OsStrExt;
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(exe);
-        cmd.arg0(self.name)
-            .env_clear()
+        cmd.arg0(self.name);
+        self.start(cmd)
+    }
+
+    /// Starts `exe` through `wrapper` (a command that runs the program named by its last
+    /// argument, such as `strace … --`); the program's name is then `exe`'s file name.
+    pub fn spawn_with(&self, wrapper: &[&str], exe: &Path) -> Cgi {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(exe);
+        self.start(cmd)
+    }
+
+    fn start(&self, mut cmd: Command) -> Cgi {
+        use std::os::unix::ffi::OsStrExt;
+        cmd.env_clear()
             .env("GATEWAY_INTERFACE", "CGI/1.1")
             .env("REQUEST_METHOD", self.method)
             .env("SERVER_PROTOCOL", self.protocol)

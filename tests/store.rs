@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use serverpush::store::redis::{RedisSettings, RedisStore};
-use serverpush::store::{ChannelStore, NewMessage, Retention, SpoolStore, Waiting, parse_time};
+use serverpush::store::{
+    ChannelStore, IdempotencyKey, NewMessage, Retention, SpoolStore, Waiting, parse_time,
+};
 
 use crate::fixtures::Redis;
 use crate::util::{StoreExt, wait_for};
@@ -192,14 +194,20 @@ fn idempotency_keys_store_once(b: &dyn Backend) {
         data: "once",
         idempotency_key: Some(key),
     };
-    let first = s.publish("idem", &with_key("k-1")).unwrap();
-    let again = s.publish("idem", &with_key("k-1")).unwrap();
+    let (k1, k2) = (IdempotencyKey::new("a", "k-1"), IdempotencyKey::new("a", "k-2"));
+    let first = s.publish("idem", &with_key(&k1)).unwrap();
+    let again = s.publish("idem", &with_key(&k1)).unwrap();
     assert_eq!((first.id, first.duplicate), (1, false));
     assert_eq!((again.id, again.duplicate), (1, true));
     assert_eq!(again.epoch, first.epoch);
-    let other = s.publish("idem", &with_key("k-2")).unwrap();
+    let other = s.publish("idem", &with_key(&k2)).unwrap();
     assert_eq!((other.id, other.duplicate), (2, false));
-    assert_eq!(s.read_after("idem", 0, 10).unwrap().messages.len(), 2);
+    // The same key from another publisher is another key.
+    let theirs = s
+        .publish("idem", &with_key(&IdempotencyKey::new("b", "k-1")))
+        .unwrap();
+    assert_eq!((theirs.id, theirs.duplicate), (3, false));
+    assert_eq!(s.read_after("idem", 0, 10).unwrap().messages.len(), 3);
 }
 
 fn wait_wakes_for_news_and_times_out(b: &dyn Backend) {

@@ -43,5 +43,6 @@ mod properties;
 mod protect;
 mod redis;
 mod rights;
+mod security;
 mod store;
 mod webcam;

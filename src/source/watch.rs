@@ -18,16 +18,18 @@ use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 /// How often a watch looks when the kernel refused it an inotify instance.
 pub const FALLBACK_POLL: Duration = Duration::from_millis(200);
 
+/// True for the errors that mean the kernel's inotify limits are reached.
+fn exhausted(e: rustix::io::Errno) -> bool {
+    matches!(
+        e,
+        rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOSPC
+    )
+}
+
 /// Makes an inotify instance, or `None` when the per-user limit of instances or watches is
 /// reached (`fs.inotify.max_user_instances` is 128 by default, and every viewer is a process of
 /// the same user): the caller then looks every [`FALLBACK_POLL`] instead of failing.
 fn instance(dirs: &[&Path], flags: WatchFlags) -> io::Result<Option<OwnedFd>> {
-    let exhausted = |e: rustix::io::Errno| {
-        matches!(
-            e,
-            rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOSPC
-        )
-    };
     let fd = match inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK) {
         Ok(fd) => fd,
         Err(e) if exhausted(e) => return Ok(None),
@@ -85,8 +87,8 @@ impl FileWatch {
     pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
         use std::os::unix::ffi::OsStrExt;
         let name = self.name.as_bytes();
-        wait_for_event(self.fd.as_ref(), &mut self.buf, timeout, |file| {
-            file == Some(name)
+        wait_for_event(self.fd.as_ref(), &mut self.buf, timeout, |event| {
+            event.file_name().map(|n| n.to_bytes()) == Some(name)
         })
     }
 }
@@ -97,7 +99,7 @@ fn wait_for_event(
     fd: Option<&OwnedFd>,
     buf: &mut [MaybeUninit<u8>],
     timeout: Duration,
-    wanted: impl Fn(Option<&[u8]>) -> bool,
+    mut wanted: impl FnMut(&inotify::Event<'_>) -> bool,
 ) -> io::Result<bool> {
     let Some(fd) = fd else {
         return Ok(fallback_wait(timeout));
@@ -110,7 +112,7 @@ fn wait_for_event(
         if left.is_zero() || !poll_readable(fd, left)? {
             return Ok(false);
         }
-        if drain(fd, buf, &wanted)? {
+        if drain(fd, buf, &mut wanted)? {
             return Ok(true);
         }
     }
@@ -137,7 +139,7 @@ fn poll_readable(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
 fn drain(
     fd: &OwnedFd,
     buf: &mut [MaybeUninit<u8>],
-    wanted: &impl Fn(Option<&[u8]>) -> bool,
+    wanted: &mut impl FnMut(&inotify::Event<'_>) -> bool,
 ) -> io::Result<bool> {
     let mut hit = false;
     let mut reader = inotify::Reader::new(fd, buf);
@@ -145,7 +147,9 @@ fn drain(
         match reader.next() {
             Ok(event) => {
                 let overflow = event.events().contains(inotify::ReadFlags::QUEUE_OVERFLOW);
-                hit |= overflow || wanted(event.file_name().map(|n| n.to_bytes()));
+                // Every event is offered, even past a hit: a caller may keep what it says.
+                let offered = wanted(&event);
+                hit |= overflow || offered;
             }
             Err(rustix::io::Errno::AGAIN) => return Ok(hit),
             Err(rustix::io::Errno::INTR) => continue,
@@ -171,29 +175,42 @@ impl LeaveOpen for FileWatch {}
 impl LeaveOpen for DirWatch {}
 
 /// Watches directories for files renamed into them (how the spool store adds messages).
+///
+/// A watched directory can go: an operator clears a channel with `rm -rf`, and the next publish
+/// makes a new directory that the old watch knows nothing of. The kernel then ends the watch
+/// (`IN_IGNORED`; a directory moved away reports `IN_MOVE_SELF` first), and the directory is
+/// kept in [`DirWatch::take_lost`] for the caller to watch again once it is back.
 #[derive(Debug)]
 pub struct DirWatch {
     fd: Option<OwnedFd>,
     buf: Vec<MaybeUninit<u8>>,
+    /// The watched directories by watch descriptor.
+    dirs: Vec<(i32, std::path::PathBuf)>,
+    /// Directories whose watch ended since the last [`DirWatch::take_lost`].
+    lost: Vec<std::path::PathBuf>,
 }
 
 impl DirWatch {
-    /// What a channel directory's watch reports: files renamed into it. Messages arrive only so,
-    /// and leaving out writes and creations spares a wake-up per publish for the lock file's
-    /// close and the temporary file.
-    const CHANNEL: WatchFlags = WatchFlags::MOVED_TO;
+    /// What a channel directory's watch reports: files renamed into it, and the directory
+    /// itself moved away. Messages arrive only by rename, and leaving out writes and creations
+    /// spares a wake-up per publish for the lock file's close and the temporary file.
+    const CHANNEL: WatchFlags = WatchFlags::MOVED_TO.union(WatchFlags::MOVE_SELF);
 
     /// What the spool's watch reports: channel directories made or renamed into it.
     const SPOOL: WatchFlags = WatchFlags::MOVED_TO.union(WatchFlags::CREATE);
 
     /// A watch on each of the channel directories `dirs`.
     pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
-        let dirs: Vec<&Path> = dirs.into_iter().collect();
-        let fd = instance(&dirs, Self::CHANNEL)?;
-        Ok(DirWatch {
-            fd,
+        let mut watch = DirWatch {
+            fd: instance(&[], Self::CHANNEL)?,
             buf: vec![MaybeUninit::uninit(); 8192],
-        })
+            dirs: Vec::new(),
+            lost: Vec::new(),
+        };
+        for dir in dirs {
+            watch.add(dir)?;
+        }
+        Ok(watch)
     }
 
     /// Watches one more channel directory (without inotify, the fallback looks anyway).
@@ -207,22 +224,63 @@ impl DirWatch {
     }
 
     fn add_with(&mut self, dir: &Path, flags: WatchFlags) -> io::Result<()> {
-        if let Some(fd) = &self.fd {
-            inotify::add_watch(fd, dir, flags)?;
+        let Some(fd) = &self.fd else {
+            return Ok(());
+        };
+        let wd = match inotify::add_watch(fd, dir, flags) {
+            Ok(wd) => wd,
+            // The kernel's limit of watches reached: look now and then instead, as without an
+            // instance.
+            Err(e) if exhausted(e) => {
+                self.fd = None;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.dirs.retain(|(known, _)| *known != wd);
+        if flags == Self::CHANNEL {
+            self.dirs.push((wd, dir.to_owned()));
         }
         Ok(())
     }
 
     /// Waits up to `timeout` for a file whose name `wanted` accepts to land in a watched
-    /// directory; true when one did.
+    /// directory, or for a watched directory to go; true when either happened.
     pub fn wait_for(
         &mut self,
         timeout: Duration,
         wanted: impl Fn(&[u8]) -> bool,
     ) -> io::Result<bool> {
-        wait_for_event(self.fd.as_ref(), &mut self.buf, timeout, |name| {
-            name.is_some_and(&wanted)
+        let Self {
+            fd,
+            buf,
+            dirs,
+            lost,
+        } = self;
+        wait_for_event(fd.as_ref(), buf, timeout, |event| {
+            let flags = event.events();
+            if flags.intersects(inotify::ReadFlags::IGNORED | inotify::ReadFlags::MOVE_SELF) {
+                let wd = event.wd();
+                if let Some(at) = dirs.iter().position(|(known, _)| *known == wd) {
+                    let (_, dir) = dirs.swap_remove(at);
+                    if let Some(fd) = fd.as_ref()
+                        && flags.contains(inotify::ReadFlags::MOVE_SELF)
+                    {
+                        // Moved away, the directory is not the channel's any more.
+                        let _ = inotify::remove_watch(fd, wd);
+                    }
+                    lost.push(dir);
+                    return true;
+                }
+                return false;
+            }
+            event.file_name().is_some_and(|n| wanted(n.to_bytes()))
         })
+    }
+
+    /// The directories whose watch ended (removed or moved away) since the last call.
+    pub fn take_lost(&mut self) -> Vec<std::path::PathBuf> {
+        std::mem::take(&mut self.lost)
     }
 }
 

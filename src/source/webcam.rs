@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::head::{Caching, Head, http_date};
 use crate::pacing::Time;
 use crate::program::{Program, Response};
+use crate::rights::Rights;
 use crate::source::frame::{Frame, FrameError, Transform, read_frame};
 use crate::source::watch::FileWatch;
 use crate::transport::multipart::{MultipartWriter, Style};
@@ -34,6 +35,11 @@ pub struct Webcam;
 /// What the viewer gets.
 #[derive(Clone, Debug)]
 pub enum Action {
+    /// An MJPEG stream whose first frame is still to be awaited ([`WebcamPlan::ready`]).
+    Awaiting {
+        /// The smallest time between two frames.
+        min_gap: Duration,
+    },
     /// An MJPEG stream.
     Stream {
         /// The first frame, already read and checked.
@@ -64,9 +70,14 @@ pub struct WebcamPlan {
 }
 
 /// The camera a request names: `?cam=`, else the path info, else `default`, else the only one.
+///
+/// A name the config does not have is a 404, but only once the rights for that name are
+/// checked: a name private cameras' patterns cover is refused alike whether or not it exists,
+/// so a client without rights cannot tell which private names there are.
 fn camera<'c>(
     request: &Request,
     config: &'c Config,
+    rights: &mut Rights<'_>,
 ) -> Result<(&'c String, &'c PathBuf), RequestError> {
     let from_path = request
         .path_info
@@ -84,13 +95,18 @@ fn camera<'c>(
                 _ => None,
             }),
     };
-    found.ok_or_else(|| {
-        // The name is echoed only when it is a plausible one; anything else is not repeated.
-        let shown = name
-            .filter(|n| crate::config::is_name(n))
-            .unwrap_or("(none)");
-        RequestError::new(StatusCode::NOT_FOUND, format!("unknown camera {shown}"))
-    })
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    // The name is echoed only when it is a plausible one; anything else is not repeated.
+    let plausible = name.filter(|n| crate::config::is_name(n));
+    if let Some(name) = plausible {
+        rights.check_subscribe(&[format!("camera:{name}")])?;
+    }
+    Err(RequestError::new(
+        StatusCode::NOT_FOUND,
+        format!("unknown camera {}", plausible.unwrap_or("(none)")),
+    ))
 }
 
 /// An entity tag for a frame as transformed.
@@ -142,19 +158,29 @@ fn unavailable(error: FrameError) -> RequestError {
 }
 
 impl WebcamPlan {
-    /// Validates the request and reads the first frame (waiting for one, for a stream).
-    pub fn from_request<T: Time>(
-        request: &Request,
-        config: &Config,
-        time: &mut T,
-    ) -> Result<WebcamPlan, RequestError> {
+    /// Validates the request and, for a snapshot, reads the frame. A stream's first frame is
+    /// waited for by [`WebcamPlan::ready`], once the stream holds its slot.
+    pub fn from_request(request: &Request, config: &Config) -> Result<WebcamPlan, RequestError> {
         let q = &request.query;
         let mut action = q.choice("action", &["stream", "snapshot", "list"], "stream")?;
+        let mut rights = Rights::new(request, config);
         if action == "list" {
+            // Only the cameras this client may view: a private camera's name is not for
+            // strangers (a bad token shows the public ones).
+            let names = config
+                .cameras
+                .keys()
+                .filter(|name| {
+                    rights
+                        .check_subscribe(&[format!("camera:{name}")])
+                        .is_ok()
+                })
+                .cloned()
+                .collect();
             return Ok(WebcamPlan {
                 path: PathBuf::new(),
                 transform: Transform::default(),
-                action: Action::List(config.cameras.keys().cloned().collect()),
+                action: Action::List(names),
             });
         }
         let fps = match q.get("fps") {
@@ -179,8 +205,8 @@ impl WebcamPlan {
                 )?),
             },
         };
-        let (name, path) = camera(request, config)?;
-        crate::rights::Rights::new(request, config).check_subscribe(&[format!("camera:{name}")])?;
+        let (name, path) = camera(request, config, &mut rights)?;
+        rights.check_subscribe(&[format!("camera:{name}")])?;
         let path = path.clone();
         if let Some(agent) = request.header_str("user-agent")?
             && config
@@ -211,14 +237,25 @@ impl WebcamPlan {
             });
         }
 
-        let first = wait_for_first_frame(&path, transform, config, time)?;
         Ok(WebcamPlan {
             path,
             transform,
-            action: Action::Stream {
-                first,
+            action: Action::Awaiting {
                 min_gap: fps.map_or(Duration::ZERO, |f| Duration::from_secs_f64(1.0 / f)),
             },
+        })
+    }
+
+    /// A stream's plan with its first frame, waited for up to `first_frame_wait_secs`; other
+    /// plans as they are.
+    pub fn ready<T: Time>(self, config: &Config, time: &mut T) -> Result<WebcamPlan, RequestError> {
+        let Action::Awaiting { min_gap } = self.action else {
+            return Ok(self);
+        };
+        let first = wait_for_first_frame(&self.path, self.transform, config, time)?;
+        Ok(WebcamPlan {
+            action: Action::Stream { first, min_gap },
+            ..self
         })
     }
 }
@@ -276,7 +313,16 @@ impl Program for Webcam {
     type Plan = WebcamPlan;
 
     fn holds_connection(&self, plan: &WebcamPlan) -> bool {
-        matches!(plan.action, Action::Stream { .. })
+        matches!(plan.action, Action::Awaiting { .. } | Action::Stream { .. })
+    }
+
+    fn ready<T: Time>(
+        &self,
+        plan: WebcamPlan,
+        config: &Config,
+        time: &mut T,
+    ) -> Result<WebcamPlan, RequestError> {
+        plan.ready(config, time)
     }
 
     fn allow(&self) -> &'static str {
@@ -289,7 +335,7 @@ impl Program for Webcam {
         config: &Config,
         _body: &mut dyn Read,
     ) -> Result<WebcamPlan, RequestError> {
-        WebcamPlan::from_request(request, config, &mut crate::pacing::RealTime::new())
+        WebcamPlan::from_request(request, config)
     }
 
     fn respond<W: Write, T: Time>(
@@ -333,6 +379,11 @@ impl Program for Webcam {
                     time,
                 )
             }
+            // The envelope calls `ready` before `respond`: a plan still awaiting is a bug, told
+            // in the log rather than answered with a stream that has no frame.
+            Action::Awaiting { .. } => Err(io::Error::other(
+                "a webcam stream reached its answer without its first frame",
+            )),
             Action::Stream { first, min_gap } => {
                 let content_type =
                     MultipartWriter::<W>::content_type(&response.boundary, Style::Standard);
@@ -456,7 +507,8 @@ mod tests {
 
     fn status(query: &str, extra: &[(&str, &str)], config: &Config) -> Option<StatusCode> {
         let mut time = FakeTime::new(fixed_now());
-        WebcamPlan::from_request(&request(query, extra), config, &mut time)
+        WebcamPlan::from_request(&request(query, extra), config)
+            .and_then(|plan| plan.ready(config, &mut time))
             .err()
             .map(|e| e.status)
     }

@@ -44,8 +44,17 @@ pub const NEW_CHANNELS_ROOM: &str = "+waiting";
 /// an operator's) still hear each other; the spool directory's own mode keeps others out.
 pub fn make_room(room: &Path) -> io::Result<()> {
     match rfs::mkdir(room, Mode::from_raw_mode(0o777)) {
-        // The process's umask narrowed the mode at creation.
-        Ok(()) => Ok(rfs::chmod(room, Mode::from_raw_mode(0o777))?),
+        // The process's umask narrowed the mode at creation. The mode is set through the
+        // directory opened without following a symlink: a name swapped for a link between the
+        // two calls must not get another file's mode changed.
+        Ok(()) => {
+            let dir = rfs::open(
+                room,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok(rfs::fchmod(&dir, Mode::from_raw_mode(0o777))?)
+        }
         Err(Errno::EXIST) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -136,8 +145,6 @@ impl<K: Clone> Doorbells<K> {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        // Publishers of another user write to it.
-        rfs::chmod(&path, Mode::from_raw_mode(0o622))?;
         let fd = match listen(&path) {
             Ok(fd) => fd,
             Err(e) => {
@@ -145,6 +152,9 @@ impl<K: Clone> Doorbells<K> {
                 return Err(e);
             }
         };
+        // Publishers of another user write to it; set through the descriptor, which is the
+        // FIFO `listen` checked, not whatever the name points to now.
+        rfs::fchmod(&fd, Mode::from_raw_mode(0o622))?;
         self.bells.push((key, path, fd));
         Ok(())
     }

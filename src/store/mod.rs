@@ -48,9 +48,9 @@ pub struct NewMessage<'a> {
     pub content_type: &'a str,
     /// Its text.
     pub data: &'a str,
-    /// A client's key for retrying safely: a second publish with the same key within
-    /// [`Retention::idempotency`] returns the first one's id and stores nothing.
-    pub idempotency_key: Option<&'a str>,
+    /// A client's key for retrying safely, scoped to its publisher: a second publish with the
+    /// same key within [`Retention::idempotency`] returns the first one's id and stores nothing.
+    pub idempotency_key: Option<&'a IdempotencyKey>,
 }
 
 /// What a publish did.
@@ -262,6 +262,36 @@ pub fn is_epoch(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
+/// An idempotency key as stores keep it: a digest of the publisher's identity and the key the
+/// client sent, byte for byte.
+///
+/// Scoping the key to its publisher means that a second publisher who sends the same key (by
+/// chance, or having guessed it) is not told `duplicate` with someone else's id and its message
+/// dropped. The digest is what the store names files and Redis keys after, so a key's text
+/// never reaches a file name or a Redis key, and SHA-256 leaves no collision to craft.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key `key` (as validated by [`is_idempotency_key`]) of the publisher `publisher` (an
+    /// identity from the rights: a user, a token's subject, anonymous).
+    pub fn new(publisher: &str, key: &str) -> IdempotencyKey {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        // The length first, so no pair of identity and key reads as another pair.
+        hasher.update((publisher.len() as u64).to_be_bytes());
+        hasher.update(publisher.as_bytes());
+        hasher.update(key.as_bytes());
+        let digest = hasher.finalize();
+        IdempotencyKey(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The digest in hexadecimal: 64 of `0-9a-f`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// True for an idempotency key a client may send: 1 to 100 of `A-Za-z0-9_.:-`.
 pub fn is_idempotency_key(s: &str) -> bool {
     (1..=100).contains(&s.len())
@@ -300,8 +330,21 @@ mod tests {
     #[test]
     fn idempotency_keys() {
         assert!(is_idempotency_key("3f2a-11ef:retry.1_x"));
-        for bad in ["", "a b", "a/b", "é", &"k".repeat(101)] {
+        for bad in ["", "a b", "a/b", "é", &"k".repeat(101), " k", "k "] {
             assert!(!is_idempotency_key(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn idempotency_keys_are_scoped_to_their_publisher() {
+        let key = |who: &str, k: &str| IdempotencyKey::new(who, k);
+        assert_eq!(key("user:ann", "k1"), key("user:ann", "k1"));
+        assert_ne!(key("user:ann", "k1"), key("user:bob", "k1"));
+        assert_ne!(key("user:ann", "k1"), key("user:ann", "k2"));
+        // No identity and key run together into another pair.
+        assert_ne!(key("ab", "c"), key("a", "bc"));
+        let digest = key("", "k");
+        assert_eq!(digest.as_str().len(), 64);
+        assert!(digest.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }

@@ -6,7 +6,8 @@
 //!   Redis's clock so that hosts with different clocks agree), `type`, `data` and `e` (the
 //!   channel's epoch, so that entries a wait returns can be delivered without another read);
 //! - `serverpush:{chat}:m`, a hash with `last` (the last id given) and `epoch`;
-//! - `serverpush:{chat}:k:<key>`, the id an idempotency key was stored with, expiring.
+//! - `serverpush:{chat}:k:<digest>`, the id an idempotency key was stored with, expiring; the
+//!   digest is [`IdempotencyKey`](super::IdempotencyKey)'s, of the publisher and the key.
 //!
 //! The `{chat}` hash tag puts a channel's keys in one Redis Cluster slot, which its scripts
 //! need. A publish is one Lua script (allocate the id, `XADD`, trim by count and age, remember
@@ -342,7 +343,7 @@ impl ChannelStore for RedisStore {
     ) -> Result<Published, StoreError> {
         let meta = self.key(channel, "m");
         let keyed = match message.idempotency_key {
-            Some(key) => self.key(channel, &format!("k:{key}")),
+            Some(key) => self.key(channel, &format!("k:{}", key.as_str())),
             None => meta.clone(),
         };
         let answer: Value = self

@@ -32,7 +32,7 @@ pub struct WatchedFile {
 }
 
 impl WatchedFile {
-    /// The file the config names `name`; an unknown name is a 404.
+    /// The file the config names `name`; an unknown name is a 404 (after the rights).
     pub fn from_request(
         request: &crate::cgi::Request,
         name: &str,
@@ -40,6 +40,12 @@ impl WatchedFile {
         timeout: Duration,
         config: &Config,
     ) -> Result<WatchedFile, RequestError> {
+        // Rights first for a plausible name: a name that private files' patterns cover is
+        // refused alike whether or not it exists, so a stranger cannot list private names.
+        let mut rights = crate::rights::Rights::new(request, config);
+        if is_name(name) {
+            rights.check_subscribe(&[format!("file:{name}")])?;
+        }
         let path = config.files.get(name).ok_or_else(|| {
             RequestError::new(
                 StatusCode::NOT_FOUND,
@@ -49,7 +55,6 @@ impl WatchedFile {
                 ),
             )
         })?;
-        crate::rights::Rights::new(request, config).check_subscribe(&[format!("file:{name}")])?;
         Ok(WatchedFile {
             name: name.to_owned(),
             path: path.clone(),

@@ -6,7 +6,9 @@
 //!
 //! A publisher that did not get an answer (a timeout, a 503) cannot tell whether its message
 //! was stored. It sends an `Idempotency-Key` header and retries with the same key: the store
-//! remembers the key for `idempotency_secs` and answers the first message's id again.
+//! remembers the key for `idempotency_secs` and answers the first message's id again. A key is
+//! the publisher's own: it is kept byte for byte and scoped to who published
+//! ([`Publisher`](crate::rights::Publisher)), so another publisher's equal key is another key.
 
 use std::io::{self, Read, Write};
 
@@ -19,7 +21,7 @@ use crate::config::Config;
 use crate::pacing::Time;
 use crate::program::Response;
 use crate::rights::Rights;
-use crate::store::{self, NewMessage, is_idempotency_key};
+use crate::store::{self, IdempotencyKey, NewMessage, is_idempotency_key};
 
 /// A stored message, as the publisher is told.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +91,7 @@ pub fn publish(
     // The body is read (within its limit) before authorization is checked, so that a refused
     // client's body is consumed and the server logs only the refusal.
     let bytes = request.read_body(body, config.max_message_bytes)?;
-    Rights::new(request, config).check_publish(channel)?;
+    let publisher = Rights::new(request, config).check_publish(channel)?;
     let declared = request.header_str("content-type")?.unwrap_or("text/plain");
     let form_data = if declared
         .to_ascii_lowercase()
@@ -123,7 +125,7 @@ pub fn publish(
         (declared.to_owned(), data)
     };
     let idempotency_key = match request.header_str("idempotency-key")? {
-        Some(key) if is_idempotency_key(key.trim()) => Some(key.trim()),
+        Some(key) if is_idempotency_key(key) => Some(IdempotencyKey::new(&publisher.identity(), key)),
         Some(_) => {
             return Err(bad(
                 "Idempotency-Key must be 1 to 100 of A-Z a-z 0-9 _ . : -",
@@ -134,7 +136,7 @@ pub fn publish(
     let message = NewMessage {
         content_type: &content_type,
         data: &data,
-        idempotency_key,
+        idempotency_key: idempotency_key.as_ref(),
     };
     let published = store::open(config)
         .and_then(|mut store| store.publish(channel, &message))

@@ -15,14 +15,26 @@
 //! - the channel's epoch is the `epoch` file, written under the lock by the first publish into
 //!   a directory that has none (a new channel, or one whose directory was wiped);
 //! - readers take no lock: retention deletes old files, and a reader that finds one gone reports
-//!   the gap as `missed`.
+//!   the gap as `missed`;
+//! - an idempotency key is stored before its message, with a `.pending` note of both that the
+//!   next publisher of the channel clears (removing the key when the message never landed), so
+//!   a retry finds the key whenever the message was stored, at every instant.
+//!
+//! Why it is safe against the spool's own user: everything in the spool can be made by the web
+//! server's user, including a symlink in place of a lock, a hint or a temporary file. The store
+//! creates files only with `O_CREAT | O_EXCL` (which refuses an existing name, a symlink
+//! included) or opens them with `O_NOFOLLOW` and checks their type, and renames over names
+//! (which replaces a symlink rather than following it). A publish run as root (a cron job)
+//! first becomes the spool's owner (`serverpush publish` does; see [`owner`]), so no mistake in
+//! one path can act with root's rights.
 //!
 //! How subscribers wait (inotify for streams, doorbells for long-polls) is the `wait`
 //! module's part (`spool/wait.rs`).
 
 use std::collections::BTreeSet;
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -31,11 +43,12 @@ use chrono::Utc;
 use super::Waiting;
 use super::bell::{self, NEW_CHANNELS_ROOM, WAITING_ROOM};
 use super::{
-    Batch, ChannelStore, Message, NewMessage, Published, Retention, StoreError, format_time,
-    new_epoch,
+    Batch, ChannelStore, IdempotencyKey, Message, NewMessage, Published, Retention, StoreError,
+    format_time, new_epoch,
 };
 use crate::regular::{self, Links};
 
+pub mod owner;
 mod wait;
 use wait::Subscription;
 
@@ -84,6 +97,18 @@ const SWEEP_ROOT_EVERY: u64 = 4096;
 /// The prefix of an idempotency key's file; a dot keeps it out of the watchers' sight.
 const IDEMPOTENCY_PREFIX: &str = ".key-";
 
+/// The note a keyed publish leaves while it stores: `ID DIGEST`, the id it is storing and its
+/// key's digest. Found by the next publisher, it means the last keyed publish may have died
+/// between storing its key and its message.
+const PENDING: &str = ".pending";
+
+/// The flags every file of the spool is opened or made with: never through a symlink, never
+/// blocking on a FIFO, never inherited by a child.
+fn safe_flags() -> i32 {
+    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC)
+        .bits() as i32
+}
+
 impl SpoolStore {
     /// A store in `root`, which is created when missing.
     pub fn new(root: &Path, retention: Retention) -> SpoolStore {
@@ -100,12 +125,51 @@ impl SpoolStore {
         self.root.join(channel)
     }
 
-    /// Creates the channel's directory if needed (for a publish).
+    /// Creates the channel's directory if needed (for a publish). The spool itself is made
+    /// when missing; the channel's directory is one name in it, made with `mkdir` (which never
+    /// follows a symlink) and then checked to be a directory.
     pub fn ensure_channel(&self, channel: &str) -> io::Result<PathBuf> {
         let dir = self.channel_dir(channel);
-        fs::create_dir_all(&dir)?;
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.root)?;
+                match fs::create_dir(&dir) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
         Self::checked(&dir)?;
         Ok(dir)
+    }
+
+    /// Opens the channel's lock file, made when missing; a symlink or anything but a regular
+    /// file in its place is refused.
+    fn open_lock(dir: &Path) -> io::Result<File> {
+        let path = dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(safe_flags())
+            .open(&path)
+            .map_err(|e| Self::refused_link(e, &path))?;
+        if !file.metadata()?.is_file() {
+            return Err(regular::not_regular(&path));
+        }
+        Ok(file)
+    }
+
+    /// ELOOP, what `O_NOFOLLOW` answers for a symlink, said as what it is.
+    fn refused_link(e: io::Error, path: &Path) -> io::Error {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            regular::not_regular(path)
+        } else {
+            e
+        }
     }
 
     /// `dir` if it is a real directory; an error if something else (a symlink planted to send
@@ -180,7 +244,8 @@ impl SpoolStore {
 
     /// A small file of the channel's (a hint, the epoch), never through a symlink.
     fn read_small(dir: &Path, name: &str) -> Option<String> {
-        let bytes = regular::read(&dir.join(name), Links::Refuse, 64).ok()??;
+        // The largest is the pending note: an id, a space and a 64-digit digest.
+        let bytes = regular::read(&dir.join(name), Links::Refuse, 128).ok()??;
         String::from_utf8(bytes).ok()
     }
 
@@ -213,9 +278,31 @@ impl SpoolStore {
         super::is_epoch(epoch).then(|| epoch.to_owned())
     }
 
+    /// Writes `bytes` as the file `name` of `dir`, whole or not at all: a new temporary file,
+    /// renamed over the name. The temporary file is made with `O_EXCL`, so a name planted in
+    /// advance (a symlink to a file elsewhere) makes the attempt fail, never write through it;
+    /// its name is drawn anew for each attempt, so planting cannot block a publish either.
     fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
-        let written = fs::File::create(&tmp).and_then(|mut file| file.write_all(bytes));
+        let mut attempt = 0;
+        let (tmp, mut file) = loop {
+            let tmp = dir.join(format!(
+                ".tmp-{}-{}-{name}",
+                std::process::id(),
+                new_epoch()
+            ));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(safe_flags())
+                .open(&tmp)
+            {
+                Ok(file) => break (tmp, file),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let written = file.write_all(bytes);
+        drop(file);
         match written.and_then(|()| fs::rename(&tmp, dir.join(name))) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -261,7 +348,7 @@ impl SpoolStore {
         // The newest message is kept whatever its age, so the channel's last id survives.
         while first < last {
             let path = Self::message_path(dir, first);
-            let modified = match fs::metadata(&path) {
+            let modified = match fs::symlink_metadata(&path) {
                 Ok(m) => m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                 // Already gone (an earlier run of this loop died before updating `first`).
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -333,14 +420,40 @@ impl SpoolStore {
     }
 
     /// The id an idempotency key was stored with, if it is still remembered.
-    fn remembered(&self, dir: &Path, key: &str) -> Option<u64> {
-        let name = format!("{IDEMPOTENCY_PREFIX}{key}");
+    fn remembered(&self, dir: &Path, key: &IdempotencyKey) -> Option<u64> {
+        let name = format!("{IDEMPOTENCY_PREFIX}{}", key.as_str());
         let fresh = fs::symlink_metadata(dir.join(&name))
             .and_then(|m| m.modified())
             .ok()?
             .elapsed()
             .map_or(true, |age| age < self.retention.idempotency);
         fresh.then(|| Self::read_number(dir, &name))?
+    }
+
+    /// Finishes what the channel's last keyed publish left (under the channel's lock): its note
+    /// says which id and key it was storing; if that message never landed, the key must not
+    /// stay, or the retry would be told `duplicate` for a message that does not exist.
+    fn recover_pending(dir: &Path) -> io::Result<()> {
+        let Some(note) = Self::read_small(dir, PENDING) else {
+            return Ok(());
+        };
+        let mut fields = note.split_whitespace();
+        let id = fields.next().and_then(|id| id.parse::<u64>().ok());
+        let digest = fields
+            .next()
+            .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let (Some(id), Some(digest)) = (id, digest)
+            && !Self::message_path(dir, id).exists()
+        {
+            match fs::remove_file(dir.join(format!("{IDEMPOTENCY_PREFIX}{digest}"))) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        match fs::remove_file(dir.join(PENDING)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -351,13 +464,10 @@ impl ChannelStore for SpoolStore {
         message: &NewMessage<'_>,
     ) -> Result<Published, StoreError> {
         let dir = self.ensure_channel(channel)?;
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("lock"))?;
+        let lock = Self::open_lock(&dir)?;
         lock.lock()?;
         // Under the lock: no other publisher of this channel runs until it is dropped.
+        Self::recover_pending(&dir)?;
         let (epoch, new_channel) = match Self::epoch_in(&dir) {
             Some(epoch) => (epoch, false),
             None => {
@@ -382,7 +492,23 @@ impl ChannelStore for SpoolStore {
         let mut bytes = header.to_string().into_bytes();
         bytes.push(b'\n');
         bytes.extend_from_slice(message.data.as_bytes());
-        Self::write_atomically(&dir, &format!("{id:020}{SUFFIX}"), &bytes)?;
+        // The key is stored before the message, so it is there whenever the message is; the
+        // note lets the next publisher take it back if this one dies before its message lands.
+        if let Some(key) = message.idempotency_key {
+            let key_name = format!("{IDEMPOTENCY_PREFIX}{}", key.as_str());
+            Self::write_atomically(&dir, PENDING, format!("{id} {}", key.as_str()).as_bytes())?;
+            if let Err(e) = Self::write_atomically(&dir, &key_name, id.to_string().as_bytes()) {
+                let _ = fs::remove_file(dir.join(PENDING));
+                return Err(e.into());
+            }
+        }
+        if let Err(e) = Self::write_atomically(&dir, &format!("{id:020}{SUFFIX}"), &bytes) {
+            if let Some(key) = message.idempotency_key {
+                let _ = fs::remove_file(dir.join(format!("{IDEMPOTENCY_PREFIX}{}", key.as_str())));
+                let _ = fs::remove_file(dir.join(PENDING));
+            }
+            return Err(e.into());
+        }
         // The message is stored: what follows only saves later work, and its failure (a full
         // disk, say) must not turn a stored message into a failed publish that a client retries.
         // Waiting long-polls hear first (streams were woken by the rename). A doorbell that
@@ -394,12 +520,10 @@ impl ChannelStore for SpoolStore {
             let _ = bell::make_room(&dir.join(WAITING_ROOM));
             let _ = bell::ring_all(&self.root.join(NEW_CHANNELS_ROOM));
         }
-        if let Some(key) = message.idempotency_key {
-            let _ = Self::write_atomically(
-                &dir,
-                &format!("{IDEMPOTENCY_PREFIX}{key}"),
-                id.to_string().as_bytes(),
-            );
+        if message.idempotency_key.is_some() {
+            // The message landed: the note has done its work. One left behind costs the next
+            // publisher one look.
+            let _ = fs::remove_file(dir.join(PENDING));
         }
         if id % LAST_HINT_EVERY == 0 {
             let _ = Self::write_atomically(&dir, "last", id.to_string().as_bytes());

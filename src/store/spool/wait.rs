@@ -151,14 +151,32 @@ impl Subscription {
                 // Only a message renamed into place, a new epoch, or an awaited channel
                 // appearing is news: the hints' renames and temporary files (dot names) would
                 // wake the caller for nothing.
-                watch.wait_for(timeout, |name| {
+                let woke = watch.wait_for(timeout, |name| {
                     if let Some(id) = message_id(name) {
                         newest.set(newest.get().max(Some(id)));
                         return true;
                     }
                     !name.starts_with(b".")
                         && (name == b"epoch" || pending.iter().any(|c| c.as_bytes() == name))
-                })?
+                })?;
+                // A channel directory removed (an operator clearing the channel): wait for it
+                // to be made again, as for a channel not made yet, and have the caller read
+                // now, which tells it what it missed.
+                let lost = watch.take_lost();
+                if !lost.is_empty() {
+                    for dir in &lost {
+                        if let Some(channel) =
+                            self.watched.iter().find(|c| root.join(c.as_str()) == *dir)
+                            && !self.pending.contains(channel)
+                        {
+                            self.pending.push(channel.clone());
+                        }
+                    }
+                    watch.add_spool(root)?;
+                    self.landed = None;
+                    return Ok(true);
+                }
+                woke
             }
             None => return Err(StoreError::Failed("wait before watch".into())),
         };
