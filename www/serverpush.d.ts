@@ -16,11 +16,12 @@ export interface Message {
 }
 
 /** "connecting": a request is on its way; "live": messages flow; "backoff": waiting `delay` ms
- * before the next try; "closed": after close(). */
+ * before the next try (of the connection, or of a follower's read of the history it needs);
+ * "closed": after close(). */
 export type State = "connecting" | "live" | "backoff" | "closed";
 
-/** "leader" holds the tab group's one connection; "follower" gets the leader's relays;
- * "alone": not shared. */
+/** "leader" holds the tab group's one connection; "follower" gets the leader's relays and
+ * reports the leader's state, or its own "backoff"; "alone": not shared. */
 export type Role = "leader" | "follower" | "alone";
 
 export type Transport = "sse" | "longpoll" | "iframe";
