@@ -34,7 +34,9 @@ done
 install -D -m 0755 "$release/serverpush" "$stage/usr/bin/serverpush"
 
 # The documented example is the package's config: its paths (the spool) are the package's.
-install -D -m 0644 apache-conf/serverpush.toml "$stage$config"
+# It may come to hold secrets (publish_token, jwt_secret, a Redis password): not readable by
+# other users. dpkg-deb makes it root's; postinst gives its group to the web server's user.
+install -D -m 0640 apache-conf/serverpush.toml "$stage$config"
 
 # Apache: the source's snippet with the package's paths, under /serverpush/ so it neither
 # collides with Debian's /cgi-bin/ (serve-cgi-bin.conf) nor needs the admin to edit anything.

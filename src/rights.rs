@@ -440,7 +440,9 @@ impl<'a> Rights<'a> {
         let allowed = if self.config.allowed_origins.is_empty() {
             let host = self.request.header_str("host")?.unwrap_or_default();
             origin.split_once("://").is_some_and(|(scheme, rest)| {
-                (scheme == "https" || scheme == self.request.scheme()) && !host.is_empty() && rest == host
+                (scheme == "https" || scheme == self.request.scheme())
+                    && !host.is_empty()
+                    && rest == host
             })
         } else {
             self.config.allowed_origins.iter().any(|o| o == origin)

@@ -328,6 +328,76 @@ fn check_finds_a_short_token() {
     );
 }
 
+/// The warnings at `place`, each with the line of its fix.
+fn warnings_at(output: &Output, place: &str) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(&format!("warning: {place}: ")))
+        .map(|(i, l)| format!("{l}\n{}", lines.get(i + 1).unwrap_or(&"")))
+        .collect()
+}
+
+/// Every secret the config holds is flagged while other users can read the file, each under
+/// its key with the fix; readable by the owner and the web server's group only, none is.
+#[test]
+fn check_warns_of_secrets_other_users_can_read() {
+    let layout = Layout::good();
+    let config = layout.config().display().to_string();
+    let (_, group) = run_as();
+    let fix = format!("fix: chown root:{group} {config} && chmod 0640 {config}");
+    for (key, setting) in [
+        (
+            "jwt_secret",
+            format!("jwt_secret = \"{}\"\n", "k".repeat(32)),
+        ),
+        (
+            "redis_url",
+            "redis_url = \"redis://:s3cret@127.0.0.1:6379/0\"\n".to_owned(),
+        ),
+        (
+            "redis_url",
+            "redis_url = \"redis://app:s3cret@127.0.0.1:6379/0\"\n".to_owned(),
+        ),
+        (
+            "publish_token",
+            format!("publish_token = \"{STRONG_TOKEN}\"\n"),
+        ),
+    ] {
+        // Written 0644, as the package installed it before.
+        layout.write_config(&setting);
+        let output = layout.check(50);
+        assert!(output.status.success(), "{key}: {}", text(&output));
+        let found = warnings_at(&output, &format!("{config} key {key}"));
+        assert!(
+            found.len() == 1
+                && found[0].contains("every local user can read it")
+                && found[0].contains(&fix),
+            "{setting}: {found:?}\n{}",
+            text(&output)
+        );
+        assert!(
+            Command::new("chgrp")
+                .arg(&group)
+                .arg(layout.config())
+                .status()
+                .unwrap()
+                .success()
+        );
+        chmod(&layout.config(), "0640");
+        let output = layout.check(50);
+        assert!(output.status.success(), "{key}: {}", text(&output));
+        assert_eq!(
+            warnings_at(&output, &format!("{config} key {key}")),
+            Vec::<String>::new(),
+            "{setting}: {}",
+            text(&output)
+        );
+    }
+}
+
 #[test]
 fn check_finds_a_low_inotify_limit() {
     let layout = Layout::good();
@@ -444,6 +514,66 @@ fn probe_names_lighttpd_without_streaming() {
     );
 }
 
+/// An NPH program that answers as a hostile server (or anything in front of one) might: control
+/// characters in its head, in a stream and in a long-poll's body. NPH output passes through
+/// Apache untouched, so they reach the client as written.
+const HOSTILE_PROGRAM: &str = r#"#!/bin/sh
+case "$REQUEST_METHOD:$PATH_INFO" in
+POST:*)
+    cat > /dev/null
+    printf 'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"id":1}\n'
+    ;;
+GET:/*)
+    printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n'
+    printf '{"data":"\033]0;owned\007ok\rfaked line\033]52;c;b3duZWQ=\007\302\2331A"}\n'
+    ;;
+*)
+    printf 'HTTP/1.1 200 OK\r\nServer: hostile\033]0;owned\007\r\n'
+    printf 'Content-Type: text/plain\033[2J\r\nContent-Encoding: gzip\033]52;c;b3duZWQ=\007\r\n'
+    printf 'Via: 1.1 proxy\033[1A\302\233K\177\r\nConnection: close\r\n\r\n'
+    printf 'data: tick\033[2J\r\n\r\n'
+    ;;
+esac
+"#;
+
+/// `probe` shows what a server sent with its control characters escaped: the head, the
+/// headers it quotes in a culprit, and a long-poll's body.
+#[test]
+fn probe_escapes_control_characters_from_the_server() {
+    let site = Site::new("");
+    let program = site.cgi_bin.join("nph-hostile");
+    std::fs::write(&program, HOSTILE_PROGRAM).unwrap();
+    chmod(&program, "0755");
+    let apache = Server::apache(&site);
+    let url = format!("http://127.0.0.1:{}/cgi-bin/nph-hostile", apache.port);
+    let output = serverpush(&[
+        "probe",
+        "--interval",
+        "0.3",
+        "--ticks",
+        "3",
+        "--channel",
+        "hostile",
+        "--longpoll-url",
+        &url,
+        &url,
+    ]);
+    let report = text(&output);
+    eprintln!("serverpush probe {url}: {report}");
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    no_control_characters("serverpush probe", &output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for shown in [
+        "head: Server: hostile\\x1b]0;owned\\x07\n",
+        "Content-Type is \"text/plain\\x1b[2J\"",
+        "Content-Encoding: gzip\\x1b]52;c;b3duZWQ=\\x07",
+        "via: 1.1 proxy\\x1b[1A\\u{9b}K\\x7f",
+        "failed: {\"data\":\"\\x1b]0;owned\\x07ok\\rfaked line",
+    ] {
+        assert!(stdout.contains(shown), "no {shown:?} in {report}");
+    }
+}
+
 #[test]
 fn probe_times_a_long_poll_round_trip() {
     let site = Site::new(&format!(
@@ -548,6 +678,86 @@ fn channels_and_tail_read_the_spool() {
     let _ = follow.wait();
     let line = reader.join().unwrap();
     assert!(line.ends_with(" five"), "{line}");
+}
+
+/// What a published message, a store or a server could send to take over the operator's
+/// terminal: a window title (OSC 0), the clipboard (OSC 52), a cleared screen, a carriage
+/// return over a faked line, a bell, DEL, and the one-character CSI of C1.
+const HOSTILE: &str =
+    "\x1b]0;owned\x07ok\rfaked line\x1b]52;c;b3duZWQ=\x07\x1b[2J\x7f\u{9b}1A\nnext";
+
+/// Asserts `bytes` hold no control character but line breaks: nothing a terminal would obey.
+fn no_control_characters(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|&c| c.is_control() && c != '\n')
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "{what} printed {raw:?} as they came:\n{}",
+        text.escape_debug()
+    );
+}
+
+/// `tail` shows a message's control characters escaped, on its one line; `channels` shows a
+/// channel's epoch so too (Redis returns it as any writer of the store left it).
+#[test]
+fn tail_and_channels_escape_control_characters() {
+    let redis = crate::fixtures::Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serverpush.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"redis\"\nredis_url = \"{}\"\nredis_key_prefix = \"esc:\"\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let out = serverpush(&["publish", "--config", &config, "news", HOSTILE]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let tail = serverpush(&[
+        "tail",
+        "--config",
+        &config,
+        "--since",
+        "0",
+        "--no-follow",
+        "news",
+    ]);
+    assert!(tail.status.success(), "{}", text(&tail));
+    no_control_characters("serverpush tail", &tail.stdout);
+    no_control_characters("serverpush tail", &tail.stderr);
+    let shown = String::from_utf8_lossy(&tail.stdout);
+    assert!(
+        shown.lines().count() == 1
+            && shown.ends_with(
+                " \\x1b]0;owned\\x07ok\\rfaked line\\x1b]52;c;b3duZWQ=\\x07\\x1b[2J\\x7f\\u{9b}1A\\nnext\n"
+            ),
+        "{}",
+        text(&tail)
+    );
+
+    let mut con = redis.connection();
+    redis::cmd("HSET")
+        .arg("esc:{news}:m")
+        .arg("epoch")
+        .arg(HOSTILE)
+        .query::<()>(&mut con)
+        .unwrap();
+    let list = serverpush(&["channels", "--config", &config]);
+    assert!(list.status.success(), "{}", text(&list));
+    no_control_characters("serverpush channels", &list.stdout);
+    no_control_characters("serverpush channels", &list.stderr);
+    let listing = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listing.lines().count() == 2 && listing.contains("  \\x1b]0;owned\\x07ok\\r"),
+        "{}",
+        text(&list)
+    );
 }
 
 #[test]

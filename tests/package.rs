@@ -376,18 +376,20 @@ fn configure(cams: &Path) {
     std::fs::write(CONFIG, text).unwrap();
 }
 
-fn check_passes(what: &str) {
+/// Runs `serverpush check`, which must find no error; its report.
+fn check_passes(what: &str) -> String {
     let output = Command::new("serverpush")
         .args(["check", "--clients", "50"])
         .output()
         .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "serverpush check {what}: {}\n{}{}",
+        "serverpush check {what}: {}\n{report}{}",
         output.status,
-        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    report
 }
 
 #[test]
@@ -463,6 +465,13 @@ fn package_installs_serves_and_purges() {
         (0, 33, 0o2770),
         "{SPOOL} is as dpkg-statoverride says"
     );
+    // The config may hold secrets: root writes it, the web server's group reads it, no one else.
+    let config = std::fs::metadata(CONFIG).unwrap();
+    assert_eq!(
+        (config.uid(), config.gid(), config.mode() & 0o7777),
+        (0, 33, 0o640),
+        "{CONFIG} is root:www-data 0640"
+    );
     assert!(Path::new("/etc/apache2/mods-enabled/cgid.load").exists());
     let inotify: u64 = std::fs::read_to_string(INOTIFY)
         .unwrap()
@@ -497,6 +506,9 @@ fn package_installs_serves_and_purges() {
     wait_for(T, "the first camera frame", || {
         cams.path().join("cam.jpg").exists().then_some(())
     });
+    // The token written into the package's config stays hidden from other users.
+    let report = check_passes("with a publish token");
+    assert!(!report.contains("every local user can read it"), "{report}");
 
     for distro in [Distro::Apache, Distro::Lighttpd] {
         let start = Instant::now();

@@ -238,6 +238,36 @@ fn a_flushed_redis_tells_clients_they_missed() {
     assert!(!text.contains("old"), "{text}");
 }
 
+/// A channel deleted from Redis by an operator and made again by the next publish wakes an
+/// open stream at once, not at its next heartbeat (the new ids, from 1, are below the one the
+/// stream waits after).
+#[test]
+fn a_stream_hears_a_deleted_channel_made_again() {
+    let redis = Redis::start();
+    let config = redis_config(&redis, "").replace("heartbeat_secs = 1\n", "heartbeat_secs = 60\n");
+    let spool = Spool::new(&config);
+    for n in 1..=5 {
+        let text = format!("old{n}");
+        assert_eq!(spool.run(spool.post("d", text.as_bytes())).0, 201);
+    }
+    let mut sse = spool
+        .get("channel=d&transport=sse&since=d:0")
+        .spawn(&bin("nph-longpoll"));
+    sse.read_until_count(b"\"data\":\"old5\"", 1, T);
+    // What an operator clearing the channel does: every key of it.
+    let mut con = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*{d}*").query(&mut con).unwrap();
+    let () = redis::cmd("DEL").arg(&keys).query(&mut con).unwrap();
+    let started = Instant::now();
+    assert_eq!(spool.run(spool.post("d", b"new1")).0, 201);
+    sse.read_until_count(b"\"data\":\"new1\"", 1, Duration::from_secs(5));
+    assert_eq!(spool.run(spool.post("d", b"new2")).0, 201);
+    sse.read_until_count(b"\"data\":\"new2\"", 1, Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&sse.out).contains("event: missed"));
+    sse.signal("KILL");
+}
+
 /// Reads SSE events from `sse` until `want` messages were collected, appending (id, data).
 fn collect_sse(sse: &mut crate::client::Response, got: &mut Vec<(String, String)>, want: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -27,19 +27,34 @@ struct ThrowawayUser {
 impl ThrowawayUser {
     fn new() -> ThrowawayUser {
         require_tool("/usr/sbin/useradd", "passwd");
-        let name = format!("sptest{}", std::process::id() % 100_000);
+        // One name per test of this run: tests run in parallel.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("sptest{}x{n}", std::process::id() % 100_000);
         let _ = Command::new("userdel").arg(&name).output();
-        let made = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin"])
-            .arg(&name)
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "useradd: {made:?}");
+        // useradd refuses while another holds the password file's lock: try again.
+        wait_for(T, "useradd", || {
+            let made = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                ])
+                .arg(&name)
+                .output()
+                .unwrap();
+            made.status.success().then_some(())
+        });
         ThrowawayUser { name }
     }
 
     fn uid(&self) -> u32 {
-        let out = Command::new("id").arg("-u").arg(&self.name).output().unwrap();
+        let out = Command::new("id")
+            .arg("-u")
+            .arg(&self.name)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     }
 }
@@ -100,7 +115,10 @@ fn a_root_publish_never_follows_the_spool_owners_links() {
     };
     let refused = publish();
     assert!(!refused.status.success(), "{refused:?}");
-    assert!(!vault.join("made-by-lock").exists(), "the lock's link was followed");
+    assert!(
+        !vault.join("made-by-lock").exists(),
+        "the lock's link was followed"
+    );
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("not a regular file"),
         "{refused:?}"
@@ -121,10 +139,16 @@ fn a_root_publish_never_follows_the_spool_owners_links() {
         .unwrap();
     assert_eq!(message.metadata().unwrap().uid(), user.uid());
     assert_eq!(
-        std::fs::symlink_metadata(channel.join("epoch")).unwrap().uid(),
+        std::fs::symlink_metadata(channel.join("epoch"))
+            .unwrap()
+            .uid(),
         user.uid()
     );
-    assert!(std::fs::symlink_metadata(channel.join("epoch")).unwrap().is_file());
+    assert!(
+        std::fs::symlink_metadata(channel.join("epoch"))
+            .unwrap()
+            .is_file()
+    );
 }
 
 /// Publishes `text` with `key` through `nph-longpoll`, killed by strace at its `when`th rename
@@ -138,7 +162,16 @@ fn keyed_publish(spool: &Spool, text: &str, key: &str, when: u32) -> Option<u16>
     } else {
         let inject = format!("inject=rename,renameat,renameat2:signal=KILL:when={when}");
         req.spawn_with(
-            &["/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", &inject, "--"],
+            &[
+                "/usr/bin/strace",
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                &inject,
+                "--",
+            ],
             &bin("nph-longpoll"),
         )
     };
@@ -265,7 +298,12 @@ fn webcam_viewers_waiting_for_a_first_frame_hold_slots() {
 /// inodes).
 fn held_slots(dir: &Path) -> usize {
     let inodes: Vec<u64> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.ino()).collect())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.ino())
+                .collect()
+        })
         .unwrap_or_default();
     let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
     locks
@@ -287,7 +325,9 @@ fn stream_slots_live_in_the_spool_by_default() {
         .spawn(&bin("nph-longpoll"));
     first.read_until_count(b"\r\n\r\n", 1, T);
     let slots = spool.spool.join(".streams");
-    wait_for(T, "a slot in the spool", || (held_slots(&slots) == 1).then_some(()));
+    wait_for(T, "a slot in the spool", || {
+        (held_slots(&slots) == 1).then_some(())
+    });
     let (code, body) = spool.run(spool.get("channel=cap&transport=sse"));
     assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
     kill(first);
@@ -305,7 +345,12 @@ fn token(claims: Value) -> String {
 }
 
 fn token_with_header(header: Header, claims: Value) -> String {
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
 }
 
 /// The status code of `req` run by `program`.
@@ -335,10 +380,19 @@ fn a_channel_pattern_grants_no_file_or_camera() {
         req.config = Some(&site.config);
         code_of(req.var("REMOTE_USER", user), program)
     };
-    assert_eq!(as_user("file=secret&timeout=0", "file", "nph-longpoll"), 403);
-    assert_eq!(as_user("cam=yard&action=snapshot", "camera", "nph-webcam"), 403);
+    assert_eq!(
+        as_user("file=secret&timeout=0", "file", "nph-longpoll"),
+        403
+    );
+    assert_eq!(
+        as_user("cam=yard&action=snapshot", "camera", "nph-webcam"),
+        403
+    );
     // The user's own channels still are granted.
-    assert_eq!(as_user("channel=room.z.1&timeout=0", "room.z", "nph-longpoll"), 200);
+    assert_eq!(
+        as_user("channel=room.z.1&timeout=0", "room.z", "nph-longpoll"),
+        200
+    );
     let t = token(json!({ "exp": now() + 3600, "serverpush": { "subscribe": ["*"] } }));
     let mut req = CgiRequest::get("nph-longpoll", "");
     let q = format!("file=secret&timeout=0&token={t}");
@@ -381,7 +435,8 @@ fn private_names_are_not_told_to_strangers() {
 #[test]
 fn rights_edge_cases() {
     let site = private_site();
-    let publish_token = token(json!({ "exp": now() + 3600, "serverpush": { "publish": ["room.a"] } }));
+    let publish_token =
+        token(json!({ "exp": now() + 3600, "serverpush": { "publish": ["room.a"] } }));
     let post = |vars: Vec<(&'static str, String)>| {
         let mut req = site.get("");
         req.method = "POST";
@@ -459,4 +514,52 @@ fn rights_edge_cases() {
     req.vars.retain(|(k, _)| *k != "HTTP_AUTHORIZATION");
     let req = req.var("HTTP_AUTHORIZATION", format!("bearer {TOKEN}"));
     assert_eq!(code_of(req, "nph-longpoll"), 201);
+}
+
+/// Finding 7: `serverpush check` says loudly when the slot directory is another user's (made
+/// first in a place every user may write), and warns about such a place.
+#[test]
+fn check_says_when_the_streams_cap_is_off() {
+    let (user, _) = crate::fixtures::run_as();
+    let spool = Spool::new("");
+    let planted = spool.dir.path().join("shared");
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let slots = planted.join("slots");
+    std::fs::create_dir(&slots).unwrap();
+    let other = ThrowawayUser::new();
+    chown(&slots, &other.name);
+    let text = std::fs::read_to_string(&spool.config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("streams_dir"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    std::fs::write(
+        &spool.config,
+        format!("{text}streams_dir = \"{}\"\n", slots.display()),
+    )
+    .unwrap();
+    let empty = spool.dir.path().join("none");
+    let out = Command::new(bin("serverpush"))
+        .arg("check")
+        .arg("--config")
+        .arg(&spool.config)
+        .args(["--user", &user])
+        .arg("--apache-dir")
+        .arg(&empty)
+        .arg("--lighttpd-dir")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("max_streams is NOT enforced") && report.contains("belongs to uid"),
+        "{report}"
+    );
+    assert!(
+        report.contains("where every local user may write"),
+        "{report}"
+    );
 }

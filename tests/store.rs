@@ -194,7 +194,10 @@ fn idempotency_keys_store_once(b: &dyn Backend) {
         data: "once",
         idempotency_key: Some(key),
     };
-    let (k1, k2) = (IdempotencyKey::new("a", "k-1"), IdempotencyKey::new("a", "k-2"));
+    let (k1, k2) = (
+        IdempotencyKey::new("a", "k-1"),
+        IdempotencyKey::new("a", "k-2"),
+    );
     let first = s.publish("idem", &with_key(&k1)).unwrap();
     let again = s.publish("idem", &with_key(&k1)).unwrap();
     assert_eq!((first.id, first.duplicate), (1, false));

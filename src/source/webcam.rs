@@ -170,11 +170,7 @@ impl WebcamPlan {
             let names = config
                 .cameras
                 .keys()
-                .filter(|name| {
-                    rights
-                        .check_subscribe(&[format!("camera:{name}")])
-                        .is_ok()
-                })
+                .filter(|name| rights.check_subscribe(&[format!("camera:{name}")]).is_ok())
                 .cloned()
                 .collect();
             return Ok(WebcamPlan {

@@ -6,6 +6,9 @@
 //!   Redis's clock so that hosts with different clocks agree), `type`, `data` and `e` (the
 //!   channel's epoch, so that entries a wait returns can be delivered without another read);
 //! - `serverpush:{chat}:m`, a hash with `last` (the last id given) and `epoch`;
+//! - `serverpush:{chat}:r`, a stream with one entry per epoch, its id from Redis's clock (the
+//!   hash's `r` names it): subscribers block on it too, so a channel deleted and made again
+//!   wakes them at once, though its new ids (from 1) are below the ones they wait after;
 //! - `serverpush:{chat}:k:<digest>`, the id an idempotency key was stored with, expiring; the
 //!   digest is [`IdempotencyKey`](super::IdempotencyKey)'s, of the publisher and the key.
 //!
@@ -58,7 +61,7 @@ impl RedisSettings {
 
 /// Allocates the id, appends, trims, and remembers the idempotency key, atomically.
 ///
-/// KEYS: stream, meta hash, idempotency key (the meta hash again when there is none).
+/// KEYS: stream, meta hash, idempotency key (the meta hash again when there is none), resets.
 /// ARGV: a new epoch (used if the channel has none), type, data, messages kept, maximum age in
 /// ms, idempotency time in ms, "1" when a key is given.
 /// Returns `{id, epoch, duplicate}`.
@@ -72,6 +75,8 @@ if ARGV[7] == '1' then
 end
 if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
   redis.call('DEL', stream)
+  local reset = redis.call('XADD', KEYS[4], 'MAXLEN', '1', '*', 'e', ARGV[1])
+  redis.call('HSET', meta, 'r', reset)
 end
 local id = redis.call('HINCRBY', meta, 'last', 1)
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -102,11 +107,12 @@ end
 return {id, epoch, 0}
 ";
 
-/// The epoch, the last id and up to ARGV[2] entries after id ARGV[1], consistent together.
+/// The epoch, the last id and up to ARGV[2] entries after id ARGV[1], consistent together, and
+/// the id of the epoch's entry in the resets stream.
 const READ: &str = r"
-local meta = redis.call('HMGET', KEYS[2], 'epoch', 'last')
+local meta = redis.call('HMGET', KEYS[2], 'epoch', 'last', 'r')
 local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
-return {meta[1], meta[2], entries}
+return {meta[1], meta[2], entries, meta[3]}
 ";
 
 /// Entries asked for in a first read round: at most about a megabyte with 64 KiB messages.
@@ -121,6 +127,9 @@ pub struct RedisStore {
     /// Entries the last `XREAD` returned, per channel: a reader takes them from here rather
     /// than asking Redis again, which halves Redis's work when it wakes many subscribers.
     woken: Vec<(String, Vec<Value>)>,
+    /// Per channel, the id of its epoch's entry in its resets stream, as last read: a wait
+    /// blocks after it, so the next epoch's entry wakes it.
+    resets: Vec<(String, String)>,
     prefix: String,
     retention: Retention,
     command_timeout: Duration,
@@ -285,6 +294,7 @@ impl RedisStore {
         Ok(RedisStore {
             con,
             woken: Vec::new(),
+            resets: Vec::new(),
             prefix: settings.key_prefix.clone(),
             retention,
             command_timeout: settings.command_timeout,
@@ -351,6 +361,7 @@ impl ChannelStore for RedisStore {
             .key(self.key(channel, "s"))
             .key(&meta)
             .key(keyed)
+            .key(self.key(channel, "r"))
             .arg(new_epoch())
             .arg(message.content_type)
             .arg(message.data)
@@ -407,13 +418,17 @@ impl ChannelStore for RedisStore {
             let Value::Array(parts) = answer else {
                 return Err(malformed("read answer"));
             };
-            let [epoch, last, Value::Array(entries)] = parts.as_slice() else {
+            let [epoch, last, Value::Array(entries), reset] = parts.as_slice() else {
                 return Err(malformed("read answer"));
             };
             if first_round {
                 first_round = false;
                 batch.epoch = text_of(epoch);
                 batch.last_id = number_of(last).unwrap_or(0);
+                self.resets.retain(|(c, _)| c != channel);
+                if let Some(reset) = text_of(reset) {
+                    self.resets.push((channel.to_owned(), reset));
+                }
             } else if text_of(epoch) != batch.epoch {
                 // The channel was reset between two rounds: stop at what the first epoch gave.
                 break;
@@ -487,10 +502,23 @@ impl ChannelStore for RedisStore {
         self.con
             .set_read_timeout(Some(timeout + self.command_timeout))
             .map_err(sorted)?;
-        let keys: Vec<String> = positions
+        let mut keys: Vec<String> = positions
             .iter()
             .map(|(channel, _)| self.key(channel, "s"))
             .collect();
+        let mut ids: Vec<String> = positions
+            .iter()
+            .map(|(_, after)| format!("{after}-0"))
+            .collect();
+        // A channel's resets stream, after the entry of the epoch last read: a channel deleted
+        // and made again wakes the wait. (Its new ids start again from 1, below the one waited
+        // after, so the stream alone would not wake it until the timeout.)
+        for (channel, _) in positions {
+            if let Some((_, reset)) = self.resets.iter().find(|(c, _)| c == channel) {
+                ids.push(reset.clone());
+                keys.push(self.key(channel, "r"));
+            }
+        }
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
             .arg(READ_ROUND)
@@ -500,8 +528,8 @@ impl ChannelStore for RedisStore {
         for key in &keys {
             cmd.arg(key);
         }
-        for (_, after) in positions {
-            cmd.arg(format!("{after}-0"));
+        for id in &ids {
+            cmd.arg(id);
         }
         let answer: Result<Value, RedisError> = cmd.query(&mut self.con);
         self.con
@@ -511,8 +539,11 @@ impl ChannelStore for RedisStore {
         if matches!(answer, Value::Nil) {
             return Ok(false);
         }
+        // Entries of the resets streams only wake the caller, whose next read finds the new
+        // epoch.
         self.woken = xread_entries(answer, &keys)
             .into_iter()
+            .filter(|(i, _)| *i < positions.len())
             .map(|(i, entries)| (positions[i].0.to_owned(), entries))
             .collect();
         Ok(true)

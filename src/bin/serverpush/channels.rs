@@ -1,22 +1,24 @@
 //! `serverpush channels` and `serverpush tail`: what is in the channel store, and one channel
 //! followed from the terminal. Both go through `ChannelStore`, so they work with the spool and
-//! with Redis alike.
+//! with Redis alike. What the store holds was written by others (publishers, anyone who can
+//! write to the store): it reaches the terminal through `terminal::escape` only.
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serverpush::config::{Config, is_name};
-use serverpush::store::{self, ChannelStore, Message, Waiting};
+use serverpush::store::{ChannelStore, Message, Waiting};
 
 use crate::cli::{StoreArgs, TailArgs};
+use crate::terminal::escape;
 
 /// Messages read at a time: enough for a whole default retention in one read.
 const PAGE: usize = 1000;
 
 fn open(args: &StoreArgs) -> Result<Box<dyn ChannelStore>> {
     let config = Config::load(args.config_path().as_deref())?;
-    store::open(&config).context("opening the channel store")
+    crate::owner::open_store(&config)
 }
 
 /// What `channels` prints of one channel.
@@ -68,21 +70,21 @@ pub fn list(args: &StoreArgs) -> Result<()> {
         let first = s.first.map_or_else(|| "-".to_owned(), |f| f.to_string());
         writeln!(
             out,
-            "{name:<24} {first:>10} {:>10} {:>9} {:>10}  {}",
+            "{:<24} {first:>10} {:>10} {:>9} {:>10}  {}",
+            escape(&name),
             s.last,
             s.messages,
             s.bytes,
-            s.epoch.as_deref().unwrap_or("-")
+            escape(s.epoch.as_deref().unwrap_or("-"))
         )?;
     }
     Ok(out.flush()?)
 }
 
 fn print(out: &mut impl Write, m: &Message) -> std::io::Result<()> {
-    // One message a line, with its id and time first, so `grep` and `cut` work on the output;
-    // line breaks inside a message are shown escaped for the same reason.
-    let data = m.data.replace('\\', "\\\\").replace('\n', "\\n");
-    writeln!(out, "{} {} {}", m.id, m.time, data)?;
+    // One message a line, with its id and time first, so `grep` and `cut` work on the output:
+    // a line break inside a message is shown escaped, as every other control character is.
+    writeln!(out, "{} {} {}", m.id, escape(&m.time), escape(&m.data))?;
     out.flush()
 }
 

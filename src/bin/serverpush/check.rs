@@ -8,6 +8,7 @@
 mod access;
 mod apache;
 mod lighttpd;
+mod secrets;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -104,7 +105,12 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
         check_paths(&mut report, config, account, config_path.as_deref());
     }
     if let Some(config) = &config {
-        check_token(&mut report, config, config_path.as_deref());
+        secrets::check(
+            &mut report,
+            config,
+            config_path.as_deref(),
+            account.as_ref(),
+        );
     }
     // Every stream the programs admit may be held at once.
     let clients = args.clients.unwrap_or_else(|| {
@@ -196,6 +202,7 @@ fn check_paths(
     if config.store == StoreKind::Spool {
         check_spool(report, &config.spool_dir, account, config_path);
     }
+    check_slots(report, config, account, config_path);
     let watched = config
         .cameras
         .iter()
@@ -235,6 +242,78 @@ fn check_paths(
                 ),
             );
         }
+    }
+}
+
+/// The streams cap holds only where the slots' directory is the programs' own: the programs
+/// refuse another user's directory (or a symlink) and then serve uncapped, with a log line.
+fn check_slots(
+    report: &mut Report,
+    config: &Config,
+    account: &Account,
+    config_path: Option<&Path>,
+) {
+    use std::os::unix::fs::MetadataExt;
+    let place = key_place(config_path, "streams_dir");
+    let dir = if config.streams_dir.is_empty() {
+        config.spool_dir.join(".streams")
+    } else {
+        PathBuf::from(
+            config
+                .streams_dir
+                .replace("{uid}", &account.uid().to_string()),
+        )
+    };
+    let off = "max_streams is NOT enforced";
+    let fix = format!(
+        "remove it and leave streams_dir empty (the slots then live in the spool, which only {} \
+         can make)",
+        account.name
+    );
+    match std::fs::symlink_metadata(&dir) {
+        Ok(meta) if !meta.is_dir() => report.add(
+            Level::Error,
+            place,
+            format!("{off}: {} is not a directory", dir.display()),
+            fix,
+        ),
+        Ok(meta) if meta.uid() != account.uid() => report.add(
+            Level::Error,
+            place,
+            format!(
+                "{off}: {} belongs to uid {}, not to {}, so the programs refuse it",
+                dir.display(),
+                meta.uid(),
+                account.name
+            ),
+            fix,
+        ),
+        Ok(_) => {}
+        Err(_) => {
+            let parent = dir.parent().unwrap_or(Path::new("/"));
+            if let Err(why) = account.may(parent, Access::WRITE_SEARCH) {
+                report.add(
+                    Level::Error,
+                    place.clone(),
+                    format!("{off}: {} cannot be made: {why}", dir.display()),
+                    format!("install -d -o {} -m 0700 {}", account.name, dir.display()),
+                );
+            }
+        }
+    }
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    if std::fs::metadata(parent).is_ok_and(|m| m.mode() & 0o002 != 0) {
+        report.add(
+            Level::Warning,
+            key_place(config_path, "streams_dir"),
+            format!(
+                "{} is in {}, where every local user may write: one can make it first and turn \
+                 max_streams off",
+                dir.display(),
+                parent.display()
+            ),
+            "leave streams_dir empty (the slots then live in the spool)",
+        );
     }
 }
 
@@ -288,51 +367,6 @@ fn check_spool(report: &mut Report, spool: &Path, account: &Account, config_path
                 ),
             );
         }
-    }
-}
-
-/// Shortest publish token accepted without an error: 32 random characters of base64 carry
-/// about 190 bits.
-const TOKEN_MIN_CHARS: usize = 32;
-
-fn check_token(report: &mut Report, config: &Config, config_path: Option<&Path>) {
-    let Some(token) = &config.publish_token else {
-        return;
-    };
-    let place = key_place(config_path, "publish_token");
-    let distinct = token
-        .chars()
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    if token.len() < TOKEN_MIN_CHARS || distinct < 12 {
-        report.add(
-            Level::Error,
-            place.clone(),
-            format!(
-                "the token is weak ({} characters, {distinct} different): a publisher's token \
-                 is tried over HTTP as often as an attacker likes",
-                token.len()
-            ),
-            format!("use {TOKEN_MIN_CHARS} or more random characters: openssl rand -base64 33"),
-        );
-    }
-    if let Some(path) = config_path
-        && let Ok(meta) = std::fs::metadata(path)
-        && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o004 != 0
-    {
-        report.add(
-            Level::Warning,
-            place,
-            format!(
-                "{} holds the token and every local user can read it",
-                path.display()
-            ),
-            format!(
-                "chgrp www-data {} && chmod 0640 {}",
-                path.display(),
-                path.display()
-            ),
-        );
     }
 }
 
@@ -430,22 +464,5 @@ mod tests {
         check_inotify(&mut report, dir.path(), 500);
         assert_eq!(report.errors(), 1);
         assert!(report.findings[0].place.ends_with("max_user_instances"));
-    }
-
-    #[test]
-    fn short_or_repetitive_tokens_are_weak() {
-        for (token, weak) in [
-            ("0123456789abcdef", true),
-            (&"ab".repeat(20), true),
-            ("Vq3xP0kZr8Lw2mYb7TnC4hJd9sFg6aEu1", false),
-        ] {
-            let config = Config {
-                publish_token: Some(token.to_owned()),
-                ..Config::default()
-            };
-            let mut report = Report::default();
-            check_token(&mut report, &config, None);
-            assert_eq!(report.errors() == 1, weak, "{token}");
-        }
     }
 }

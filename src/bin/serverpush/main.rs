@@ -14,8 +14,10 @@ mod channels;
 mod check;
 mod cli;
 mod man;
+mod owner;
 mod probe;
 mod publish;
+mod terminal;
 
 use std::ffi::OsString;
 use std::io;
@@ -31,7 +33,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("serverpush: {e:#}");
+            // An error may quote what a server answered or a store held (a publish refused
+            // with the server's body): escaped here once, for every subcommand.
+            eprintln!("serverpush: {}", terminal::escape(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

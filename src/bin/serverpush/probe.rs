@@ -6,6 +6,10 @@
 //! The request goes through curl, which speaks HTTPS, HTTP/2 and the environment's proxy
 //! settings as browsers do; it asks for compression as browsers do and never decodes it, so the
 //! bytes are timed as they arrive.
+//!
+//! Whatever the server sent (the head, a header quoted in a culprit, a long-poll's body) is
+//! printed through `terminal::escape`: the server, or anything in front of it, is not trusted
+//! with the operator's terminal.
 
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::ProbeArgs;
+use crate::terminal::escape;
 
 /// What arrived, and when.
 #[derive(Debug, Default)]
@@ -185,12 +190,13 @@ fn culprit(a: &Arrivals, delivery: &Delivery) -> Vec<String> {
     let mut found = Vec::new();
     if let Some(encoding) = a.header("content-encoding") {
         found.push(format!(
-            "compression (Content-Encoding: {encoding}): the compressor holds small units until \
+            "compression (Content-Encoding: {}): the compressor holds small units until \
              its buffer fills.\n    Apache: keep `SetEnv no-gzip 1` in the programs' <Directory> \
              and no SetOutputFilter/AddOutputFilterByType DEFLATE for them.\n    lighttpd: leave \
              the programs' URLs out of mod_deflate (deflate.mimetypes).\n    nginx in front: \
              `gzip off;` in the location.\n    CDN: turn compression off for text/event-stream \
-             and multipart/x-mixed-replace."
+             and multipart/x-mixed-replace.",
+            escape(encoding)
         ));
     }
     let proxied = [
@@ -202,7 +208,7 @@ fn culprit(a: &Arrivals, delivery: &Delivery) -> Vec<String> {
         "x-amz-cf-id",
     ]
     .iter()
-    .find_map(|h| a.header(h).map(|v| format!("{h}: {v}")));
+    .find_map(|h| a.header(h).map(|v| format!("{h}: {}", escape(v))));
     if let Some(proxy) = &proxied {
         found.push(format!(
             "a proxy or CDN in front ({proxy}) buffering the response.\n    nginx: \
@@ -263,20 +269,23 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     // The status line names the protocol curl and the server agreed on (HTTP/2 over HTTPS when
     // both offer it), which decides how Apache treats the programs' output.
     let protocol = a.head.split_whitespace().next().unwrap_or("unknown");
-    println!("  protocol: {protocol}");
+    println!("  protocol: {}", escape(protocol));
+    // Each line escaped on its own: a CR or ESC in a header cannot rewrite what is shown.
     for line in a.head.lines() {
-        println!("  head: {line}");
+        println!("  head: {}", escape(line));
     }
     let mut live = true;
     if a.status() != Some(200) {
-        println!("  not live: the answer is not 200 OK:\n{}", a.head);
+        let status = a.head.lines().next().unwrap_or_default();
+        println!("  not live: the answer is {}, not 200 OK", escape(status));
         return Ok(ExitCode::from(1));
     }
     let content_type = a.header("content-type").unwrap_or_default();
     if !content_type.starts_with("text/event-stream") {
         println!(
-            "  head not intact: Content-Type is {content_type:?}, not text/event-stream (is this \
-             the clock program's URL?)"
+            "  head not intact: Content-Type is \"{}\", not text/event-stream (is this the \
+             clock program's URL?)",
+            escape(content_type)
         );
         live = false;
     }
@@ -391,7 +400,10 @@ fn round_trip(args: &ProbeArgs, channel: &str) -> Result<bool> {
             seconds(took)
         );
     } else {
-        println!("  long-poll round trip on {channel} failed: {text}");
+        println!(
+            "  long-poll round trip on {channel} failed: {}",
+            escape(&text)
+        );
     }
     Ok(ok)
 }

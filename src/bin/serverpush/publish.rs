@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
 use serverpush::config::{Config, is_name};
-use serverpush::store::{self, NewMessage};
+use serverpush::store::NewMessage;
 
 use crate::cli::PublishArgs;
 
@@ -35,7 +35,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
             config.max_message_bytes
         );
     }
-    let mut store = store::open(&config).context("opening the channel store")?;
+    let mut store = crate::owner::open_store(&config)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for n in 1..=args.repeat {

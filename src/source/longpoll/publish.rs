@@ -125,7 +125,9 @@ pub fn publish(
         (declared.to_owned(), data)
     };
     let idempotency_key = match request.header_str("idempotency-key")? {
-        Some(key) if is_idempotency_key(key) => Some(IdempotencyKey::new(&publisher.identity(), key)),
+        Some(key) if is_idempotency_key(key) => {
+            Some(IdempotencyKey::new(&publisher.identity(), key))
+        }
         Some(_) => {
             return Err(bad(
                 "Idempotency-Key must be 1 to 100 of A-Z a-z 0-9 _ . : -",

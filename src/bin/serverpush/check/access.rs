@@ -38,6 +38,11 @@ impl Access {
 }
 
 impl Account {
+    /// The user's id.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+
     /// Looks `name` up in `/etc/passwd` and `/etc/group`.
     pub fn lookup(name: &str) -> Result<Account, String> {
         Account::lookup_in(
