@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::name::{is_callback, is_name, is_pattern};
+
 /// The settings every program reads.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -35,7 +37,8 @@ pub struct Config {
     /// User-agent substrings that get one snapshot instead of a stream (browsers that cannot
     /// show `multipart/x-mixed-replace`).
     pub still_image_user_agents: Vec<String>,
-    /// Seconds after which a webcam stream re-sends its last frame when nothing new came.
+    /// Seconds after which a webcam stream re-sends its last frame when nothing new came: its
+    /// heartbeat, which comes after `heartbeat_secs` if that is shorter.
     pub keepalive_secs: u64,
     /// Seconds a webcam stream waits for a first complete frame before answering 503.
     pub first_frame_wait_secs: u64,
@@ -260,11 +263,7 @@ impl Config {
         if self.first_frame_wait_secs > 50 {
             return Err(("first_frame_wait_secs", "must be at most 50".into()));
         }
-        if let Some(bad) = self
-            .iframe_callbacks
-            .iter()
-            .find(|c| crate::transport::iframe::Callback::parse(c).is_err())
-        {
+        if let Some(bad) = self.iframe_callbacks.iter().find(|c| !is_callback(c)) {
             return Err((
                 "iframe_callbacks",
                 format!("{bad:?} is not a dotted JavaScript identifier"),
@@ -306,10 +305,7 @@ impl Config {
             ("private_files", &self.private_files),
             ("private_cameras", &self.private_cameras),
         ] {
-            if let Some(bad) = list
-                .iter()
-                .find(|p| p.contains(':') || !crate::rights::is_pattern(p))
-            {
+            if let Some(bad) = list.iter().find(|p| p.contains(':') || !is_pattern(p)) {
                 return Err((
                     key,
                     format!("{bad:?} is not a name or a prefix ending in *"),
@@ -319,7 +315,7 @@ impl Config {
         if let Some(bad) = self
             .remote_user_channels
             .iter()
-            .find(|p| !crate::rights::is_pattern(&p.replace("{user}", "u")))
+            .find(|p| !is_pattern(&p.replace("{user}", "u")))
         {
             return Err((
                 "remote_user_channels",
@@ -410,16 +406,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// True for a name usable as a key in a URL: 1 to 64 of `A-Za-z0-9_.-`, not `.` or `..`.
-pub fn is_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]

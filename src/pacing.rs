@@ -80,158 +80,129 @@ impl Time for FakeTime {
     }
 }
 
-/// What a stream does next.
+/// What the pacing says is due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Write the next unit.
-    Unit,
-    /// Write a heartbeat.
+pub enum Due {
+    /// A heartbeat: the stream has been silent for a heartbeat interval.
     Heartbeat,
-    /// End the stream normally.
+    /// The normal end: the stream's lifetime is over.
     End,
 }
 
-/// Schedules units at a fixed interval, heartbeats in silences, and the end of a stream's life.
+/// The rule every stream keeps, whatever it waits on: it writes at least every heartbeat
+/// interval, and ends when its lifetime is over. The stream engine asks it what is due and how
+/// long a source may wait before something is.
 #[derive(Clone, Debug)]
-pub struct Pacer {
-    interval: Duration,
+pub struct Pacing {
     heartbeat: Duration,
     lifetime: Duration,
-    next_unit: Duration,
     last_write: Duration,
-    after_unit: bool,
 }
 
-impl Pacer {
-    /// A pacer whose first unit is due at once.
-    pub fn new(interval: Duration, heartbeat: Duration, lifetime: Duration) -> Pacer {
-        Pacer {
-            interval,
+impl Pacing {
+    /// A stream that started at `now` (monotonic time): a heartbeat after `heartbeat` of
+    /// silence, the end at `lifetime` (from the time source's start).
+    pub fn new(heartbeat: Duration, lifetime: Duration, now: Duration) -> Pacing {
+        Pacing {
             heartbeat,
             lifetime,
-            next_unit: Duration::ZERO,
-            last_write: Duration::ZERO,
-            after_unit: false,
+            last_write: now,
         }
     }
 
-    /// Sleeps until the next step is due and returns it.
-    pub fn next<T: Time>(&mut self, time: &mut T) -> Step {
-        if std::mem::take(&mut self.after_unit) {
-            // A unit that took longer than the interval to write must not make the next one due
-            // at once, or a slow unit turns the stream into a busy loop: rest at least half an
-            // interval after each unit.
-            let now = time.elapsed();
-            self.next_unit = self.next_unit.max(now + self.interval / 2);
+    /// Something was written at `now`.
+    pub fn wrote(&mut self, now: Duration) {
+        self.last_write = now;
+    }
+
+    /// What is due at `now`, if anything.
+    pub fn due(&self, now: Duration) -> Option<Due> {
+        if now >= self.lifetime {
+            Some(Due::End)
+        } else if now >= self.last_write + self.heartbeat {
+            Some(Due::Heartbeat)
+        } else {
+            None
         }
-        loop {
-            let now = time.elapsed();
-            if now >= self.lifetime {
-                return Step::End;
-            }
-            if now >= self.next_unit {
-                // A late unit (a slow write, a stopped process) does not cause a burst of
-                // catch-up units: the schedule restarts from now.
-                self.next_unit = (self.next_unit + self.interval).max(now + self.interval / 2);
-                self.last_write = now;
-                self.after_unit = true;
-                return Step::Unit;
-            }
-            let heartbeat_due = self.last_write + self.heartbeat;
-            if now >= heartbeat_due {
-                self.last_write = now;
-                return Step::Heartbeat;
-            }
-            let wake = self.next_unit.min(heartbeat_due).min(self.lifetime);
-            time.sleep(wake - now);
+    }
+
+    /// The longest a source may wait from `now` before a heartbeat or the end is due.
+    pub fn budget(&self, now: Duration) -> Duration {
+        (self.last_write + self.heartbeat)
+            .min(self.lifetime)
+            .saturating_sub(now)
+    }
+}
+
+/// Units at a fixed interval (a clock's ticks): when the next is due, and a rest after each.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    interval: Duration,
+    next_unit: Duration,
+}
+
+impl Schedule {
+    /// A schedule whose first unit is due at once.
+    pub fn new(interval: Duration) -> Schedule {
+        Schedule {
+            interval,
+            next_unit: Duration::ZERO,
         }
+    }
+
+    /// When the next unit is due.
+    pub fn next(&self) -> Duration {
+        self.next_unit
+    }
+
+    /// A unit is being sent at `now` (it was due): the next one is due an interval after the
+    /// last one was due, but a late unit (a slow write, a stopped process) causes no burst of
+    /// catch-up units: the schedule restarts from now.
+    pub fn sending(&mut self, now: Duration) {
+        self.next_unit = (self.next_unit + self.interval).max(now + self.interval / 2);
+    }
+
+    /// The unit was sent, and writing it ended at `now`: a unit that took longer than the
+    /// interval must not make the next one due at once, or a slow unit turns the stream into a
+    /// busy loop, so rest at least half an interval after each unit.
+    pub fn sent(&mut self, now: Duration) {
+        self.next_unit = self.next_unit.max(now + self.interval / 2);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::fixed_now;
 
-    fn steps(interval: u64, heartbeat: u64, lifetime: u64, n: usize) -> Vec<(u64, Step)> {
-        let mut time = FakeTime::new(fixed_now());
-        let mut pacer = Pacer::new(
-            Duration::from_secs(interval),
-            Duration::from_secs(heartbeat),
-            Duration::from_secs(lifetime),
-        );
-        (0..n)
-            .map(|_| {
-                let step = pacer.next(&mut time);
-                (time.elapsed().as_secs(), step)
-            })
-            .collect()
+    #[test]
+    fn heartbeats_come_after_silence_and_the_end_at_the_lifetime() {
+        let s = Duration::from_secs;
+        let mut pacing = Pacing::new(s(4), s(25), s(0));
+        assert_eq!(pacing.due(s(3)), None);
+        assert_eq!(pacing.budget(s(3)), s(1));
+        assert_eq!(pacing.due(s(4)), Some(Due::Heartbeat));
+        pacing.wrote(s(4));
+        assert_eq!(pacing.due(s(7)), None);
+        pacing.wrote(s(20));
+        assert_eq!(pacing.budget(s(22)), s(2));
+        pacing.wrote(s(23));
+        // The end comes before the next heartbeat would.
+        assert_eq!(pacing.budget(s(24)), s(1));
+        assert_eq!(pacing.due(s(25)), Some(Due::End));
+        assert_eq!(pacing.budget(s(30)), Duration::ZERO);
     }
 
     #[test]
-    fn units_without_heartbeats_when_frequent() {
-        use Step::*;
-        assert_eq!(
-            steps(1, 15, 3, 4),
-            vec![(0, Unit), (1, Unit), (2, Unit), (3, End)]
-        );
-    }
-
-    #[test]
-    fn heartbeats_fill_silences() {
-        use Step::*;
-        assert_eq!(
-            steps(10, 4, 25, 8),
-            vec![
-                (0, Unit),
-                (4, Heartbeat),
-                (8, Heartbeat),
-                (10, Unit),
-                (14, Heartbeat),
-                (18, Heartbeat),
-                (20, Unit),
-                (24, Heartbeat)
-            ]
-        );
-    }
-
-    /// A clock whose every sleep and every unit take time, as a slow encoder would.
-    struct SlowTime(FakeTime, Duration);
-
-    impl Time for SlowTime {
-        fn wall(&self) -> DateTime<Utc> {
-            self.0.wall()
-        }
-        fn elapsed(&self) -> Duration {
-            self.0.elapsed()
-        }
-        fn sleep(&mut self, d: Duration) {
-            self.0.sleep(d);
-        }
-    }
-
-    #[test]
-    fn a_slow_unit_still_leaves_a_rest() {
-        let mut time = SlowTime(FakeTime::new(fixed_now()), Duration::from_secs(3));
-        let mut pacer = Pacer::new(
-            Duration::from_secs(1),
-            Duration::from_secs(100),
-            Duration::from_secs(1000),
-        );
-        let mut starts = Vec::new();
-        for _ in 0..4 {
-            assert_eq!(pacer.next(&mut time), Step::Unit);
-            starts.push(time.elapsed().as_millis());
-            // Writing the unit takes three intervals.
-            let slow = time.1;
-            time.0.sleep(slow);
-        }
-        // Each unit starts half an interval after the previous one finished.
-        assert_eq!(starts, vec![0, 3500, 7000, 10500]);
-    }
-
-    #[test]
-    fn lifetime_ends() {
-        assert_eq!(steps(100, 100, 5, 2)[1], (5, Step::End));
+    fn a_late_unit_restarts_the_schedule() {
+        let s = Duration::from_secs;
+        let mut schedule = Schedule::new(s(10));
+        assert_eq!(schedule.next(), s(0));
+        schedule.sending(s(0));
+        assert_eq!(schedule.next(), s(10));
+        // Sent 25 s late: the next is half an interval later, not at once.
+        schedule.sending(s(35));
+        assert_eq!(schedule.next(), s(40));
+        schedule.sent(s(50));
+        assert_eq!(schedule.next(), s(55));
     }
 }

@@ -6,7 +6,7 @@
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-use crate::cgi::RequestError;
+use crate::refusal::RequestError;
 
 /// The decoded pairs of a query string, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

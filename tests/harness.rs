@@ -118,6 +118,36 @@ fn reader(mut stdout: ChildStdout) -> Receiver<Vec<u8>> {
 }
 
 impl Cgi {
+    /// Reads for `over` and returns the longest time in it during which nothing arrived (from
+    /// the start of the reading to the first write, between writes, and from the last write to
+    /// the end).
+    pub fn longest_silence(&mut self, over: Duration) -> Duration {
+        let started = Instant::now();
+        let end = started + over;
+        let mut last = started;
+        let mut longest = Duration::ZERO;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => {
+                    let now = Instant::now();
+                    longest = longest.max(now - last);
+                    last = now;
+                    self.out.extend_from_slice(&bytes);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return longest.max(end.saturating_duration_since(last));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "the program ended while it was expected to stream; output: {:?}",
+                        String::from_utf8_lossy(&self.out)
+                    );
+                }
+            }
+        }
+    }
+
     /// Reads until `out` holds `count` occurrences of `needle`; fails at the deadline.
     pub fn read_until_count(&mut self, needle: &[u8], count: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;

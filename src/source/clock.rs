@@ -6,6 +6,7 @@
 //! `compat=cgipm`, `interval` (seconds, 0.1 to 3600), `count`, `format` (strftime), `tz`
 //! (`utc`, `local`), `callback` (iframe), `size` (image).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -14,14 +15,15 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Local, Timelike, Utc};
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, TRANSFER_ENCODING};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::head::Head;
-use crate::pacing::{Pacer, Step, Time};
+use crate::pacing::{Pacing, Schedule, Time};
 use crate::program::{Program, Response};
 use crate::source::clockface;
+use crate::stream::{self, Event, Flow, Output, Part, Source, Unit, Writer};
 use crate::transport::accepts_event_stream;
 use crate::transport::chunked::{ChunkedWriter, Framing};
 use crate::transport::iframe::{Callback, IframeWriter};
@@ -326,120 +328,160 @@ impl Program for Clock {
             return Ok(());
         }
 
-        let mut pacer = Pacer::new(
-            plan.interval,
-            Duration::from_secs(config.heartbeat_secs),
-            Duration::from_secs(config.max_lifetime_secs),
-        );
         let boundary = response.boundary.clone();
         let out = &mut response.out;
-        match &plan.delivery {
-            Delivery::Mixed { part_type, style } => {
+        let mut writer = match &plan.delivery {
+            Delivery::Mixed { style, .. } => {
                 let mut w = MultipartWriter::new(out, boundary, *style);
                 w.start()?;
-                drive(&mut pacer, time, &plan, |step, now| match step {
-                    Step::Unit => {
-                        let text = plan.text(now);
-                        let body = if *part_type == "text/html" {
-                            format!(
-                                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Server time</title></head><body><p>{}</p></body></html>\n",
-                                escape_html(&text)
-                            )
-                        } else {
-                            format!("{text}\n")
-                        };
-                        // CGI.pm's demo names the bare type; the standard layout adds the
-                        // charset so non-ASCII formats show right.
-                        let content_type = match style {
-                            Style::CgiPm => (*part_type).to_owned(),
-                            Style::Standard => format!("{part_type}; charset=utf-8"),
-                        };
-                        w.part(&content_type, &[], body.as_bytes())
-                    }
-                    Step::Heartbeat => w.heartbeat(),
-                    Step::End => w.finish(),
-                })
+                Writer::Multipart(w)
             }
-            Delivery::Image { part_type, size } => {
+            Delivery::Image { .. } => {
                 let mut w = MultipartWriter::new(out, boundary, Style::Standard);
                 w.start()?;
-                drive(&mut pacer, time, &plan, |step, now| match step {
-                    Step::Unit => {
-                        let bytes = encode(&face(&plan, now, *size), part_type)?;
-                        let stamp = format!("{:.6}", now.timestamp_micros() as f64 / 1e6);
-                        w.part(part_type, &[("X-Timestamp", &stamp)], &bytes)
-                    }
-                    Step::Heartbeat => w.heartbeat(),
-                    Step::End => w.finish(),
-                })
+                Writer::Multipart(w)
             }
-            Delivery::Chunked { content_type } => {
+            Delivery::Chunked { .. } => {
                 let mut w = ChunkedWriter::new(out, framing);
                 w.start(config.chunked_padding_bytes)?;
-                drive(&mut pacer, time, &plan, |step, now| match step {
-                    Step::Unit => {
-                        let text = plan.text(now);
-                        let line = if *content_type == "text/html" {
-                            format!("<div>{}</div>\n", escape_html(&text))
-                        } else {
-                            format!("{text}\n")
-                        };
-                        w.data(line.as_bytes())
-                    }
-                    Step::Heartbeat => w.heartbeat(),
-                    Step::End => w.finish(),
-                })
+                Writer::Chunked(w)
             }
             Delivery::Iframe(callback) => {
                 let mut w = IframeWriter::new(out, callback.clone());
                 w.start(config.iframe_padding_bytes)?;
-                drive(&mut pacer, time, &plan, |step, now| match step {
-                    Step::Unit => w.call(&[json!(plan.text(now)), json!(now.timestamp_millis())]),
-                    Step::Heartbeat => w.heartbeat(),
-                    Step::End => w.finish(),
-                })
+                Writer::Iframe(w)
             }
             Delivery::Sse => {
                 let mut w = SseWriter::new(out);
                 w.start(Some(config.sse_retry_ms))?;
-                let mut tick = 0u64;
-                drive(&mut pacer, time, &plan, |step, now| match step {
-                    Step::Unit => {
-                        tick += 1;
-                        w.event(Some(&tick.to_string()), None, &plan.text(now))
-                    }
-                    Step::Heartbeat => w.heartbeat(),
-                    // EventSource reconnects when a stream ends; nothing to write.
-                    Step::End => Ok(()),
-                })
+                Writer::Sse(w)
             }
-            Delivery::Json => Ok(()),
-        }
+            Delivery::Json => return Ok(()),
+        };
+        let mut pacing = Pacing::new(
+            Duration::from_secs(config.heartbeat_secs),
+            Duration::from_secs(config.max_lifetime_secs),
+            time.elapsed(),
+        );
+        let mut ticks = Ticks {
+            schedule: Schedule::new(plan.interval),
+            plan: &plan,
+            sent: 0,
+        };
+        stream::run(&mut writer, &mut ticks, &mut pacing, time)
     }
 }
 
-/// Runs the pacer until the stream's end, handing each step and the wall time to `write`.
-///
-/// The stream ends at the end of its lifetime, or right after its `count`-th tick.
-fn drive<T: Time>(
-    pacer: &mut Pacer,
-    time: &mut T,
-    plan: &ClockPlan,
-    mut write: impl FnMut(Step, DateTime<Utc>) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut ticks = 0u64;
-    loop {
-        let step = pacer.next(time);
-        write(step, time.wall())?;
-        if step == Step::End {
-            return Ok(());
+/// The clock as a stream's source: a tick at every interval, until `count` ticks if given.
+struct Ticks<'p> {
+    plan: &'p ClockPlan,
+    schedule: Schedule,
+    sent: u64,
+}
+
+impl Source for Ticks<'_> {
+    fn scheduled(&self) -> Option<Duration> {
+        Some(self.schedule.next())
+    }
+
+    fn step<O: Output + ?Sized, T: Time>(
+        &mut self,
+        out: &mut O,
+        budget: Duration,
+        time: &mut T,
+    ) -> io::Result<Flow> {
+        let now = time.elapsed();
+        if now < self.schedule.next() {
+            time.sleep(budget);
+            return Ok(Flow::Quiet);
         }
-        if step == Step::Unit {
-            ticks += 1;
-            if plan.count.is_some_and(|count| ticks >= count) {
-                return write(Step::End, time.wall());
+        self.schedule.sending(now);
+        self.sent += 1;
+        out.unit(&Tick {
+            plan: self.plan,
+            now: time.wall(),
+            number: self.sent,
+        })?;
+        self.schedule.sent(time.elapsed());
+        if self.plan.count.is_some_and(|count| self.sent >= count) {
+            return Ok(Flow::End);
+        }
+        Ok(Flow::Wrote)
+    }
+}
+
+/// One tick of the clock, as each transport shows it.
+struct Tick<'p> {
+    plan: &'p ClockPlan,
+    now: DateTime<Utc>,
+    /// Its number in the stream, from 1: the SSE event's id.
+    number: u64,
+}
+
+impl Unit for Tick<'_> {
+    fn part(&self) -> io::Result<Part<'_>> {
+        match &self.plan.delivery {
+            Delivery::Mixed { part_type, style } => {
+                let text = self.plan.text(self.now);
+                let body = if *part_type == "text/html" {
+                    format!(
+                        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Server time</title></head><body><p>{}</p></body></html>\n",
+                        escape_html(&text)
+                    )
+                } else {
+                    format!("{text}\n")
+                };
+                // CGI.pm's demo names the bare type; the standard layout adds the charset so
+                // non-ASCII formats show right.
+                let content_type = match style {
+                    Style::CgiPm => (*part_type).to_owned(),
+                    Style::Standard => format!("{part_type}; charset=utf-8"),
+                };
+                Ok(Part {
+                    content_type: content_type.into(),
+                    headers: Vec::new(),
+                    body: body.into_bytes().into(),
+                })
             }
+            Delivery::Image { part_type, size } => {
+                let bytes = encode(&face(self.plan, self.now, *size), part_type)?;
+                let stamp = format!("{:.6}", self.now.timestamp_micros() as f64 / 1e6);
+                Ok(Part {
+                    content_type: (*part_type).into(),
+                    headers: vec![("X-Timestamp", stamp)],
+                    body: bytes.into(),
+                })
+            }
+            _ => Err(io::Error::other(
+                "a clock tick as a part of a non-multipart stream",
+            )),
         }
+    }
+
+    fn event(&self) -> io::Result<Event<'_>> {
+        Ok(Event {
+            id: Some(self.number.to_string().into()),
+            name: None,
+            data: self.plan.text(self.now).into(),
+        })
+    }
+
+    fn call(&self) -> io::Result<Vec<Value>> {
+        Ok(vec![
+            json!(self.plan.text(self.now)),
+            json!(self.now.timestamp_millis()),
+        ])
+    }
+
+    fn piece(&self) -> io::Result<Cow<'_, [u8]>> {
+        let text = self.plan.text(self.now);
+        let line = match &self.plan.delivery {
+            Delivery::Chunked {
+                content_type: "text/html",
+            } => format!("<div>{}</div>\n", escape_html(&text)),
+            _ => format!("{text}\n"),
+        };
+        Ok(line.into_bytes().into())
     }
 }
 

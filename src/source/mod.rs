@@ -7,5 +7,4 @@ pub mod clock;
 pub mod clockface;
 pub mod frame;
 pub mod longpoll;
-pub mod watch;
 pub mod webcam;

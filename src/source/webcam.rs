@@ -4,12 +4,14 @@
 //! A camera is a name in the config's `[cameras]` table; a request can only pick a name, never a
 //! path. A new frame goes out as soon as the file is written or renamed into place (inotify),
 //! only when it is a complete image and differs from the last one sent, at most `fps` times a
-//! second (the newest frame wins), and the last frame is re-sent every `keepalive_secs` so the
-//! connection stays open and a departed viewer is noticed.
+//! second (the newest frame wins), and the last frame is re-sent as the stream's heartbeat
+//! (after `keepalive_secs`, or `heartbeat_secs` if shorter) so the connection stays open and a
+//! departed viewer is noticed.
 //!
 //! Parameters: `action` (`stream`, `snapshot`, `list`: the camera names as JSON), `cam` (or the path info `/NAME`), `fps`
 //! (0.1 to 60), `width` (16 to 4096), `quality` (1 to 100).
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -21,12 +23,13 @@ use http::header::{CONTENT_TYPE, ETAG, LAST_MODIFIED};
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::head::{Caching, Head, http_date};
-use crate::pacing::Time;
+use crate::pacing::{Pacing, Time};
 use crate::program::{Program, Response};
 use crate::rights::Rights;
 use crate::source::frame::{Frame, FrameError, Transform, read_frame};
-use crate::source::watch::FileWatch;
+use crate::stream::{self, Flow, Output, Part, Source, Unit, Writer};
 use crate::transport::multipart::{MultipartWriter, Style};
+use crate::watch::FileWatch;
 
 /// The webcam program.
 #[derive(Clone, Copy, Debug, Default)]
@@ -99,7 +102,7 @@ fn camera<'c>(
         return Ok(found);
     }
     // The name is echoed only when it is a plausible one; anything else is not repeated.
-    let plausible = name.filter(|n| crate::config::is_name(n));
+    let plausible = name.filter(|n| crate::name::is_name(n));
     if let Some(name) = plausible {
         rights.check_subscribe(&[format!("camera:{name}")])?;
     }
@@ -396,83 +399,98 @@ impl Program for Webcam {
                     Style::Standard,
                 );
                 w.start()?;
-                stream(
-                    &mut w,
-                    &plan.path,
-                    plan.transform,
-                    first,
+                // The heartbeat of a camera stream is its last frame again; a camera may ask
+                // for it sooner than other streams (`keepalive_secs`), never later.
+                let heartbeat = config.keepalive_secs.min(config.heartbeat_secs);
+                let mut pacing = Pacing::new(
+                    Duration::from_secs(heartbeat),
+                    Duration::from_secs(config.max_lifetime_secs),
+                    time.elapsed(),
+                );
+                let mut frames = Frames {
+                    watch: FileWatch::new(&plan.path)?,
+                    path: &plan.path,
+                    transform: plan.transform,
+                    cache: cache(&config),
+                    shown: first,
+                    first_sent: false,
                     min_gap,
-                    &config,
-                    time,
-                )
+                    last_sent: Duration::ZERO,
+                    pending: true,
+                };
+                stream::run(&mut Writer::Multipart(w), &mut frames, &mut pacing, time)
             }
         }
     }
 }
 
-/// Sends frames as the file changes until the stream's lifetime ends.
-fn stream<W: Write, T: Time>(
-    w: &mut MultipartWriter<W>,
-    path: &std::path::Path,
+/// A camera as a stream's source: a frame whenever the file changes to another picture, at
+/// most one per `min_gap`, the newest winning.
+struct Frames<'p> {
+    watch: FileWatch,
+    path: &'p std::path::Path,
     transform: Transform,
-    first: Frame,
+    cache: Option<PathBuf>,
+    /// The frame last sent (or to be sent first). It stays alive until the next one replaces
+    /// it: freed first, it would more often leave the heap's top free for the allocator to hand
+    /// back to the kernel, to be faulted in again for the next frame (a frame is just under the
+    /// allocator's threshold for a mapping of its own).
+    shown: Frame,
+    first_sent: bool,
     min_gap: Duration,
-    config: &Config,
-    time: &mut T,
-) -> io::Result<()> {
-    let keepalive = Duration::from_secs(config.keepalive_secs);
-    let lifetime = Duration::from_secs(config.max_lifetime_secs);
-    let cache = cache(config);
-    let mut watch = FileWatch::new(path)?;
-    let send = |w: &mut MultipartWriter<W>, frame: &Frame| {
-        w.part(
-            "image/jpeg",
-            &[("X-Timestamp", &timestamp(frame.modified))],
-            &frame.jpeg,
-        )
-    };
-    send(w, &first)?;
-    // The frame last sent stays alive until the next one replaces it: freed first, it would
-    // more often leave the heap's top free for the allocator to hand back to the kernel, to be
-    // faulted in again for the next frame (a frame is just under the allocator's threshold for
-    // a mapping of its own).
-    let mut shown = first;
-    let mut last_sent = time.elapsed();
-    let mut last_write = last_sent;
-    // A change was seen and not yet looked at: it is read once the fps gap has passed, so
-    // when frames come faster than that, the newest one wins.
-    let mut pending = true;
-    loop {
+    last_sent: Duration,
+    /// A change was seen and not yet looked at: it is read once the gap has passed, so when
+    /// frames come faster than that, the newest one wins.
+    pending: bool,
+}
+
+impl Source for Frames<'_> {
+    fn step<O: Output + ?Sized, T: Time>(
+        &mut self,
+        out: &mut O,
+        budget: Duration,
+        time: &mut T,
+    ) -> io::Result<Flow> {
         let now = time.elapsed();
-        if now >= lifetime {
-            return w.finish();
+        if !self.first_sent {
+            self.first_sent = true;
+            out.unit(&FrameUnit(&self.shown))?;
+            self.last_sent = now;
+            return Ok(Flow::Wrote);
         }
-        let next_allowed = last_sent + min_gap;
-        if pending && now >= next_allowed {
-            pending = false;
-            if let Ok(frame) = read_frame(path, transform, cache.as_deref())
-                && frame.digest != shown.digest
+        let next_allowed = self.last_sent + self.min_gap;
+        if self.pending && now >= next_allowed {
+            self.pending = false;
+            if let Ok(frame) = read_frame(self.path, self.transform, self.cache.as_deref())
+                && frame.digest != self.shown.digest
             {
-                send(w, &frame)?;
-                shown = frame;
-                last_sent = now;
-                last_write = now;
-                continue;
+                out.unit(&FrameUnit(&frame))?;
+                self.shown = frame;
+                self.last_sent = now;
+                return Ok(Flow::Wrote);
             }
         }
-        let keepalive_due = last_write + keepalive;
-        if now >= keepalive_due {
-            w.heartbeat()?;
-            last_write = now;
-            continue;
+        let mut wake = budget;
+        if self.pending {
+            wake = wake.min(next_allowed.saturating_sub(now));
         }
-        let mut wake = keepalive_due.min(lifetime);
-        if pending {
-            wake = wake.min(next_allowed);
+        if self.watch.wait(wake)? {
+            self.pending = true;
         }
-        if watch.wait(wake - now)? {
-            pending = true;
-        }
+        Ok(Flow::Quiet)
+    }
+}
+
+/// A frame as a multipart part, stamped with its file's time.
+struct FrameUnit<'f>(&'f Frame);
+
+impl Unit for FrameUnit<'_> {
+    fn part(&self) -> io::Result<Part<'_>> {
+        Ok(Part {
+            content_type: "image/jpeg".into(),
+            headers: vec![("X-Timestamp", timestamp(self.0.modified))],
+            body: Cow::Borrowed(&self.0.jpeg),
+        })
     }
 }
 

@@ -567,7 +567,7 @@ impl ChannelStore for RedisStore {
             names.extend(keys.iter().filter_map(|key| {
                 let name = key.strip_prefix(&self.prefix)?.strip_prefix('{')?;
                 let name = name.strip_suffix("}:m")?;
-                crate::config::is_name(name).then(|| name.to_owned())
+                crate::name::is_name(name).then(|| name.to_owned())
             }));
             if next == 0 {
                 return Ok(names.into_iter().collect());

@@ -8,9 +8,7 @@
 use std::io::{self, Write};
 
 use crate::cgi::RequestError;
-
-/// The longest callback name accepted.
-pub const MAX_CALLBACK_LEN: usize = 128;
+pub use crate::name::MAX_CALLBACK_LEN;
 
 /// The smallest padding: Safari and old IE render nothing of a frame before about 1 KiB.
 pub const MIN_PADDING: usize = 1024;
@@ -23,14 +21,7 @@ impl Callback {
     /// Accepts `name(.name)*` where each name is `[A-Za-z_$][A-Za-z0-9_$]*`, at most
     /// [`MAX_CALLBACK_LEN`] bytes in all.
     pub fn parse(raw: &str) -> Result<Callback, RequestError> {
-        let is_identifier = |part: &str| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-        };
-        if raw.len() <= MAX_CALLBACK_LEN && raw.split('.').all(is_identifier) {
+        if crate::name::is_callback(raw) {
             Ok(Callback(raw.to_owned()))
         } else {
             Err(RequestError::bad_request(

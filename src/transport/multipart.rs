@@ -52,6 +52,8 @@ pub struct MultipartWriter<W: Write> {
     boundary: String,
     style: Style,
     last_part: Vec<u8>,
+    /// The part a heartbeat writes, when it is not the last part again.
+    heartbeat_part: Option<Vec<u8>>,
 }
 
 impl<W: Write> MultipartWriter<W> {
@@ -62,7 +64,16 @@ impl<W: Write> MultipartWriter<W> {
             boundary,
             style,
             last_part: Vec::new(),
+            heartbeat_part: None,
         }
+    }
+
+    /// Makes the heartbeat a part of its own (`content_type`, `body`) rather than the last part
+    /// again: for parts that are events (channel messages), which a repeat would deliver twice,
+    /// not pictures, which a repeat leaves as they are.
+    pub fn with_heartbeat(mut self, content_type: &str, body: &[u8]) -> io::Result<Self> {
+        self.heartbeat_part = Some(self.framed(content_type, &[], body)?);
+        Ok(self)
     }
 
     /// The response `Content-Type` for `boundary` in `style`.
@@ -93,6 +104,20 @@ impl<W: Write> MultipartWriter<W> {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> io::Result<()> {
+        let part = self.framed(content_type, headers, body)?;
+        self.out.write_all(&part)?;
+        self.out.flush()?;
+        self.last_part = part;
+        Ok(())
+    }
+
+    /// A part's bytes, its headers and the boundary after it.
+    fn framed(
+        &self,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Vec<u8>> {
         let mut part = Vec::with_capacity(body.len() + 128);
         write!(part, "Content-Type: {content_type}\r\n")?;
         if self.style == Style::Standard {
@@ -104,18 +129,20 @@ impl<W: Write> MultipartWriter<W> {
         part.extend_from_slice(b"\r\n");
         part.extend_from_slice(body);
         write!(part, "\r\n--{}\r\n", self.boundary)?;
-        self.out.write_all(&part)?;
-        self.out.flush()?;
-        self.last_part = part;
-        Ok(())
+        Ok(part)
     }
 
-    /// The heartbeat: the last part again, which the client shows unchanged.
+    /// The heartbeat: the last part again, which the client shows unchanged (or the part set
+    /// by [`MultipartWriter::with_heartbeat`]).
     ///
     /// A multipart stream has no bytes that are not part of a part, so repeating the last one is
     /// the only write that changes nothing. Before the first part there is nothing to repeat and
     /// nothing is written.
     pub fn heartbeat(&mut self) -> io::Result<()> {
+        if let Some(part) = &self.heartbeat_part {
+            self.out.write_all(part)?;
+            return self.out.flush();
+        }
         if self.last_part.is_empty() {
             return Ok(());
         }
@@ -167,6 +194,26 @@ mod tests {
         let r = MultipartWriter::new(&mut out, "B".into(), Style::Standard).heartbeat();
         assert!(r.is_ok());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_heartbeat_part_of_its_own_is_not_the_last_part() {
+        let mut out = Vec::new();
+        let r = (|| {
+            let mut w = MultipartWriter::new(&mut out, "B".into(), Style::Standard)
+                .with_heartbeat("application/json", b"{}")?;
+            w.heartbeat()?;
+            w.part("application/json", &[], b"[1]")?;
+            w.heartbeat()
+        })();
+        assert!(r.is_ok());
+        let beat = b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}\r\n--B\r\n";
+        let mut want = beat.to_vec();
+        want.extend_from_slice(
+            b"Content-Type: application/json\r\nContent-Length: 3\r\n\r\n[1]\r\n--B\r\n",
+        );
+        want.extend_from_slice(beat);
+        assert_bytes(&out, &want);
     }
 
     /// The layout of CGI.pm 4.x `multipart_init`, `multipart_start`, `multipart_end` and

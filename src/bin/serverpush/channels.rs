@@ -7,7 +7,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serverpush::config::{Config, is_name};
+use serverpush::config::Config;
+use serverpush::name::is_name;
 use serverpush::store::{ChannelStore, Message, Waiting};
 
 use crate::cli::{StoreArgs, TailArgs};

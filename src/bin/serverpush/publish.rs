@@ -4,7 +4,8 @@
 use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
-use serverpush::config::{Config, is_name};
+use serverpush::config::Config;
+use serverpush::name::is_name;
 use serverpush::store::NewMessage;
 
 use crate::cli::PublishArgs;

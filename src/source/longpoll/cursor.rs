@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::cgi::RequestError;
-use crate::config::is_name;
+use crate::name::is_name;
 use crate::store::is_epoch;
 
 /// Where a client is in one channel.

@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 
 use super::{MAX_FILE_BYTES, json_response, write_refusal};
 use crate::cgi::RequestError;
-use crate::config::{Config, is_name};
+use crate::config::Config;
+use crate::name::is_name;
 use crate::pacing::Time;
 use crate::program::Response;
-use crate::source::watch::{FileWatch, LeaveOpen};
+use crate::watch::{FileWatch, LeaveOpen};
 
 /// A validated watched-file long-poll.
 #[derive(Clone, Debug)]

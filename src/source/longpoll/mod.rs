@@ -6,7 +6,7 @@
 //! - `GET` with one or more `channel`s long-polls: the answer comes as soon as any channel has
 //!   messages after the client's [`cursor`], or after `timeout` seconds, as
 //!   `{"messages":[…],"cursor":"a:42:EPOCH,b:7:EPOCH","missed":false}` ([`subscribe`]).
-//! - `transport=sse` (or `Accept: text/event-stream`), `iframe` or `chunked` streams the same
+//! - `transport=sse` (or `Accept: text/event-stream`), `iframe`, `chunked` or `mixed` streams the same
 //!   messages; SSE resumes from `Last-Event-ID` (or `last_event_id`, `lastEventID`). With
 //!   `ready=1` an SSE stream opens with a `ready` event carrying the cursor it starts from.
 //! - `GET ?file=NAME&since=VERSION` long-polls a watched file until its version changes
@@ -29,8 +29,9 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::cgi::{Request, RequestError};
-use crate::config::{Config, is_name};
+use crate::config::Config;
 use crate::head::{self, Head};
+use crate::name::is_name;
 use crate::pacing::Time;
 use crate::program::{Program, Response};
 use crate::rights::Rights;
@@ -73,6 +74,8 @@ pub enum Delivery {
     Iframe(Callback),
     /// Chunked JSON lines.
     Chunked,
+    /// `multipart/x-mixed-replace`, a JSON part per message (read with `fetch`).
+    Mixed,
 }
 
 /// A validated long-poll request.
@@ -188,7 +191,7 @@ impl LongPollPlan {
             None if accepts_event_stream(request)? => "sse",
             _ => q.choice(
                 "transport",
-                &["longpoll", "sse", "iframe", "chunked"],
+                &["longpoll", "sse", "iframe", "chunked", "mixed"],
                 "longpoll",
             )?,
         };
@@ -201,6 +204,7 @@ impl LongPollPlan {
                 &config.iframe_callbacks,
             )?),
             "chunked" => Delivery::Chunked,
+            "mixed" => Delivery::Mixed,
             _ => Delivery::LongPoll { timeout },
         };
         // SSE resumes from what the browser last saw; the query forms serve the first

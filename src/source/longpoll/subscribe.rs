@@ -5,6 +5,7 @@
 //! epoch is not the channel's (the channel was lost and started again) or whose id is past
 //! the channel's end is told `missed` and restarted from the channel's oldest message.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -15,11 +16,13 @@ use serde_json::{Value, json};
 use super::cursor::{Cursor, Position};
 use super::{Delivery, READ_LIMIT, json_response, refuse_late};
 use crate::head::Head;
-use crate::pacing::Time;
+use crate::pacing::{Pacing, Time};
 use crate::program::Response;
 use crate::store::{ChannelStore, Message, StoreError, Waiting, answer_size};
+use crate::stream::{self, Event, Flow, Output, Part, Source, Unit, Writer};
 use crate::transport::chunked::{ChunkedWriter, Framing};
 use crate::transport::iframe::IframeWriter;
+use crate::transport::multipart::{MultipartWriter, Style};
 use crate::transport::sse::SseWriter;
 
 /// The JSON of a message as clients get it.
@@ -200,7 +203,7 @@ pub fn subscribe<W: Write, T: Time>(
 /// logged; clients reconnect and resume from their cursor.
 fn stream<W: Write, T: Time>(
     store: &mut dyn ChannelStore,
-    mut cursor: Cursor,
+    cursor: Cursor,
     delivery: Delivery,
     response: &mut Response<W>,
     time: &mut T,
@@ -208,158 +211,223 @@ fn stream<W: Write, T: Time>(
     let config = response.config.clone();
     let framing = Framing::for_response(response.mode, response.protocol);
     let content_type = match delivery {
-        Delivery::Sse { .. } => "text/event-stream; charset=utf-8",
-        Delivery::Iframe(_) => "text/html; charset=utf-8",
-        _ => "application/x-ndjson; charset=utf-8",
+        Delivery::Sse { .. } => "text/event-stream; charset=utf-8".to_owned(),
+        Delivery::Iframe(_) => "text/html; charset=utf-8".to_owned(),
+        Delivery::Mixed => MultipartWriter::<W>::content_type(&response.boundary, Style::Standard),
+        _ => "application/x-ndjson; charset=utf-8".to_owned(),
     };
-    let mut head = Head::new(StatusCode::OK).header_static(CONTENT_TYPE, content_type);
+    let mut head = Head::new(StatusCode::OK)
+        .header(CONTENT_TYPE, &content_type)
+        .map_err(io::Error::other)?;
     if delivery == Delivery::Chunked && framing == Framing::Chunked {
         head = head.header_static(TRANSFER_ENCODING, "chunked");
     }
     if !response.write_head(&head, time)? {
         return Ok(());
     }
-    let out = &mut response.out;
-    let mut sink: Sink<&mut W> = match &delivery {
-        Delivery::Sse { ready } => {
-            let mut w = SseWriter::new(out);
-            w.start(Some(config.sse_retry_ms))?;
-            if *ready {
-                let start = json!({ "cursor": cursor.render() });
-                w.event(None, Some("ready"), &start.to_string())?;
-            }
-            Sink::Sse(w)
-        }
-        Delivery::Iframe(callback) => {
-            let mut w = IframeWriter::new(out, callback.clone());
-            w.start(config.iframe_padding_bytes)?;
-            Sink::Iframe(w)
-        }
-        _ => {
-            let mut w = ChunkedWriter::new(out, framing);
-            w.start(config.chunked_padding_bytes)?;
-            // The padding ends with a line break so every message is a line of its own.
-            w.data(b"\n")?;
-            Sink::Chunked(w)
-        }
+    let mut source = Subscription {
+        store,
+        cursor,
+        max_answer_bytes: config.max_answer_bytes,
+        read_next: true,
+        notes: Vec::new(),
     };
-
-    let heartbeat = Duration::from_secs(config.heartbeat_secs);
-    let lifetime = Duration::from_secs(config.max_lifetime_secs);
-    let mut last_write = time.elapsed();
-    loop {
-        let Round {
-            messages,
-            missed,
-            more,
-            unreadable,
-        } = match collect(store, &mut cursor, config.max_answer_bytes) {
-            Ok(found) => found,
-            Err(e) => return ended_by_store(&mut sink, e),
+    let boundary = response.boundary.clone();
+    let ended = {
+        let out = &mut response.out;
+        let mut writer = match &delivery {
+            Delivery::Sse { ready } => {
+                let mut w = SseWriter::new(out);
+                w.start(Some(config.sse_retry_ms))?;
+                if *ready {
+                    let start = json!({ "cursor": source.cursor.render() });
+                    w.event(None, Some("ready"), &start.to_string())?;
+                }
+                Writer::Sse(w)
+            }
+            Delivery::Iframe(callback) => {
+                let mut w = IframeWriter::new(out, callback.clone());
+                w.start(config.iframe_padding_bytes)?;
+                Writer::Iframe(w)
+            }
+            Delivery::Mixed => {
+                // A part is a message: a repeat would deliver it twice, so the heartbeat is a
+                // part of its own that readers pass over.
+                let mut w = MultipartWriter::new(out, boundary, Style::Standard)
+                    .with_heartbeat("application/json", b"{\"heartbeat\":true}")?;
+                w.start()?;
+                Writer::Multipart(w)
+            }
+            _ => {
+                let mut w = ChunkedWriter::new(out, framing);
+                w.start(config.chunked_padding_bytes)?;
+                // The padding ends with a line break so every message is a line of its own.
+                w.data(b"\n")?;
+                Writer::Chunked(w)
+            }
         };
-        response.notes.extend(unreadable);
-        let now = time.elapsed();
-        // Each message carries the cursor just past it, so a client that resumes from any
-        // event's id gets exactly the messages after that event; the position before this
-        // round's messages is where a client told of a gap resumes without losing them.
-        let mut position = cursor.clone();
-        for p in position.0.iter_mut() {
-            if let Some(first) = messages.iter().find(|m| m.channel == p.channel) {
-                p.id = first.id - 1;
+        let mut pacing = Pacing::new(
+            Duration::from_secs(config.heartbeat_secs),
+            Duration::from_secs(config.max_lifetime_secs),
+            time.elapsed(),
+        );
+        stream::run(&mut writer, &mut source, &mut pacing, time)
+    };
+    response.notes.append(&mut source.notes);
+    ended
+}
+
+/// Channels as a stream's source: each round reads every channel after the cursor and sends
+/// what it found, then waits in the store until a channel has news.
+struct Subscription<'s> {
+    store: &'s mut dyn ChannelStore,
+    cursor: Cursor,
+    max_answer_bytes: usize,
+    /// True when the next step reads before it waits: at the start, after a wait, and after a
+    /// round cut short by its budget.
+    read_next: bool,
+    /// Messages passed over because they cannot be read, for the log.
+    notes: Vec<String>,
+}
+
+impl Source for Subscription<'_> {
+    fn step<O: Output + ?Sized, T: Time>(
+        &mut self,
+        out: &mut O,
+        budget: Duration,
+        _time: &mut T,
+    ) -> io::Result<Flow> {
+        if self.read_next {
+            let Round {
+                messages,
+                missed,
+                more,
+                unreadable,
+            } = match collect(self.store, &mut self.cursor, self.max_answer_bytes) {
+                Ok(found) => found,
+                Err(e) => return Ok(Flow::Failed(io::Error::other(e))),
+            };
+            self.notes.extend(unreadable);
+            // Each message carries the cursor just past it, so a client that resumes from any
+            // event's id gets exactly the messages after that event; the position before this
+            // round's messages is where a client told of a gap resumes without losing them.
+            let mut position = self.cursor.clone();
+            for p in position.0.iter_mut() {
+                if let Some(first) = messages.iter().find(|m| m.channel == p.channel) {
+                    p.id = first.id - 1;
+                }
+            }
+            if !missed.is_empty() {
+                out.unit(&Missed {
+                    channels: &missed,
+                    cursor: position.render(),
+                })?;
+            }
+            for m in &messages {
+                if let Some(p) = position.0.iter_mut().find(|p| p.channel == m.channel) {
+                    p.id = m.id;
+                }
+                out.unit(&Delivered {
+                    message: m,
+                    cursor: position.render(),
+                })?;
+            }
+            // A round cut by its budget reads on at once: what is left is already there. One
+            // that sent something waits next, with a budget counted from now.
+            self.read_next = more;
+            if !messages.is_empty() || !missed.is_empty() {
+                return Ok(Flow::Wrote);
+            }
+            if more {
+                return Ok(Flow::Quiet);
             }
         }
-        if !missed.is_empty() {
-            sink.missed(&missed, &position)?;
-            last_write = now;
+        if let Err(e) = self.store.wait(&self.cursor.ids(), budget) {
+            return Ok(Flow::Failed(io::Error::other(e)));
         }
-        for m in &messages {
-            if let Some(p) = position.0.iter_mut().find(|p| p.channel == m.channel) {
-                p.id = m.id;
-            }
-            sink.message(m, &position)?;
-            last_write = now;
-        }
-        if now >= lifetime {
-            return sink.finish();
-        }
-        if now >= last_write + heartbeat {
-            sink.heartbeat()?;
-            last_write = now;
-        }
-        if more {
-            // The round was cut by its budget: what is left is already there.
-            continue;
-        }
-        let wake = (last_write + heartbeat).min(lifetime);
-        if let Err(e) = store.wait(&cursor.ids(), wake.saturating_sub(time.elapsed())) {
-            return ended_by_store(&mut sink, e);
-        }
+        self.read_next = true;
+        Ok(Flow::Quiet)
     }
 }
 
-/// Ends a stream whose store failed: the framing is closed so the client sees a clean end and
-/// reconnects; the failure goes back to be logged.
-fn ended_by_store<W: Write>(sink: &mut Sink<W>, error: StoreError) -> io::Result<()> {
-    sink.finish()?;
-    Err(io::Error::other(error))
+/// A message as a stream sends it, with the cursor just past it.
+struct Delivered<'m> {
+    message: &'m Message,
+    cursor: String,
 }
 
-/// The streamed transports behind one interface for the subscribe loop.
-enum Sink<W: Write> {
-    Sse(SseWriter<W>),
-    Iframe(IframeWriter<W>),
-    Chunked(ChunkedWriter<W>),
+impl Delivered<'_> {
+    /// The message's JSON with its cursor, for the transports that carry a value.
+    fn value(&self) -> Value {
+        let mut v = message_value(self.message);
+        v["cursor"] = Value::String(self.cursor.clone());
+        v
+    }
 }
 
-impl<W: Write> Sink<W> {
-    fn message(&mut self, m: &Message, position: &Cursor) -> io::Result<()> {
-        let cursor = position.render();
-        match self {
-            Sink::Sse(w) => w.event(Some(&cursor), None, &to_json(&message_json(m))?),
-            Sink::Iframe(w) => {
-                let mut v = message_value(m);
-                v["cursor"] = Value::String(cursor);
-                w.call(&[v])
-            }
-            Sink::Chunked(w) => {
-                let mut v = message_value(m);
-                v["cursor"] = Value::String(cursor);
-                let mut line = v.to_string().into_bytes();
-                line.push(b'\n');
-                w.data(&line)
-            }
-        }
+impl Unit for Delivered<'_> {
+    fn part(&self) -> io::Result<Part<'_>> {
+        Ok(json_part(&self.value()))
     }
-
-    /// Tells the client that `channels` lost messages; `cursor` is where it can resume from
-    /// without losing what follows (the position before this round's messages).
-    fn missed(&mut self, channels: &[String], cursor: &Cursor) -> io::Result<()> {
-        let v = json!({ "missed": true, "channels": channels, "cursor": cursor.render() });
-        match self {
-            Sink::Sse(w) => w.event(None, Some("missed"), &v.to_string()),
-            Sink::Iframe(w) => w.call(&[v]),
-            Sink::Chunked(w) => {
-                let mut line = v.to_string().into_bytes();
-                line.push(b'\n');
-                w.data(&line)
-            }
-        }
+    fn event(&self) -> io::Result<Event<'_>> {
+        Ok(Event {
+            id: Some(self.cursor.as_str().into()),
+            name: None,
+            data: to_json(&message_json(self.message))?.into(),
+        })
     }
-
-    fn heartbeat(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Sse(w) => w.heartbeat(),
-            Sink::Iframe(w) => w.heartbeat(),
-            Sink::Chunked(w) => w.heartbeat(),
-        }
+    fn call(&self) -> io::Result<Vec<Value>> {
+        Ok(vec![self.value()])
     }
+    fn piece(&self) -> io::Result<Cow<'_, [u8]>> {
+        Ok(json_line(&self.value()).into())
+    }
+}
 
-    fn finish(&mut self) -> io::Result<()> {
-        match self {
-            // EventSource reconnects by itself when the stream ends.
-            Sink::Sse(_) => Ok(()),
-            Sink::Iframe(w) => w.finish(),
-            Sink::Chunked(w) => w.finish(),
-        }
+/// The notice that `channels` lost messages; `cursor` is where the client can resume from
+/// without losing what follows (the position before this round's messages).
+struct Missed<'c> {
+    channels: &'c [String],
+    cursor: String,
+}
+
+impl Missed<'_> {
+    fn value(&self) -> Value {
+        json!({ "missed": true, "channels": self.channels, "cursor": self.cursor })
+    }
+}
+
+impl Unit for Missed<'_> {
+    fn part(&self) -> io::Result<Part<'_>> {
+        Ok(json_part(&self.value()))
+    }
+    fn event(&self) -> io::Result<Event<'_>> {
+        Ok(Event {
+            id: None,
+            name: Some("missed"),
+            data: self.value().to_string().into(),
+        })
+    }
+    fn call(&self) -> io::Result<Vec<Value>> {
+        Ok(vec![self.value()])
+    }
+    fn piece(&self) -> io::Result<Cow<'_, [u8]>> {
+        Ok(json_line(&self.value()).into())
+    }
+}
+
+/// A JSON value as a line of its own.
+fn json_line(value: &Value) -> Vec<u8> {
+    let mut line = value.to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// A JSON value as a multipart part.
+fn json_part(value: &Value) -> Part<'static> {
+    Part {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: value.to_string().into_bytes().into(),
     }
 }

@@ -671,9 +671,7 @@ impl ChannelStore for SpoolStore {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             // Only what nph-longpoll could have made: anything else is not a channel.
-            if crate::config::is_name(&name)
-                && !name.starts_with('.')
-                && entry.file_type()?.is_dir()
+            if crate::name::is_name(&name) && !name.starts_with('.') && entry.file_type()?.is_dir()
             {
                 names.push(name);
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::super::bell::{Doorbells, NEW_CHANNELS_ROOM, WAITING_ROOM};
 use super::super::{StoreError, Waiting};
 use super::{SpoolStore, message_id};
-use crate::source::watch::{DirWatch, LeaveOpen};
+use crate::watch::{DirWatch, LeaveOpen};
 
 /// What a subscriber waits on.
 #[derive(Debug)]

@@ -163,7 +163,7 @@ fn drain(
 
 /// Closing an inotify instance waits for a kernel grace period, about 10 ms: a program that
 /// has answered should not make its client wait for that. `leave_open` hands the instance to
-/// the process exit, which comes after [`crate::program::run_process`] has closed stdout.
+/// the process exit, which comes after the envelope (`program::run_process`) has closed stdout.
 pub trait LeaveOpen: Sized {
     /// Keeps the watch open until the process exits.
     fn leave_open(self) {
