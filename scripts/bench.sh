@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
 # Runs the end-to-end benchmark on the programs as they are deployed (static-pie; see
 # scripts/build-env.sh). Arguments go to the benchmark: none for the full run (writes
-# BENCHMARKS.md), --smoke, --crowd [N] [--crowd-under apache|lighttpd].
+# BENCHMARKS.md), --smoke, --crowd [N] [--crowd-under apache|lighttpd], --compare DIR.
+#
+# --compare-with REV builds the programs of an earlier commit REV (in target/compare/, with a
+# target directory of their own) and runs this build beside them: fan-out and publish-to-delivery
+# under Apache and lighttpd, in one run (writes benches/compare.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/build-env.sh
+if [[ "${1:-}" == --compare-with ]]; then
+  rev="$(git rev-parse --short "${2:?--compare-with needs a commit}")"
+  shift 2
+  src="target/compare/$rev"
+  if [[ ! -f "$src/Cargo.toml" ]]; then
+    mkdir -p "$src"
+    git archive "$rev" | tar -x -C "$src"
+  fi
+  (cd "$src" && CARGO_TARGET_DIR="$PWD/../target" cargo build --release --locked --bins)
+  old="$(realpath "target/compare/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release")"
+  exec cargo bench --locked --bench e2e -- --compare "$old" "$@"
+fi
 exec cargo bench --locked --bench e2e -- "$@"

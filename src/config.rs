@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::name::{is_callback, is_name, is_pattern};
+use crate::name::{NAME_RULE, is_callback, is_name, is_pattern};
 
 /// The settings every program reads.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -338,10 +338,7 @@ impl Config {
             ));
         }
         if let Some(name) = self.open_channels.iter().find(|n| !is_name(n)) {
-            return Err((
-                "open_channels",
-                format!("channel name {name:?} is not valid"),
-            ));
+            return Err(("open_channels", format!("channel {name:?}: {NAME_RULE}")));
         }
         if self.store == StoreKind::Redis {
             // Checked here so a bad URL is a config error naming the key; the URL itself is
@@ -396,13 +393,10 @@ impl Config {
             return Err(("idempotency_secs", "must be from 1 to 604800".into()));
         }
         if let Some(name) = self.files.keys().find(|n| !is_name(n)) {
-            return Err(("files", format!("file name {name:?} is not valid")));
+            return Err(("files", format!("file {name:?}: {NAME_RULE}")));
         }
         if let Some(name) = self.cameras.keys().find(|n| !is_name(n)) {
-            return Err((
-                "cameras",
-                format!("camera name {name:?} must be 1 to 64 of A-Z a-z 0-9 _ . -"),
-            ));
+            return Err(("cameras", format!("camera {name:?}: {NAME_RULE}")));
         }
         Ok(())
     }

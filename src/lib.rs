@@ -18,6 +18,7 @@ pub mod query;
 pub mod refusal;
 pub mod regular;
 pub mod rights;
+pub mod server;
 pub mod slots;
 pub mod source;
 pub mod store;

@@ -21,7 +21,8 @@ pub fn is_name(name: &str) -> bool {
 
 /// A channel's name, valid by construction: it can be joined to a directory or put into a Redis
 /// key as it is.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct Channel(String);
 
 /// A name that breaks [`NAME_RULE`].
@@ -52,6 +53,14 @@ impl Channel {
     }
 }
 
+impl std::str::FromStr for Channel {
+    type Err = BadName;
+
+    fn from_str(name: &str) -> Result<Channel, BadName> {
+        Channel::parse(name)
+    }
+}
+
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -61,6 +70,20 @@ impl fmt::Display for Channel {
 impl AsRef<str> for Channel {
     fn as_ref(&self) -> &str {
         &self.0
+    }
+}
+
+/// Ordered, compared and hashed as its name, so maps keyed by channels are looked up by name.
+impl std::borrow::Borrow<str> for Channel {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A channel's name is one safe path component: no `/`, not `.` or `..`.
+impl AsRef<std::path::Path> for Channel {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::cgi::{Mode, Protocol, Request, RequestError};
 use crate::config::Config;
 use crate::head::{self, Head};
 use crate::pacing::Time;
+use crate::server::Server;
 
 /// One program of the suite.
 pub trait Program {
@@ -338,9 +339,10 @@ where
         program_name,
         config_path,
     };
-    let output_may_end_early = vars
+    let server = vars
         .iter()
-        .any(|(k, v)| k == "SERVER_SOFTWARE" && v.as_bytes().starts_with(b"lighttpd"));
+        .find(|(k, _)| k == "SERVER_SOFTWARE")
+        .map_or(Server::Other, |(_, v)| Server::from_software(v.as_bytes()));
     let mut time = crate::pacing::RealTime::new();
     let exit = run(
         program,
@@ -351,21 +353,17 @@ where
         &mut stderr,
         &mut time,
     );
-    if output_may_end_early {
+    if server.output_may_end_early() {
         end_output();
     }
     exit
 }
 
-/// Ends the output before the process ends, where that helps: the server completes the
-/// response when the program's output ends.
-///
-/// Only under lighttpd, which reaps its CGI children whenever they exit. Apache cleans up after
-/// a response by making sure the program is gone: mod_cgid sends SIGTERM and, if the process is
-/// still there, looks again after 10, 20, 40 ms; mod_cgi waits 46 ms first. A response whose
-/// output ends before the process does thus closes *later* under Apache, so there the output
-/// ends with the process, which must therefore exit at once: nothing a program holds may be
-/// slow to release (the spool store's subscribers wait on bells, not inotify, for that).
+/// Ends the output before the process ends, where the server says that helps
+/// ([`Server::output_may_end_early`]): the server completes the response when the program's
+/// output ends. Elsewhere the output ends with the process, which must therefore exit at once:
+/// nothing a program holds may be slow to release (the spool store's subscribers wait on bells,
+/// not inotify, for that).
 ///
 /// lighttpd gives the program a pipe; pointing standard output at /dev/null closes the program's
 /// end of it. Standard input goes the same way, for a server that would give one socket for

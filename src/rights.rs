@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
-use crate::name::is_name;
+use crate::name::{Channel, is_name};
 
 /// What a request wants to do with a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,13 +319,18 @@ impl<'a> Rights<'a> {
         patterns.iter().any(|p| pattern_matches(p, resource))
     }
 
-    /// May the request receive every one of `resources`? Public ones need nothing.
-    pub fn check_subscribe(&mut self, resources: &[String]) -> Result<(), RequestError> {
-        let private: Vec<&String> = resources.iter().filter(|r| self.is_private(r)).collect();
+    /// May the request receive every one of `resources` (channels, `file:NAME`,
+    /// `camera:NAME`)? Public ones need nothing.
+    pub fn check_subscribe<R: AsRef<str>>(&mut self, resources: &[R]) -> Result<(), RequestError> {
+        let private: Vec<&str> = resources
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|r| self.is_private(r))
+            .collect();
         if private.is_empty() {
             return Ok(());
         }
-        let ungranted: Vec<&String> = private
+        let ungranted: Vec<&str> = private
             .into_iter()
             .filter(|r| !self.user_grants(r))
             .collect();
@@ -360,7 +365,8 @@ impl<'a> Rights<'a> {
     /// channel; the publish token; a token the page sent on purpose (header or query) that
     /// grants it; the authenticated user's channels; a cookie token's claims. The last two are
     /// credentials a browser sends by itself, so they also need an allowed origin.
-    pub fn check_publish(&mut self, channel: &str) -> Result<Publisher, RequestError> {
+    pub fn check_publish(&mut self, channel: &Channel) -> Result<Publisher, RequestError> {
+        let channel = channel.as_str();
         if self.config.open_channels.iter().any(|c| c == channel) {
             return Ok(match self.request.remote_user.as_deref() {
                 Some(user) => Publisher::User(user.to_owned()),

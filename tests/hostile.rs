@@ -13,7 +13,7 @@ use crate::client::request;
 use crate::fixtures::{Server, Site};
 use crate::harness::split_head;
 use crate::longpoll::{Spool, bare};
-use crate::util::{StoreExt, bin, require_tool};
+use crate::util::{StoreExt, bin, ch, require_tool};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -61,7 +61,7 @@ fn chunked_post_through(server: &Server, site: &Site) {
         },
     );
     use serverpush::store::ChannelStore;
-    let batch = store.read_after("chat", 0, 10).unwrap();
+    let batch = store.read_after(&ch("chat"), 0, 10).unwrap();
     assert_eq!(batch.messages.len(), 1, "{}", server.name);
     assert_eq!(batch.messages[0].data, body, "{}", server.name);
 }

@@ -9,7 +9,7 @@ use crate::util::repo;
 /// The library's top-level modules from the lowest layer to the highest: a module uses only
 /// modules of lower layers.
 const LAYERS: &[&[&str]] = &[
-    &["refusal", "name", "regular"],
+    &["refusal", "name", "regular", "server"],
     &["query"],
     &["cgi"],
     &["config", "head", "pacing", "slots"],

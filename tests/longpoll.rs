@@ -8,7 +8,7 @@ use serde_json::Value;
 use serverpush::store::{ChannelStore, Retention, SpoolStore};
 
 use crate::harness::{Cgi, CgiRequest, split_head};
-use crate::util::{StoreExt, bin, wait_for};
+use crate::util::{StoreExt, bin, ch, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 pub const TOKEN: &str = "s3cret-token-for-tests";
@@ -134,7 +134,7 @@ fn eight_parallel_publishers_lose_nothing() {
     for c in &mut children {
         assert!(c.wait().unwrap().success());
     }
-    let batch = spool.store().read_after("busy", 0, 100_000).unwrap();
+    let batch = spool.store().read_after(&ch("busy"), 0, 100_000).unwrap();
     assert!(!batch.missed);
     assert_eq!(batch.last_id, 8000);
     let ids: Vec<u64> = batch.messages.iter().map(|m| m.id).collect();
@@ -170,7 +170,7 @@ fn publishers_killed_at_any_point_leave_a_consistent_channel() {
         child.wait().unwrap();
     }
     let last = store.last_id("k");
-    let batch = store.read_after("k", 0, 1_000_000).unwrap();
+    let batch = store.read_after(&ch("k"), 0, 1_000_000).unwrap();
     assert_eq!(
         batch.messages.len() as u64,
         last,
@@ -210,7 +210,7 @@ fn publish_by_post_answers_201() {
     let v = spool.json(spool.get("channel=news&since=0"));
     assert_eq!(datas(&v), vec!["hello", "café <b>"]);
     assert_eq!(bare(&v["cursor"]), "news:2");
-    let epoch = spool.store().head("news").unwrap().1.unwrap();
+    let epoch = spool.store().head(&ch("news")).unwrap().1.unwrap();
     assert_eq!(v["cursor"], format!("news:2:{epoch}"));
     assert_eq!(v["messages"][1]["type"], "text/plain; charset=utf-8");
 }
@@ -364,7 +364,7 @@ fn sse_iframe_and_chunked_streams() {
         );
     }
     let text = String::from_utf8_lossy(&sse.out);
-    let epoch = store.head("s").unwrap().1.unwrap();
+    let epoch = store.head(&ch("s")).unwrap().1.unwrap();
     assert!(
         text.contains(&format!("id: s:2:{epoch}\n"))
             && text.contains(&format!("id: s:4:{epoch}\n")),
@@ -518,7 +518,7 @@ fn sse_ready_event_names_the_start() {
         .spawn(&bin("nph-longpoll"));
     ready.read_until_count(b"\n\n", 2, T);
     let (_, body) = split_head(&ready.out);
-    let epoch = spool.store().head("r").unwrap().1.unwrap();
+    let epoch = spool.store().head(&ch("r")).unwrap().1.unwrap();
     assert_eq!(
         String::from_utf8_lossy(body),
         format!("retry: 2000\n\nevent: ready\ndata: {{\"cursor\":\"r:1:{epoch}\"}}\n\n")

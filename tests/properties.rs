@@ -10,8 +10,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use serverpush::cgi::Request;
 use serverpush::config::Config;
-use serverpush::name::is_name;
-use serverpush::name::is_pattern;
+use serverpush::name::{Channel, is_name, is_pattern};
 use serverpush::rights::{Rights, pattern_matches};
 use serverpush::source::longpoll::LongPollPlan;
 use serverpush::source::longpoll::cursor::{Cursor, Position, parse};
@@ -19,6 +18,8 @@ use serverpush::transport::chunked::{ChunkedWriter, Framing};
 use serverpush::transport::iframe::{Callback, IframeWriter};
 use serverpush::transport::multipart::{MultipartWriter, Style};
 use serverpush::transport::sse::SseWriter;
+
+use crate::util::ch;
 
 fn config() -> ProptestConfig {
     // Bounded, so the suite's time is too.
@@ -93,7 +94,7 @@ proptest! {
             };
             // Validation only: a subscribe that passes would open the (absent) spool lazily.
             let _ = Rights::new(&req, &config).check_subscribe(&["p1".to_owned(), "x".to_owned()]);
-            let _ = Rights::new(&req, &config).check_publish("p1");
+            let _ = Rights::new(&req, &config).check_publish(&ch("p1"));
         }
     }
 
@@ -116,10 +117,10 @@ proptest! {
     /// Cursors: any text parses or is refused; rendered cursors parse back to themselves.
     #[test]
     fn cursors(raw in ".{0,80}", ids in prop::collection::vec((0u64..1 << 62, prop::option::of("[0-9a-f]{12}")), 1..5)) {
-        let channels: Vec<String> = (0..ids.len()).map(|i| format!("c{i}")).collect();
+        let channels: Vec<Channel> = (0..ids.len()).map(|i| ch(&format!("c{i}"))).collect();
         let _ = parse(&raw, &channels);
         let cursor = Cursor(ids.into_iter().enumerate().map(|(i, (id, epoch))| Position {
-            channel: format!("c{i}"), id, epoch,
+            channel: ch(&format!("c{i}")), id, epoch,
         }).collect());
         let back = parse(&cursor.render(), &channels).unwrap();
         prop_assert_eq!(Cursor(back.into_values().collect()), cursor);

@@ -9,7 +9,7 @@ use serverpush::store::{
 };
 
 use crate::fixtures::Redis;
-use crate::util::{StoreExt, wait_for};
+use crate::util::{StoreExt, ch, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -91,26 +91,33 @@ fn ids(batch: &serverpush::store::Batch) -> Vec<u64> {
 
 fn ids_grow_from_one_and_read_back(b: &dyn Backend) {
     let mut s = b.open(keep_all());
-    assert_eq!(s.head("a").unwrap(), (0, None), "an unknown channel");
+    assert_eq!(s.head(&ch("a")).unwrap(), (0, None), "an unknown channel");
     for i in 1..=5u64 {
         assert_eq!(s.put("a", &format!("m{i}")), i);
     }
-    let batch = s.read_after("a", 2, 100).unwrap();
+    let batch = s.read_after(&ch("a"), 2, 100).unwrap();
     assert_eq!(ids(&batch), vec![3, 4, 5]);
     assert_eq!(batch.messages[0].data, "m3");
     assert_eq!(batch.messages[0].content_type, "text/plain");
     assert!(parse_time(&batch.messages[0].time).is_some());
     assert!(!batch.missed);
     assert_eq!(batch.last_id, 5);
-    assert_eq!(ids(&s.read_after("a", 0, 2).unwrap()), vec![1, 2], "limit");
-    assert!(s.read_after("a", 5, 100).unwrap().messages.is_empty());
-    let (last, epoch) = s.head("a").unwrap();
+    assert_eq!(
+        ids(&s.read_after(&ch("a"), 0, 2).unwrap()),
+        vec![1, 2],
+        "limit"
+    );
+    assert!(s.read_after(&ch("a"), 5, 100).unwrap().messages.is_empty());
+    let (last, epoch) = s.head(&ch("a")).unwrap();
     assert_eq!((last, epoch.clone()), (5, batch.epoch));
     assert!(epoch.is_some());
     // Text of any kind comes back as it went in.
     let odd = "é\u{0}\r\n</script>\u{2028}data: x\n\n";
     let id = s.put("a", odd);
-    assert_eq!(s.read_after("a", id - 1, 1).unwrap().messages[0].data, odd);
+    assert_eq!(
+        s.read_after(&ch("a"), id - 1, 1).unwrap().messages[0].data,
+        odd
+    );
 }
 
 fn retention_by_count_reports_missed(b: &dyn Backend) {
@@ -118,10 +125,10 @@ fn retention_by_count_reports_missed(b: &dyn Backend) {
     for i in 1..=10 {
         s.put("r", &format!("m{i}"));
     }
-    let batch = s.read_after("r", 2, 100).unwrap();
+    let batch = s.read_after(&ch("r"), 2, 100).unwrap();
     assert!(batch.missed);
     assert_eq!(ids(&batch), vec![8, 9, 10]);
-    let batch = s.read_after("r", 7, 100).unwrap();
+    let batch = s.read_after(&ch("r"), 7, 100).unwrap();
     assert!(!batch.missed);
     assert_eq!(batch.messages.len(), 3);
 }
@@ -130,7 +137,7 @@ fn retention_by_age_keeps_the_newest(b: &dyn Backend) {
     let mut s = b.open(retention(1000, Duration::from_millis(300)));
     let first = s.put("age", "m1");
     s.put("age", "m2");
-    let published = s.read_after("age", first, 1).unwrap().messages[0]
+    let published = s.read_after(&ch("age"), first, 1).unwrap().messages[0]
         .time
         .clone();
     let published = parse_time(&published).unwrap();
@@ -138,14 +145,14 @@ fn retention_by_age_keeps_the_newest(b: &dyn Backend) {
         (chrono::Utc::now() - published > chrono::Duration::milliseconds(400)).then_some(())
     });
     s.put("age", "m3");
-    let batch = s.read_after("age", 0, 100).unwrap();
+    let batch = s.read_after(&ch("age"), 0, 100).unwrap();
     assert_eq!(
         ids(&batch),
         vec![3],
         "the old ones dropped, the newest kept"
     );
     assert!(batch.missed);
-    assert_eq!(s.head("age").unwrap().0, 3);
+    assert_eq!(s.head(&ch("age")).unwrap().0, 3);
 }
 
 fn parallel_publishers_lose_nothing(b: &dyn Backend) {
@@ -160,7 +167,7 @@ fn parallel_publishers_lose_nothing(b: &dyn Backend) {
         }
     });
     let mut s = b.open(keep_all());
-    let batch = s.read_after("busy", 0, 10_000).unwrap();
+    let batch = s.read_after(&ch("busy"), 0, 10_000).unwrap();
     assert_eq!(ids(&batch), (1..=1000).collect::<Vec<_>>());
     for p in 0..4 {
         let prefix = format!("p{p}-");
@@ -178,12 +185,12 @@ fn a_lost_channel_comes_back_in_a_new_epoch(b: &dyn Backend) {
     let mut s = b.open(keep_all());
     s.put("e", "one");
     s.put("e", "two");
-    let (_, before) = s.head("e").unwrap();
-    assert_eq!(s.head("e").unwrap().1, before, "stable while it lives");
+    let (_, before) = s.head(&ch("e")).unwrap();
+    assert_eq!(s.head(&ch("e")).unwrap().1, before, "stable while it lives");
     b.lose("e");
-    assert_eq!(s.head("e").unwrap(), (0, None));
+    assert_eq!(s.head(&ch("e")).unwrap(), (0, None));
     assert_eq!(s.put("e", "again"), 1, "ids start again");
-    let (_, after) = s.head("e").unwrap();
+    let (_, after) = s.head(&ch("e")).unwrap();
     assert!(after.is_some() && after != before, "{before:?} {after:?}");
 }
 
@@ -198,19 +205,19 @@ fn idempotency_keys_store_once(b: &dyn Backend) {
         IdempotencyKey::new("a", "k-1"),
         IdempotencyKey::new("a", "k-2"),
     );
-    let first = s.publish("idem", &with_key(&k1)).unwrap();
-    let again = s.publish("idem", &with_key(&k1)).unwrap();
+    let first = s.publish(&ch("idem"), &with_key(&k1)).unwrap();
+    let again = s.publish(&ch("idem"), &with_key(&k1)).unwrap();
     assert_eq!((first.id, first.duplicate), (1, false));
     assert_eq!((again.id, again.duplicate), (1, true));
     assert_eq!(again.epoch, first.epoch);
-    let other = s.publish("idem", &with_key(&k2)).unwrap();
+    let other = s.publish(&ch("idem"), &with_key(&k2)).unwrap();
     assert_eq!((other.id, other.duplicate), (2, false));
     // The same key from another publisher is another key.
     let theirs = s
-        .publish("idem", &with_key(&IdempotencyKey::new("b", "k-1")))
+        .publish(&ch("idem"), &with_key(&IdempotencyKey::new("b", "k-1")))
         .unwrap();
     assert_eq!((theirs.id, theirs.duplicate), (3, false));
-    assert_eq!(s.read_after("idem", 0, 10).unwrap().messages.len(), 3);
+    assert_eq!(s.read_after(&ch("idem"), 0, 10).unwrap().messages.len(), 3);
 }
 
 fn wait_wakes_for_news_and_times_out(b: &dyn Backend) {
@@ -221,13 +228,14 @@ fn wait_wakes_for_news_and_times_out(b: &dyn Backend) {
 /// A long-poll's wait (`Once`) and a stream's behave alike; channels named `{prefix}1`, `2`.
 fn wait_as(b: &dyn Backend, waiting: Waiting, prefix: &str) {
     let (w1, w2) = (format!("{prefix}1"), format!("{prefix}2"));
-    let channels = vec![w1.clone(), w2.clone()];
+    let channels = vec![ch(&w1), ch(&w2)];
+    let (c1, c2) = (ch(&w1), ch(&w2));
     let mut s = b.open(keep_all());
     s.put(&w1, "before");
     s.watch(&channels, waiting).unwrap();
     let start = std::time::Instant::now();
     let woke = s
-        .wait(&[(&w1, 1), (&w2, 0)], Duration::from_millis(300))
+        .wait(&[(&c1, 1), (&c2, 0)], Duration::from_millis(300))
         .unwrap();
     // A store may wake early; the caller reads again. The spool and Redis do not, here.
     assert!(!woke, "nothing new");
@@ -235,13 +243,13 @@ fn wait_as(b: &dyn Backend, waiting: Waiting, prefix: &str) {
     // A message already there when the wait starts is not slept through.
     s.put(&w2, "already");
     assert!(
-        s.wait(&[(&w1, 1), (&w2, 0)], Duration::from_secs(10))
+        s.wait(&[(&c1, 1), (&c2, 0)], Duration::from_secs(10))
             .unwrap()
     );
     // A message published while it waits wakes it at once.
     std::thread::scope(|scope| {
         let (watching, watched) = std::sync::mpsc::channel();
-        let (w1, w2) = (w1.clone(), w2.clone());
+        let (c1, c2) = (c1.clone(), c2.clone());
         let news = w1.clone();
         let waiter = scope.spawn(move || {
             let mut s = b.open(keep_all());
@@ -251,7 +259,7 @@ fn wait_as(b: &dyn Backend, waiting: Waiting, prefix: &str) {
             watching.send(()).unwrap();
             let start = std::time::Instant::now();
             let woke = s
-                .wait(&[(&w1, 1), (&w2, 1)], Duration::from_secs(10))
+                .wait(&[(&c1, 1), (&c2, 1)], Duration::from_secs(10))
                 .unwrap();
             (woke, start.elapsed())
         });
@@ -269,16 +277,16 @@ fn an_unreadable_message_is_passed_over(b: &dyn Backend) {
     s.put("u", "two");
     b.damage("u", 3);
     assert_eq!(s.put("u", "four"), 4);
-    let batch = s.read_after("u", 2, 100).unwrap();
+    let batch = s.read_after(&ch("u"), 2, 100).unwrap();
     assert_eq!(ids(&batch), vec![4]);
     assert_eq!(batch.unreadable, vec![3]);
     assert_eq!(batch.read_to(), Some(4));
     // Alone at the end of the channel, it is still accounted for, so a reader moves past it.
     b.damage("u", 5);
-    let batch = s.read_after("u", 4, 100).unwrap();
+    let batch = s.read_after(&ch("u"), 4, 100).unwrap();
     assert!(batch.messages.is_empty());
     assert_eq!(batch.read_to(), Some(5));
-    assert!(s.read_after("u", 5, 100).unwrap().read_to().is_none());
+    assert!(s.read_after(&ch("u"), 5, 100).unwrap().read_to().is_none());
 }
 
 fn channels_are_listed_by_name(b: &dyn Backend) {

@@ -119,6 +119,11 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The channel `name` (a name the test knows is valid).
+pub fn ch(name: &str) -> serverpush::name::Channel {
+    serverpush::name::Channel::parse(name).unwrap()
+}
+
 /// Short forms of the store calls the tests make, for either store.
 pub trait StoreExt {
     /// Publishes `data` as text; its id.
@@ -134,10 +139,10 @@ impl<S: serverpush::store::ChannelStore + ?Sized> StoreExt for S {
             data,
             idempotency_key: None,
         };
-        self.publish(channel, &message).unwrap().id
+        self.publish(&ch(channel), &message).unwrap().id
     }
 
     fn last_id(&mut self, channel: &str) -> u64 {
-        self.head(channel).unwrap().0
+        self.head(&ch(channel)).unwrap().0
     }
 }

@@ -112,7 +112,13 @@ pub(crate) fn ours_loss(
         .collect();
     // Delivery order is the channel's id order; publishers interleave, so ids (not payloads)
     // are what must arrive in order. For the poller, map payloads back to ids through the store.
-    let batch = store.read_after("loss", start, 100_000).unwrap();
+    let batch = store
+        .read_after(
+            &serverpush::name::Channel::parse("loss").unwrap(),
+            start,
+            100_000,
+        )
+        .unwrap();
     let id_of: HashMap<u64, u64> = batch
         .messages
         .iter()

@@ -44,6 +44,7 @@ use fixtures::{Redis, Server, Site, run_as};
 use util::{StoreExt, free_port, repo, wait_for};
 
 mod camera;
+mod compare;
 mod crowd;
 mod fanout;
 mod footprint;
@@ -55,6 +56,7 @@ mod spawn;
 mod systems;
 
 use camera::*;
+use compare::*;
 use crowd::*;
 use fanout::*;
 use footprint::*;
@@ -164,12 +166,20 @@ fn main() {
         let crowds = run_crowds(n, under.as_deref());
         let text = crowd_report(&crowds, &date, started.elapsed().as_secs_f64());
         let path = if smoke || under.is_some() {
-            out_dir.join("crowd.md")
+            repo().join("target/crowd.md")
         } else {
             repo().join("benches/crowd.md")
         };
         std::fs::write(&path, &text).unwrap();
         eprintln!("{text}\ne2e: wrote {}", path.display());
+        return;
+    }
+    if let Some(old) = args
+        .iter()
+        .position(|a| a == "--compare")
+        .and_then(|at| args.get(at + 1))
+    {
+        run_compare(&plan, Path::new(old), &date, &out_dir);
         return;
     }
     eprintln!("e2e: starting the systems under test");

@@ -23,6 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::config::{Config, StoreKind};
+use crate::name::Channel;
 
 pub use spool::SpoolStore;
 
@@ -30,7 +31,7 @@ pub use spool::SpoolStore;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// The channel's name.
-    pub channel: String,
+    pub channel: Channel,
     /// Its id within the channel, from 1.
     pub id: u64,
     /// When it was published, RFC 3339 with milliseconds.
@@ -163,7 +164,8 @@ pub enum Waiting {
     Stream,
 }
 
-/// A channel store. Channel names are validated by the caller.
+/// A channel store. It is given channels as [`Channel`]s, valid by construction, so a name
+/// reaches a file name or a Redis key only as the name rule allows.
 ///
 /// The contract, which `tests/store.rs` checks against every implementation:
 /// - ids of a channel are 1, 2, 3, … in publish order, with no gap but the ones retention makes
@@ -175,11 +177,19 @@ pub enum Waiting {
 ///   timeout; it may return early (the caller reads and waits again).
 pub trait ChannelStore: std::fmt::Debug {
     /// Appends a message; returns its id.
-    fn publish(&mut self, channel: &str, message: &NewMessage<'_>)
-    -> Result<Published, StoreError>;
+    fn publish(
+        &mut self,
+        channel: &Channel,
+        message: &NewMessage<'_>,
+    ) -> Result<Published, StoreError>;
 
     /// Messages of `channel` with ids above `after`, at most `limit`.
-    fn read_after(&mut self, channel: &str, after: u64, limit: usize) -> Result<Batch, StoreError> {
+    fn read_after(
+        &mut self,
+        channel: &Channel,
+        after: u64,
+        limit: usize,
+    ) -> Result<Batch, StoreError> {
         self.read_within(channel, after, limit, usize::MAX)
     }
 
@@ -188,27 +198,31 @@ pub trait ChannelStore: std::fmt::Debug {
     /// answer holds in memory is bounded whatever the channel holds.
     fn read_within(
         &mut self,
-        channel: &str,
+        channel: &Channel,
         after: u64,
         limit: usize,
         max_bytes: usize,
     ) -> Result<Batch, StoreError>;
 
     /// The highest id in `channel` (0 for none yet) and its epoch.
-    fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError>;
+    fn head(&mut self, channel: &Channel) -> Result<(u64, Option<String>), StoreError>;
 
     /// Prepares to wait on `channels`, `waiting` as said. Called before the first read of a
     /// subscription, so a message published between that read and the first wait is not slept
     /// through.
-    fn watch(&mut self, channels: &[String], waiting: Waiting) -> Result<(), StoreError>;
+    fn watch(&mut self, channels: &[Channel], waiting: Waiting) -> Result<(), StoreError>;
 
     /// Waits up to `timeout` until one of `positions` (channel, id) has a message after its id;
     /// true when one may have.
-    fn wait(&mut self, positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError>;
+    fn wait(
+        &mut self,
+        positions: &[(&Channel, u64)],
+        timeout: Duration,
+    ) -> Result<bool, StoreError>;
 
     /// The names of the channels the store holds, sorted. For operators (`serverpush channels`);
     /// the CGI programs never list.
-    fn channels(&mut self) -> Result<Vec<String>, StoreError>;
+    fn channels(&mut self) -> Result<Vec<Channel>, StoreError>;
 
     /// Called when the program has answered and will exit: a store may leave to the process
     /// exit what would make the client wait (closing an inotify instance takes ~10 ms).
@@ -236,7 +250,7 @@ pub fn answer_size(m: &Message) -> usize {
         .bytes()
         .filter(|&b| b < 0x20 || b == b'"' || b == b'\\')
         .count();
-    m.data.len() + 5 * escaped + m.content_type.len() + m.channel.len() + 96
+    m.data.len() + 5 * escaped + m.content_type.len() + m.channel.as_str().len() + 96
 }
 
 /// A new random epoch: 12 lowercase hex digits.

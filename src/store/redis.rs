@@ -33,6 +33,7 @@ use super::{
     format_time, new_epoch,
 };
 use crate::config::Config;
+use crate::name::Channel;
 
 /// How to reach Redis.
 #[derive(Clone, Debug)]
@@ -126,10 +127,10 @@ pub struct RedisStore {
     con: Connection,
     /// Entries the last `XREAD` returned, per channel: a reader takes them from here rather
     /// than asking Redis again, which halves Redis's work when it wakes many subscribers.
-    woken: Vec<(String, Vec<Value>)>,
+    woken: Vec<(Channel, Vec<Value>)>,
     /// Per channel, the id of its epoch's entry in its resets stream, as last read: a wait
     /// blocks after it, so the next epoch's entry wakes it.
-    resets: Vec<(String, String)>,
+    resets: Vec<(Channel, String)>,
     prefix: String,
     retention: Retention,
     command_timeout: Duration,
@@ -188,7 +189,7 @@ fn malformed(what: &str) -> StoreError {
 }
 
 /// A key of `channel`: the prefix, the channel as a hash tag, and what the key holds.
-fn channel_key(prefix: &str, channel: &str, kind: &str) -> String {
+fn channel_key(prefix: &str, channel: &Channel, kind: &str) -> String {
     format!("{prefix}{{{channel}}}:{kind}")
 }
 
@@ -250,7 +251,7 @@ fn xread_entries(answer: Value, keys: &[String]) -> Vec<(usize, Vec<Value>)> {
 }
 
 /// A stream entry as a message.
-fn entry_message(channel: &str, entry: &Value) -> Option<Message> {
+fn entry_message(channel: &Channel, entry: &Value) -> Option<Message> {
     let Value::Array(parts) = entry else {
         return None;
     };
@@ -271,7 +272,7 @@ fn entry_message(channel: &str, entry: &Value) -> Option<Message> {
         .timestamp_millis_opt(i64::try_from(ms?).ok()?)
         .single()?;
     Some(Message {
-        channel: channel.to_owned(),
+        channel: channel.clone(),
         id: entry_id(id)?,
         time: format_time(time),
         content_type: content_type?,
@@ -303,7 +304,7 @@ impl RedisStore {
         })
     }
 
-    fn key(&self, channel: &str, kind: &str) -> String {
+    fn key(&self, channel: &Channel, kind: &str) -> String {
         channel_key(&self.prefix, channel, kind)
     }
 
@@ -311,7 +312,7 @@ impl RedisStore {
     /// `after` without a gap and all carry one epoch; `None` sends the reader to Redis.
     fn take_woken(
         &mut self,
-        channel: &str,
+        channel: &Channel,
         after: u64,
         limit: usize,
         max_bytes: usize,
@@ -348,7 +349,7 @@ impl RedisStore {
 impl ChannelStore for RedisStore {
     fn publish(
         &mut self,
-        channel: &str,
+        channel: &Channel,
         message: &NewMessage<'_>,
     ) -> Result<Published, StoreError> {
         let meta = self.key(channel, "m");
@@ -390,7 +391,7 @@ impl ChannelStore for RedisStore {
 
     fn read_within(
         &mut self,
-        channel: &str,
+        channel: &Channel,
         after: u64,
         limit: usize,
         max_bytes: usize,
@@ -427,7 +428,7 @@ impl ChannelStore for RedisStore {
                 batch.last_id = number_of(last).unwrap_or(0);
                 self.resets.retain(|(c, _)| c != channel);
                 if let Some(reset) = text_of(reset) {
-                    self.resets.push((channel.to_owned(), reset));
+                    self.resets.push((channel.clone(), reset));
                 }
             } else if text_of(epoch) != batch.epoch {
                 // The channel was reset between two rounds: stop at what the first epoch gave.
@@ -475,7 +476,7 @@ impl ChannelStore for RedisStore {
         Ok(batch)
     }
 
-    fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError> {
+    fn head(&mut self, channel: &Channel) -> Result<(u64, Option<String>), StoreError> {
         let (epoch, last): (Option<String>, Option<u64>) = redis::cmd("HMGET")
             .arg(self.key(channel, "m"))
             .arg("epoch")
@@ -485,12 +486,16 @@ impl ChannelStore for RedisStore {
         Ok((last.unwrap_or(0), epoch))
     }
 
-    fn watch(&mut self, _channels: &[String], _waiting: Waiting) -> Result<(), StoreError> {
+    fn watch(&mut self, _channels: &[Channel], _waiting: Waiting) -> Result<(), StoreError> {
         // XREAD is given explicit ids, so nothing published after a read can be slept through.
         Ok(())
     }
 
-    fn wait(&mut self, positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError> {
+    fn wait(
+        &mut self,
+        positions: &[(&Channel, u64)],
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
         if positions.is_empty() {
             std::thread::sleep(timeout);
             return Ok(false);
@@ -514,7 +519,7 @@ impl ChannelStore for RedisStore {
         // and made again wakes the wait. (Its new ids start again from 1, below the one waited
         // after, so the stream alone would not wake it until the timeout.)
         for (channel, _) in positions {
-            if let Some((_, reset)) = self.resets.iter().find(|(c, _)| c == channel) {
+            if let Some((_, reset)) = self.resets.iter().find(|(c, _)| c == *channel) {
                 ids.push(reset.clone());
                 keys.push(self.key(channel, "r"));
             }
@@ -544,12 +549,12 @@ impl ChannelStore for RedisStore {
         self.woken = xread_entries(answer, &keys)
             .into_iter()
             .filter(|(i, _)| *i < positions.len())
-            .map(|(i, entries)| (positions[i].0.to_owned(), entries))
+            .map(|(i, entries)| (positions[i].0.clone(), entries))
             .collect();
         Ok(true)
     }
 
-    fn channels(&mut self) -> Result<Vec<String>, StoreError> {
+    fn channels(&mut self) -> Result<Vec<Channel>, StoreError> {
         // Every channel has its hash (`…{name}:m`); SCAN walks the keyspace in small steps, so
         // a large store does not block Redis as KEYS would.
         let pattern = format!("{}{{*}}:m", glob_escape(&self.prefix));
@@ -567,7 +572,7 @@ impl ChannelStore for RedisStore {
             names.extend(keys.iter().filter_map(|key| {
                 let name = key.strip_prefix(&self.prefix)?.strip_prefix('{')?;
                 let name = name.strip_suffix("}:m")?;
-                crate::name::is_name(name).then(|| name.to_owned())
+                Channel::parse(name).ok()
             }));
             if next == 0 {
                 return Ok(names.into_iter().collect());
@@ -593,6 +598,10 @@ fn glob_escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn ch(name: &str) -> Channel {
+        Channel::parse(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn bulk(s: &str) -> Value {
         Value::BulkString(s.as_bytes().to_vec())
     }
@@ -610,11 +619,11 @@ mod tests {
                 bulk("héllo\n"),
             ]),
         ]);
-        let m = entry_message("chat", &entry);
+        let m = entry_message(&ch("chat"), &entry);
         assert_eq!(
             m,
             Some(Message {
-                channel: "chat".into(),
+                channel: ch("chat"),
                 id: 42,
                 time: "2023-11-14T22:13:20.123Z".into(),
                 content_type: "text/plain".into(),
@@ -630,7 +639,7 @@ mod tests {
                 Value::Array(vec![bulk("data"), Value::BulkString(vec![0xff])]),
             ]),
         ] {
-            assert_eq!(entry_message("chat", &bad), None, "{bad:?}");
+            assert_eq!(entry_message(&ch("chat"), &bad), None, "{bad:?}");
         }
     }
 
@@ -663,10 +672,11 @@ mod tests {
 
     #[test]
     fn keys_share_a_hash_tag() {
+        let ch = |name| Channel::parse(name).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            channel_key("serverpush:", "chat", "s"),
+            channel_key("serverpush:", &ch("chat"), "s"),
             "serverpush:{chat}:s"
         );
-        assert_eq!(channel_key("site1:", "a.b", "k:x"), "site1:{a.b}:k:x");
+        assert_eq!(channel_key("site1:", &ch("a.b"), "k:x"), "site1:{a.b}:k:x");
     }
 }

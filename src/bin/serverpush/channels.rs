@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serverpush::config::Config;
-use serverpush::name::is_name;
+use serverpush::name::Channel;
 use serverpush::store::{ChannelStore, Message, Waiting};
 
 use crate::cli::{StoreArgs, TailArgs};
@@ -33,7 +33,7 @@ struct Summary {
 }
 
 /// Reads a channel through to its end.
-fn summarize(store: &mut dyn ChannelStore, channel: &str) -> Result<Summary> {
+fn summarize(store: &mut dyn ChannelStore, channel: &Channel) -> Result<Summary> {
     let (last, epoch) = store.head(channel)?;
     let mut summary = Summary {
         last,
@@ -72,7 +72,7 @@ pub fn list(args: &StoreArgs) -> Result<()> {
         writeln!(
             out,
             "{:<24} {first:>10} {:>10} {:>9} {:>10}  {}",
-            escape(&name),
+            escape(name.as_str()),
             s.last,
             s.messages,
             s.bytes,
@@ -91,10 +91,7 @@ fn print(out: &mut impl Write, m: &Message) -> std::io::Result<()> {
 
 /// Prints a channel's messages after `--since` (or from now on), then follows it.
 pub fn tail(args: &TailArgs) -> Result<()> {
-    if !is_name(&args.channel) {
-        bail!("channel names are 1 to 64 of A-Z a-z 0-9 _ . -");
-    }
-    let channel = args.channel.as_str();
+    let channel = &args.channel;
     let mut store = open(&args.store)?;
     store.watch(std::slice::from_ref(&args.channel), Waiting::Stream)?;
     let mut after = match args.since {
@@ -135,6 +132,10 @@ pub fn tail(args: &TailArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ch(name: &str) -> Channel {
+        Channel::parse(name).unwrap_or_else(|e| panic!("{e}"))
+    }
     use serverpush::store::{NewMessage, Retention, SpoolStore};
 
     #[test]
@@ -152,11 +153,11 @@ mod tests {
                 data,
                 idempotency_key: None,
             };
-            assert!(store.publish("c", &m).is_ok());
+            assert!(store.publish(&ch("c"), &m).is_ok());
         }
-        let s = summarize(&mut store, "c").unwrap_or_else(|e| panic!("{e}"));
+        let s = summarize(&mut store, &ch("c")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((s.first, s.last, s.messages, s.bytes), (Some(3), 5, 3, 12));
-        let empty = summarize(&mut store, "none").unwrap_or_else(|e| panic!("{e}"));
+        let empty = summarize(&mut store, &ch("none")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((empty.first, empty.last, empty.messages), (None, 0, 0));
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use serverpush::name::Channel;
 
 /// The default config, where the Debian package installs it.
 pub const PACKAGE_CONFIG: &str = "/etc/serverpush/serverpush.toml";
@@ -78,7 +79,7 @@ pub struct PublishArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: u64,
     /// The channel: 1 to 64 of A-Z a-z 0-9 _ . -
-    pub channel: String,
+    pub channel: Channel,
     /// The message [default: standard input]
     pub message: Option<String>,
 }
@@ -196,7 +197,7 @@ pub struct TailArgs {
     #[arg(long)]
     pub no_follow: bool,
     /// The channel to follow
-    pub channel: String,
+    pub channel: Channel,
 }
 
 /// `serverpush man`.

@@ -5,16 +5,12 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
 use serverpush::config::Config;
-use serverpush::name::is_name;
 use serverpush::store::NewMessage;
 
 use crate::cli::PublishArgs;
 
 /// Publishes `args.repeat` times and prints each id.
 pub fn run(args: &PublishArgs) -> Result<()> {
-    if !is_name(&args.channel) {
-        bail!("channel names are 1 to 64 of A-Z a-z 0-9 _ . -");
-    }
     let content_type = &args.content_type;
     if content_type.len() > 200 || !content_type.bytes().all(|b| (b' '..=b'~').contains(&b)) {
         bail!("--type must be a plain media type (printable ASCII, no line breaks)");

@@ -8,14 +8,14 @@
 use std::collections::BTreeMap;
 
 use crate::cgi::RequestError;
-use crate::name::is_name;
+use crate::name::{Channel, is_name};
 use crate::store::is_epoch;
 
 /// Where a client is in one channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
     /// The channel.
-    pub channel: String,
+    pub channel: Channel,
     /// The last id the client has (0 for none).
     pub id: u64,
     /// The channel's epoch when the client read it; `None` when unknown.
@@ -34,7 +34,7 @@ impl Cursor {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&p.channel);
+            out.push_str(p.channel.as_str());
             out.push(':');
             out.push_str(&p.id.to_string());
             if let Some(epoch) = &p.epoch {
@@ -46,8 +46,8 @@ impl Cursor {
     }
 
     /// The (channel, id) pairs, for a store's wait.
-    pub fn ids(&self) -> Vec<(&str, u64)> {
-        self.0.iter().map(|p| (p.channel.as_str(), p.id)).collect()
+    pub fn ids(&self) -> Vec<(&Channel, u64)> {
+        self.0.iter().map(|p| (&p.channel, p.id)).collect()
     }
 }
 
@@ -69,7 +69,7 @@ fn parse_id(s: &str) -> Result<u64, RequestError> {
 
 /// Parses `since` (or a `Last-Event-ID`): `a:41:EPOCH,b:7`, or a bare `41` when exactly one
 /// channel is asked. Every channel it names must be one of `channels`.
-pub fn parse(raw: &str, channels: &[String]) -> Result<BTreeMap<String, Position>, RequestError> {
+pub fn parse(raw: &str, channels: &[Channel]) -> Result<BTreeMap<Channel, Position>, RequestError> {
     let mut out = BTreeMap::new();
     if !raw.contains(':') {
         let [channel] = channels else {
@@ -96,18 +96,18 @@ pub fn parse(raw: &str, channels: &[String]) -> Result<BTreeMap<String, Position
             _ => return Err(bad("a since epoch must be 1 to 32 of 0-9 a-z")),
         };
         let name = name.trim();
-        if !channels.iter().any(|c| c == name) {
+        let Some(channel) = channels.iter().find(|c| *c == name) else {
             return Err(bad(format!(
                 "since names channel {:?}, which the request does not ask for",
                 if is_name(name) { name } else { "(invalid)" }
             )));
-        }
+        };
         let position = Position {
-            channel: name.to_owned(),
+            channel: channel.clone(),
             id: parse_id(id)?,
             epoch,
         };
-        out.insert(name.to_owned(), position);
+        out.insert(channel.clone(), position);
     }
     Ok(out)
 }
@@ -116,8 +116,10 @@ pub fn parse(raw: &str, channels: &[String]) -> Result<BTreeMap<String, Position
 mod tests {
     use super::*;
 
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn names(list: &[&str]) -> Vec<Channel> {
+        list.iter()
+            .map(|s| Channel::parse(s).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
     }
 
     #[test]
@@ -158,12 +160,12 @@ mod tests {
     fn renders_what_it_parses() {
         let cursor = Cursor(vec![
             Position {
-                channel: "a".into(),
+                channel: names(&["a"])[0].clone(),
                 id: 42,
                 epoch: Some("3f9c1e0b77aa".into()),
             },
             Position {
-                channel: "b".into(),
+                channel: names(&["b"])[0].clone(),
                 id: 0,
                 epoch: None,
             },

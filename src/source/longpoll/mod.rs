@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::head::{self, Head};
-use crate::name::is_name;
+use crate::name::Channel;
 use crate::pacing::Time;
 use crate::program::{Program, Response};
 use crate::rights::Rights;
@@ -89,7 +89,7 @@ pub enum LongPollPlan {
         store: Box<dyn ChannelStore>,
         /// Where the client is, per channel; channels without a position start at their end
         /// ("new messages only").
-        start: Vec<(String, Option<Position>)>,
+        start: Vec<(Channel, Option<Position>)>,
         /// How to deliver.
         delivery: Delivery,
     },
@@ -122,8 +122,8 @@ fn store_refusal(error: &StoreError) -> RequestError {
 }
 
 /// The channels a request names: the path info's, then every `channel` parameter.
-fn channels(request: &Request, config: &Config) -> Result<Vec<String>, RequestError> {
-    let mut names: Vec<String> = Vec::new();
+fn channels(request: &Request, config: &Config) -> Result<Vec<Channel>, RequestError> {
+    let mut names: Vec<Channel> = Vec::new();
     let from_path = request
         .path_info
         .as_deref()
@@ -133,13 +133,9 @@ fn channels(request: &Request, config: &Config) -> Result<Vec<String>, RequestEr
         .into_iter()
         .chain(request.query.get_all("channel"))
     {
-        if !is_name(name) {
-            return Err(bad(
-                "channel names are 1 to 64 of A-Z a-z 0-9 _ . - (and not . or ..)",
-            ));
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
+        let channel = Channel::parse(name).map_err(|e| bad(e.to_string()))?;
+        if !names.contains(&channel) {
+            names.push(channel);
         }
     }
     if names.len() > config.max_subscribe_channels {

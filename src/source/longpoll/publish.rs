@@ -18,6 +18,7 @@ use serde_json::json;
 use super::{bad, channels, json_response, store_refusal};
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
+use crate::name::Channel;
 use crate::pacing::Time;
 use crate::program::Response;
 use crate::rights::Rights;
@@ -27,7 +28,7 @@ use crate::store::{self, IdempotencyKey, NewMessage, is_idempotency_key};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
     /// The channel.
-    pub channel: String,
+    pub channel: Channel,
     /// The message's id.
     pub id: u64,
     /// True when the idempotency key had been seen and nothing new was stored.

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::cursor::{Cursor, Position};
 use super::{Delivery, READ_LIMIT, json_response, refuse_late};
 use crate::head::Head;
+use crate::name::Channel;
 use crate::pacing::{Pacing, Time};
 use crate::program::Response;
 use crate::store::{ChannelStore, Message, StoreError, Waiting, answer_size};
@@ -28,7 +29,7 @@ use crate::transport::sse::SseWriter;
 /// The JSON of a message as clients get it.
 fn message_json(m: &Message) -> MessageJson<'_> {
     MessageJson {
-        channel: &m.channel,
+        channel: m.channel.as_str(),
         data: &m.data,
         id: m.id,
         time: &m.time,
@@ -64,7 +65,7 @@ struct Round {
     /// The messages, channel by channel, in id order within each.
     messages: Vec<Message>,
     /// The channels that missed messages.
-    missed: Vec<String>,
+    missed: Vec<Channel>,
     /// True when the answer's budget or read limit stopped the round: more is waiting.
     more: bool,
     /// Messages passed over because they cannot be read, for the log.
@@ -134,7 +135,7 @@ fn collect(
 /// Serves a subscription: one long-poll answer, or a stream.
 pub fn subscribe<W: Write, T: Time>(
     mut store: Box<dyn ChannelStore>,
-    start: Vec<(String, Option<Position>)>,
+    start: Vec<(Channel, Option<Position>)>,
     delivery: Delivery,
     response: &mut Response<W>,
     time: &mut T,
@@ -142,7 +143,7 @@ pub fn subscribe<W: Write, T: Time>(
     // A position is taken before the watch starts; every wait follows a read made after the
     // watch started, so a message landing before the watch is seen by that read, and one landing
     // after it ends the wait.
-    let channels: Vec<String> = start.iter().map(|(c, _)| c.clone()).collect();
+    let channels: Vec<Channel> = start.iter().map(|(c, _)| c.clone()).collect();
     let mut cursor = Cursor(Vec::with_capacity(start.len()));
     for (channel, since) in start {
         let (id, epoch) = match since {
@@ -387,7 +388,7 @@ impl Unit for Delivered<'_> {
 /// The notice that `channels` lost messages; `cursor` is where the client can resume from
 /// without losing what follows (the position before this round's messages).
 struct Missed<'c> {
-    channels: &'c [String],
+    channels: &'c [Channel],
     cursor: String,
 }
 

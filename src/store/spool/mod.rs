@@ -46,6 +46,7 @@ use super::{
     Batch, ChannelStore, IdempotencyKey, Message, NewMessage, Published, Retention, StoreError,
     format_time, new_epoch,
 };
+use crate::name::Channel;
 use crate::regular::{self, Links};
 
 pub mod owner;
@@ -120,15 +121,15 @@ impl SpoolStore {
         }
     }
 
-    /// The directory of `channel` (a validated name).
-    pub fn channel_dir(&self, channel: &str) -> PathBuf {
+    /// The directory of `channel`.
+    pub fn channel_dir(&self, channel: &Channel) -> PathBuf {
         self.root.join(channel)
     }
 
     /// Creates the channel's directory if needed (for a publish). The spool itself is made
     /// when missing; the channel's directory is one name in it, made with `mkdir` (which never
     /// follows a symlink) and then checked to be a directory.
-    pub fn ensure_channel(&self, channel: &str) -> io::Result<PathBuf> {
+    pub fn ensure_channel(&self, channel: &Channel) -> io::Result<PathBuf> {
         let dir = self.channel_dir(channel);
         match fs::create_dir(&dir) {
             Ok(()) => {}
@@ -186,7 +187,7 @@ impl SpoolStore {
     }
 
     /// The channel's directory when it exists (and is a real directory).
-    fn existing_dir(&self, channel: &str) -> io::Result<Option<PathBuf>> {
+    fn existing_dir(&self, channel: &Channel) -> io::Result<Option<PathBuf>> {
         let dir = self.channel_dir(channel);
         match Self::checked(&dir) {
             Ok(_) => Ok(Some(dir)),
@@ -313,7 +314,7 @@ impl SpoolStore {
         }
     }
 
-    fn parse(channel: &str, id: u64, bytes: &[u8]) -> Option<Message> {
+    fn parse(channel: &Channel, id: u64, bytes: &[u8]) -> Option<Message> {
         /// A message file's first line.
         #[derive(serde::Deserialize)]
         struct Header {
@@ -324,7 +325,7 @@ impl SpoolStore {
         let newline = bytes.iter().position(|&b| b == b'\n')?;
         let header: Header = serde_json::from_slice(&bytes[..newline]).ok()?;
         Some(Message {
-            channel: channel.to_owned(),
+            channel: channel.clone(),
             id,
             time: header.time,
             content_type: header.content_type,
@@ -460,7 +461,7 @@ impl SpoolStore {
 impl ChannelStore for SpoolStore {
     fn publish(
         &mut self,
-        channel: &str,
+        channel: &Channel,
         message: &NewMessage<'_>,
     ) -> Result<Published, StoreError> {
         let dir = self.ensure_channel(channel)?;
@@ -545,7 +546,7 @@ impl ChannelStore for SpoolStore {
 
     fn read_within(
         &mut self,
-        channel: &str,
+        channel: &Channel,
         after: u64,
         limit: usize,
         max_bytes: usize,
@@ -644,7 +645,7 @@ impl ChannelStore for SpoolStore {
         Ok(batch)
     }
 
-    fn head(&mut self, channel: &str) -> Result<(u64, Option<String>), StoreError> {
+    fn head(&mut self, channel: &Channel) -> Result<(u64, Option<String>), StoreError> {
         let Some(dir) = self.existing_dir(channel)? else {
             return Ok((0, None));
         };
@@ -652,15 +653,19 @@ impl ChannelStore for SpoolStore {
         Ok((Self::last_in(&dir)?, epoch))
     }
 
-    fn watch(&mut self, channels: &[String], waiting: Waiting) -> Result<(), StoreError> {
+    fn watch(&mut self, channels: &[Channel], waiting: Waiting) -> Result<(), StoreError> {
         self.subscription.watch(&self.root, channels, waiting)
     }
 
-    fn wait(&mut self, _positions: &[(&str, u64)], timeout: Duration) -> Result<bool, StoreError> {
+    fn wait(
+        &mut self,
+        _positions: &[(&Channel, u64)],
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
         self.subscription.wait(&self.root, timeout)
     }
 
-    fn channels(&mut self) -> Result<Vec<String>, StoreError> {
+    fn channels(&mut self) -> Result<Vec<Channel>, StoreError> {
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -671,9 +676,11 @@ impl ChannelStore for SpoolStore {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             // Only what nph-longpoll could have made: anything else is not a channel.
-            if crate::name::is_name(&name) && !name.starts_with('.') && entry.file_type()?.is_dir()
+            if let Ok(channel) = Channel::parse(&name)
+                && !name.starts_with('.')
+                && entry.file_type()?.is_dir()
             {
-                names.push(name);
+                names.push(channel);
             }
         }
         names.sort();
@@ -688,6 +695,10 @@ impl ChannelStore for SpoolStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ch(name: &str) -> Channel {
+        Channel::parse(name).unwrap_or_else(|e| panic!("{e}"))
+    }
 
     fn store(dir: &Path, messages: u64, age_secs: u64) -> SpoolStore {
         SpoolStore::new(
@@ -714,11 +725,15 @@ mod tests {
         let mut s = store(dir.path(), 1000, 3600);
         for i in 1..=5u64 {
             assert_eq!(
-                s.publish("a", &text(&format!("m{i}"))).ok().map(|p| p.id),
+                s.publish(&ch("a"), &text(&format!("m{i}")))
+                    .ok()
+                    .map(|p| p.id),
                 Some(i)
             );
         }
-        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
+        let b = s
+            .read_after(&ch("a"), 2, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![3, 4, 5]
@@ -726,7 +741,7 @@ mod tests {
         assert_eq!(b.messages[0].data, "m3");
         assert!(!b.missed);
         assert_eq!(b.last_id, 5);
-        assert_eq!(s.read_after("b", 0, 100).ok(), Some(Batch::default()));
+        assert_eq!(s.read_after(&ch("b"), 0, 100).ok(), Some(Batch::default()));
     }
 
     #[test]
@@ -734,21 +749,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut s = store(dir.path(), 1000, 3600);
         for i in 1..=20 {
-            let _ = s.publish("a", &text(&format!("m{i}")));
+            let _ = s.publish(&ch("a"), &text(&format!("m{i}")));
         }
-        let b = s.read_after("a", 20, 100).unwrap_or_else(|e| panic!("{e}"));
+        let b = s
+            .read_after(&ch("a"), 20, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((b.messages.len(), b.last_id, b.missed), (0, 20, false));
         // A message removed by hand in the middle, below the `last` hint: the first look (one
         // lookup of the reader's own last message) does not see past it, a look after a wait
         // does.
         let gone = dir.path().join("a").join(format!("{:020}{SUFFIX}", 3));
         std::fs::remove_file(gone).unwrap_or_else(|e| panic!("{e}"));
-        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((b.messages.len(), b.last_id), (0, 2));
-        s.watch(&["a".to_owned()], Waiting::Stream)
+        let b = s
+            .read_after(&ch("a"), 2, 100)
             .unwrap_or_else(|e| panic!("{e}"));
-        let _ = s.wait(&[("a", 2)], Duration::ZERO);
-        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((b.messages.len(), b.last_id), (0, 2));
+        s.watch(&[ch("a")], Waiting::Stream)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = s.wait(&[(&ch("a"), 2)], Duration::ZERO);
+        let b = s
+            .read_after(&ch("a"), 2, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             (4..=20).collect::<Vec<_>>()
@@ -761,15 +782,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut s = store(dir.path(), 3, 3600);
         for i in 1..=10 {
-            let _ = s.publish("a", &text(&format!("m{i}")));
+            let _ = s.publish(&ch("a"), &text(&format!("m{i}")));
         }
-        let b = s.read_after("a", 2, 100).unwrap_or_else(|e| panic!("{e}"));
+        let b = s
+            .read_after(&ch("a"), 2, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(b.missed);
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![8, 9, 10]
         );
-        let b = s.read_after("a", 7, 100).unwrap_or_else(|e| panic!("{e}"));
+        let b = s
+            .read_after(&ch("a"), 7, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(!b.missed);
         assert_eq!(b.messages.len(), 3);
     }
@@ -779,9 +804,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut s = store(dir.path(), 1000, 0);
         for i in 1..=3 {
-            let _ = s.publish("a", &text(&format!("m{i}")));
+            let _ = s.publish(&ch("a"), &text(&format!("m{i}")));
         }
-        let b = s.read_after("a", 0, 100).unwrap_or_else(|e| panic!("{e}"));
+        let b = s
+            .read_after(&ch("a"), 0, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(b.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![3]);
         assert!(b.missed);
     }
@@ -790,14 +817,17 @@ mod tests {
     fn a_message_renamed_without_last_update_is_counted() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut s = store(dir.path(), 1000, 3600);
-        let _ = s.publish("a", &text("one"));
+        let _ = s.publish(&ch("a"), &text("one"));
         // As if a publisher died after its rename: message 2 exists, `last` still says 1.
-        let d = s.channel_dir("a");
+        let d = s.channel_dir(&ch("a"));
         let _ = fs::copy(
             SpoolStore::message_path(&d, 1),
             SpoolStore::message_path(&d, 2),
         );
-        assert_eq!(s.head("a").ok().map(|h| h.0), Some(2));
-        assert_eq!(s.publish("a", &text("three")).ok().map(|p| p.id), Some(3));
+        assert_eq!(s.head(&ch("a")).ok().map(|h| h.0), Some(2));
+        assert_eq!(
+            s.publish(&ch("a"), &text("three")).ok().map(|p| p.id),
+            Some(3)
+        );
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::super::bell::{Doorbells, NEW_CHANNELS_ROOM, WAITING_ROOM};
 use super::super::{StoreError, Waiting};
 use super::{SpoolStore, message_id};
+use crate::name::Channel;
 use crate::watch::{DirWatch, LeaveOpen};
 
 /// What a subscriber waits on.
@@ -22,7 +23,7 @@ use crate::watch::{DirWatch, LeaveOpen};
 enum Waiter {
     /// Its doorbells in the channels' waiting rooms; `None` keys the one in the spool's room
     /// for channels not made yet.
-    Doorbells(Doorbells<Option<String>>),
+    Doorbells(Doorbells<Option<Channel>>),
     /// An inotify watch of the channels' directories, and of the spool for channels not made
     /// yet.
     Inotify(DirWatch),
@@ -35,13 +36,13 @@ pub(super) struct Subscription {
     /// How the subscriber waits.
     waiting: Waiting,
     /// The channels [`Subscription::watch`] was given.
-    watched: Vec<String>,
+    watched: Vec<Channel>,
     /// Channels being waited on whose directory does not exist yet: the spool is watched for
     /// them, since subscribers never create a channel.
-    pending: Vec<String>,
+    pending: Vec<Channel>,
     /// The channel and id of the newest message the last wait saw land, for a stream of one
     /// channel.
-    landed: Option<(String, u64)>,
+    landed: Option<(Channel, u64)>,
     /// True once [`Subscription::wait`] has been called since the last watch.
     waited: bool,
 }
@@ -64,7 +65,7 @@ impl Subscription {
     pub(super) fn watch(
         &mut self,
         root: &Path,
-        channels: &[String],
+        channels: &[Channel],
         waiting: Waiting,
     ) -> Result<(), StoreError> {
         self.waiting = waiting;
@@ -94,7 +95,7 @@ impl Subscription {
     /// for channels not made yet); a long-poll rings doorbells in their waiting rooms (and the
     /// spool's), or watches where it may not make one.
     fn waiter(&self, root: &Path) -> Result<Waiter, StoreError> {
-        let dirs: Vec<(&String, PathBuf)> = self
+        let dirs: Vec<(&Channel, PathBuf)> = self
             .watched
             .iter()
             .filter(|c| !self.pending.contains(c))
@@ -128,7 +129,7 @@ impl Subscription {
         self.waited = true;
         // A channel created since the last look: wait on it, and have the caller read, since
         // its first message may have landed before.
-        let (appeared, pending): (Vec<String>, Vec<String>) = std::mem::take(&mut self.pending)
+        let (appeared, pending): (Vec<Channel>, Vec<Channel>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|channel| SpoolStore::checked(&root.join(channel)).is_ok());
         self.pending = pending;
@@ -157,7 +158,8 @@ impl Subscription {
                         return true;
                     }
                     !name.starts_with(b".")
-                        && (name == b"epoch" || pending.iter().any(|c| c.as_bytes() == name))
+                        && (name == b"epoch"
+                            || pending.iter().any(|c| c.as_str().as_bytes() == name))
                 })?;
                 // A channel directory removed (an operator clearing the channel): wait for it
                 // to be made again, as for a channel not made yet, and have the caller read
@@ -165,8 +167,7 @@ impl Subscription {
                 let lost = watch.take_lost();
                 if !lost.is_empty() {
                     for dir in &lost {
-                        if let Some(channel) =
-                            self.watched.iter().find(|c| root.join(c.as_str()) == *dir)
+                        if let Some(channel) = self.watched.iter().find(|c| root.join(c) == *dir)
                             && !self.pending.contains(channel)
                         {
                             self.pending.push(channel.clone());
@@ -190,7 +191,7 @@ impl Subscription {
 
     /// The id of the newest message of `channel` past `after` that the last wait saw land, taken
     /// once: the first read after a wake may stop there.
-    pub(super) fn take_landed(&mut self, channel: &str, after: u64) -> Option<u64> {
+    pub(super) fn take_landed(&mut self, channel: &Channel, after: u64) -> Option<u64> {
         self.landed
             .take()
             .filter(|(c, id)| c == channel && *id > after)

@@ -1,0 +1,56 @@
+//! The *server*: which web server runs the program, and what follows from it. Everything the
+//! programs do differently under one server is decided here, from `SERVER_SOFTWARE`, so adding
+//! a server is one arm of [`Server`] (with its `check` module in the operator's command and its
+//! fixture in the tests).
+
+/// The web server that started the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// Apache httpd (mod_cgid or mod_cgi).
+    Apache,
+    /// lighttpd (mod_cgi).
+    Lighttpd,
+    /// Anything else, or a program run by hand.
+    Other,
+}
+
+impl Server {
+    /// The server named by `SERVER_SOFTWARE` (`Apache/2.4.71 (Debian)`, `lighttpd/1.4.69`).
+    pub fn from_software(software: &[u8]) -> Server {
+        if software.starts_with(b"lighttpd") {
+            Server::Lighttpd
+        } else if software.starts_with(b"Apache") {
+            Server::Apache
+        } else {
+            Server::Other
+        }
+    }
+
+    /// True when ending the output before the process exits lets the response end sooner.
+    ///
+    /// Only under lighttpd, which reaps its CGI children whenever they exit. Apache cleans up
+    /// after a response by making sure the program is gone: mod_cgid sends SIGTERM and, if the
+    /// process is still there, looks again after 10, 20, 40 ms; mod_cgi waits 46 ms first. A
+    /// response whose output ends before the process does thus closes *later* under Apache, so
+    /// there the output ends with the process, which must therefore exit at once.
+    pub fn output_may_end_early(self) -> bool {
+        self == Server::Lighttpd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_told_by_their_software() {
+        assert_eq!(Server::from_software(b"lighttpd/1.4.69"), Server::Lighttpd);
+        assert_eq!(
+            Server::from_software(b"Apache/2.4.71 (Debian)"),
+            Server::Apache
+        );
+        assert_eq!(Server::from_software(b"serverpush-harness"), Server::Other);
+        assert!(Server::Lighttpd.output_may_end_early());
+        assert!(!Server::Apache.output_may_end_early());
+    }
+}
