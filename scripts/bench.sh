@@ -19,6 +19,6 @@ if [[ "${1:-}" == --compare-with ]]; then
   fi
   (cd "$src" && CARGO_TARGET_DIR="$PWD/../target" cargo build --release --locked --bins)
   old="$(realpath "target/compare/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release")"
-  exec cargo bench --locked --bench e2e -- --compare "$old" "$@"
+  SERVERPUSH_COMPARE_REV="$rev" exec cargo bench --locked --bench e2e -- --compare "$old" "$@"
 fi
 exec cargo bench --locked --bench e2e -- "$@"

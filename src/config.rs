@@ -435,12 +435,12 @@ mod tests {
         ] {
             let err = Config::parse(text).err();
             assert!(err.is_some(), "{text}");
-            let (got, message) = err.unwrap_or_default();
+            let (got, message) = err.unwrap();
             assert_eq!(got.as_deref(), key, "{text}: {message}");
             assert!(!message.contains('\n'));
         }
         // An unknown key is named in the message.
-        let err = Config::parse("hearbeat_secs = 3").err().unwrap_or_default();
+        let err = Config::parse("hearbeat_secs = 3").err().unwrap();
         assert!(err.1.contains("hearbeat_secs"), "{}", err.1);
     }
 

@@ -151,12 +151,12 @@ mod tests {
 
     #[test]
     fn reads_to_the_end_or_refuses_past_the_limit() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &data).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, &data).unwrap();
         let read = |size: u64, limit: u64| {
-            let mut file = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let mut file = File::open(&path).unwrap();
             read_to_limit(&mut file, size, limit, &path)
         };
         // The size as opened, a stale smaller size (the file grew), no size at all.
@@ -176,18 +176,18 @@ mod tests {
 
     #[test]
     fn fifos_directories_and_refused_links_fail_at_once() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         rustix::fs::mkfifoat(
             rustix::fs::CWD,
             &fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         let file = dir.path().join("file");
-        std::fs::write(&file, b"hello").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&file, b"hello").unwrap();
         let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&file, &link).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&file, &link).unwrap();
         let started = std::time::Instant::now();
         assert!(read(&fifo, Links::Follow, 10).is_err());
         assert!(read(dir.path(), Links::Follow, 10).is_err());

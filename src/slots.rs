@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn slots_are_counted_and_come_back() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let slots = dir.path().join("streams");
         let held: Vec<Slot> = (0..3).filter_map(|_| take(&slots, 3).ok()).collect();
         assert_eq!(held.len(), 3);
@@ -96,11 +96,11 @@ mod tests {
 
     #[test]
     fn a_symlink_is_refused() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("elsewhere");
-        std::fs::create_dir(&target).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(&target).unwrap();
         let link = dir.path().join("streams");
-        std::os::unix::fs::symlink(&target, &link).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(&target, &link).unwrap();
         assert!(matches!(take(&link, 3), Err(SlotError::Unusable(_))));
     }
 }

@@ -392,9 +392,9 @@ mod tests {
             Duration::from_secs(5),
             Duration::ZERO,
         );
-        run(&mut out, &mut Quiet, &mut pacing, &mut time).unwrap_or_else(|e| panic!("{e}"));
+        run(&mut out, &mut Quiet, &mut pacing, &mut time).unwrap();
         drop(out);
-        let text = String::from_utf8(bytes).unwrap_or_default();
+        let text = String::from_utf8(bytes).unwrap();
         assert_eq!(text.matches(": heartbeat").count(), 4, "{text}");
     }
 }

@@ -290,17 +290,17 @@ mod tests {
 
     #[test]
     fn sees_writes_and_renames_of_its_file_only() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cam.jpg");
-        let mut watch = FileWatch::new(&file).unwrap_or_else(|e| panic!("{e}"));
+        let mut watch = FileWatch::new(&file).unwrap();
         assert!(!watch.wait(Duration::from_millis(10)).unwrap_or(true));
-        std::fs::write(dir.path().join("other"), b"x").unwrap_or_default();
+        std::fs::write(dir.path().join("other"), b"x").unwrap();
         assert!(!watch.wait(Duration::from_millis(50)).unwrap_or(true));
-        std::fs::write(&file, b"x").unwrap_or_default();
+        std::fs::write(&file, b"x").unwrap();
         assert!(watch.wait(Duration::from_secs(1)).unwrap_or(false));
         let tmp = dir.path().join(".cam.jpg.tmp");
-        std::fs::write(&tmp, b"y").unwrap_or_default();
-        std::fs::rename(&tmp, &file).unwrap_or_default();
+        std::fs::write(&tmp, b"y").unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
         assert!(watch.wait(Duration::from_secs(1)).unwrap_or(false));
         assert!(!watch.wait(Duration::from_millis(10)).unwrap_or(true));
     }

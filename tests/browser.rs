@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fixtures::{Server, Site};
-use crate::util::{free_port, require_tool, wait_for};
+use crate::util::{free_port, pids_of, require_tool, wait_for};
 
 /// A Chromium session behind a chromedriver process; both end on drop.
 pub struct Browser {
@@ -388,4 +388,173 @@ fn two_chat_pages_talk() {
             std::path::Path::new(&dir).join("chat.png"),
         );
     }
+}
+
+// Chromium over HTTP/2 (HTTPS, h2 to both servers).
+
+/// The client ports of the connections that the running processes of `program` serve, from
+/// the `REMOTE_PORT` each got from the server.
+fn remote_ports(program: &std::path::Path) -> Vec<String> {
+    pids_of(program)
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/environ")).ok())
+        .filter_map(|environ| {
+            environ.split(|b| *b == 0).find_map(|var| {
+                var.strip_prefix(b"REMOTE_PORT=")
+                    .map(|port| String::from_utf8_lossy(port).into_owned())
+            })
+        })
+        .collect()
+}
+
+/// What the page loaded over which protocol, from the Resource Timing entries (a stream appears
+/// there only once it ends, so this covers the page, its style sheet and the JSON polls).
+const PROTOCOLS: &str = r#"
+    return performance.getEntriesByType("navigation")
+        .concat(performance.getEntriesByType("resource"))
+        .map(function (e) { return e.nextHopProtocol + " " + e.name; });
+"#;
+
+/// clock.html over HTTPS with HTTP/2: every streamed pane changes, everything the page loaded
+/// came over h2, and all its streams share one connection.
+fn clock_page_over_h2(server: &Server, site: &Site, program: &str) {
+    use crate::browser::{Browser, READ_CLOCK_PAGE};
+    let port = server.tls_port.unwrap();
+    let browser = Browser::start_with(&["--ignore-certificate-errors"]);
+    browser.open(&format!("https://127.0.0.1:{port}/clock.html"));
+    let what = format!("{} clock.html over h2", server.name);
+    let first = wait_for(
+        Duration::from_secs(20),
+        &format!("{what}: every pane"),
+        || {
+            let v = browser.eval(READ_CLOCK_PAGE);
+            let ready = ["iframe", "sse", "mixed", "chunked", "json"]
+                .iter()
+                .all(|k| {
+                    v[k].as_str()
+                        .is_some_and(|s| s != "waiting…" && !s.is_empty())
+                })
+                && v["image"].is_i64();
+            ready.then_some(v)
+        },
+    );
+    wait_for(
+        Duration::from_secs(20),
+        &format!("{what}: every streamed pane to change"),
+        || {
+            let v = browser.eval(READ_CLOCK_PAGE);
+            ["iframe", "sse", "mixed", "chunked", "image"]
+                .iter()
+                .all(|k| v[k] != first[k])
+                .then_some(())
+        },
+    );
+    // Chromium lists a multipart `<img>` after its first part, with no protocol yet.
+    let protocols: Vec<String> = browser
+        .eval(PROTOCOLS)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .filter(|p| !p.starts_with(' '))
+        .collect();
+    assert!(
+        protocols.len() >= 3 && protocols.iter().all(|p| p.starts_with("h2 ")),
+        "{what}: {protocols:?}"
+    );
+    // The streams run the program named `program` (under Apache, the parsed-header name), all
+    // for the same client port: one connection. (Chromium may hold a spare connection open too.)
+    let mut ports = remote_ports(&site.program(program));
+    assert!(
+        ports.len() >= 5,
+        "{what}: five streams of {program}: {ports:?}"
+    );
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 1, "{what}: the streams' client ports");
+}
+
+#[test]
+fn chromium_apache_clock_page_over_h2() {
+    let site = Site::new("");
+    let apache = Server::apache_tls(&site);
+    clock_page_over_h2(&apache, &site, "clock");
+    assert!(pids_of(&site.program("nph-clock")).is_empty());
+}
+
+#[test]
+fn chromium_lighttpd_clock_page_over_h2() {
+    let site = Site::new("");
+    let lighttpd = Server::lighttpd_tls(&site);
+    clock_page_over_h2(&lighttpd, &site, "nph-clock");
+}
+
+/// webcam.html over HTTPS with HTTP/2 from Apache, fed by the camera simulator: the live
+/// `<img>` changes.
+#[test]
+fn chromium_apache_webcam_page_over_h2() {
+    use crate::browser::{Browser, READ_WEBCAM_PAGE};
+    let site = Site::new("[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n");
+    let apache = Server::apache_tls(&site);
+    let mut sim = crate::browser::camera_simulator(&site);
+    let port = apache.tls_port.unwrap();
+    let browser = Browser::start_with(&["--ignore-certificate-errors"]);
+    browser.open(&format!("https://127.0.0.1:{port}/webcam.html"));
+    let first = wait_for(Duration::from_secs(20), "the live image", || {
+        let v = browser.eval(READ_WEBCAM_PAGE);
+        (!v.is_null()).then_some(v)
+    });
+    assert_eq!(first["width"].as_u64(), Some(320));
+    wait_for(Duration::from_secs(20), "the live image to change", || {
+        let v = browser.eval(READ_WEBCAM_PAGE);
+        (v["hash"] != first["hash"]).then_some(())
+    });
+    assert!(
+        !pids_of(&site.program("webcam")).is_empty(),
+        "the parsed-header webcam streams"
+    );
+    let _ = sim.kill();
+    let _ = sim.wait();
+}
+
+/// Two chat pages over HTTPS with HTTP/2 from Apache, one long-polling and one on SSE: a line
+/// typed in one appears in the other, both ways.
+#[test]
+fn chromium_apache_chat_over_h2() {
+    use crate::browser::{Browser, CHAT_LINES};
+    use serde_json::json;
+    let site = Site::new("spool_dir = \"@SPOOL@\"\nopen_channels = [\"chat\"]\n");
+    let apache = Server::apache_tls(&site);
+    let url = format!("https://127.0.0.1:{}/chat.html", apache.tls_port.unwrap());
+    let alice = Browser::start_with(&["--ignore-certificate-errors"]);
+    let bob = Browser::start_with(&["--ignore-certificate-errors"]);
+    alice.open(&url);
+    bob.open(&format!("{url}?sse"));
+    wait_for(Duration::from_secs(10), "both pages loaded", || {
+        let ready =
+            |b: &Browser| b.eval("return document.readyState === 'complete';") == json!(true);
+        (ready(&alice) && ready(&bob)).then_some(())
+    });
+    alice.type_into("#name", "alice");
+    alice.type_into("#text", "hello bob");
+    alice.click("#send button");
+    wait_for(Duration::from_secs(15), "bob to see alice's line", || {
+        (bob.eval(CHAT_LINES) == json!(["hello bob", "imgs:0"])).then_some(())
+    });
+    bob.type_into("#text", "hello alice");
+    bob.click("#send button");
+    for (who, page) in [("alice", &alice), ("bob", &bob)] {
+        wait_for(
+            Duration::from_secs(15),
+            &format!("{who} to see both lines"),
+            || {
+                (page.eval(CHAT_LINES) == json!(["hello bob", "hello alice", "imgs:0"]))
+                    .then_some(())
+            },
+        );
+    }
+    assert!(
+        pids_of(&site.program("nph-longpoll")).is_empty(),
+        "no nph- program over HTTP/2"
+    );
 }

@@ -202,6 +202,15 @@ pub struct Server {
     error_logs: Vec<PathBuf>,
 }
 
+/// Every web server the suite runs under, by name, started for a site: a test that must hold
+/// under each runs its check for every entry, so a new server is one entry here (and its
+/// template in `apache-conf/`).
+pub const SERVERS: &[(&str, StartServer)] =
+    &[("Apache", Server::apache), ("lighttpd", Server::lighttpd)];
+
+/// How a server is started for a site.
+pub type StartServer = fn(&Site) -> Server;
+
 impl Server {
     /// Apache httpd 2.4 (mpm_event, mod_cgid, mod_http2 with h2c) serving `site`.
     pub fn apache(site: &Site) -> Server {

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::client::request;
+use crate::fixtures::{SERVERS, Site};
 use crate::harness::Cgi;
 use crate::longpoll::Spool;
 use crate::util::{bin, wait_for};
@@ -88,4 +90,22 @@ fn a_channel_streams_as_multipart_parts() {
     );
     parts.signal("KILL");
     parts.wait_exit(Duration::from_secs(10));
+}
+
+/// Through every server, a quiet stream's heartbeats reach the client as they are written.
+#[test]
+fn every_server_passes_the_heartbeats_on() {
+    let site = Site::new("spool_dir = \"@SPOOL@\"\nheartbeat_secs = 1\n");
+    for (name, start) in SERVERS {
+        let server = start(&site);
+        for path in [
+            "/cgi-bin/nph-clock?transport=sse&interval=3600",
+            "/cgi-bin/nph-longpoll/quiet?transport=sse",
+        ] {
+            let mut stream = request(server.port, "GET", path, "HTTP/1.1", &[]);
+            // The first heartbeat comes a second after the head, the third two seconds later.
+            stream.read_until_count(b": heartbeat", 3, Duration::from_secs(6));
+            assert!(!stream.closed, "{name} {path}");
+        }
+    }
 }

@@ -9,7 +9,10 @@
 //! - `browser`: the demo pages in headless Chromium; `client_js`: `www/serverpush.js` in it.
 //! - `package`: the Debian package installed on this machine, served by the distribution's own
 //!   Apache and lighttpd in a private network namespace, then purged; `command`: the
-//!   `serverpush` operator command (`check`, `probe`, `channels`, `tail`).
+//!   `serverpush` operator command, a module per subcommand.
+//! - Across the rings: `heartbeat` (every stream writes at least every `heartbeat_secs`),
+//!   `security` (the findings of the security reviews, one test each), `layers` (the library's
+//!   modules use lower layers only).
 //!
 //! A test that needs a tool (apache2, lighttpd, curl, openssl, chromium) fails when it is missing: run
 //! `scripts/install-deps.sh` first.

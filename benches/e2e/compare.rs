@@ -71,13 +71,14 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
                 reap(&sys.site.cgi_bin.display().to_string());
                 figures[build][s][0].p50.push(fan.p50);
                 figures[build][s][0].p99.push(fan.p99);
-                let channel = format!("cmp{round}b{build}s{s}");
+                // The site's open channels for publish-to-delivery, as the default run uses.
+                let channel = ["sse", "lsse"][s];
                 let samples = sorted(ours_sse(
                     spool.as_mut(),
                     *port,
                     plan.latency_per_round,
                     false,
-                    &channel,
+                    channel,
                 ));
                 reap(&sys.site.cgi_bin.display().to_string());
                 figures[build][s][1].p50.push(percentile(&samples, 0.5));
@@ -91,8 +92,8 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
     writeln!(w, "# This build beside another, in one run\n").unwrap();
     writeln!(
         w,
-        "Measured by `scripts/bench.sh --compare {}` on {date}, in {:.0} s: {} rounds, the two builds of `nph-longpoll` taking turns in alternating order on the same Apache and lighttpd, spool store. Fan-out: {} SSE subscribers, {} messages at 10 a second, each message's delivery timed to every subscriber. Publish-to-delivery: one SSE subscriber, {} publishes over HTTP one after another. Each figure is the median of the rounds' p50 and p99.\n",
-        old.display(),
+        "Measured by `scripts/bench.sh --compare-with {}` on {date}, in {:.0} s: {} rounds, this build's `nph-longpoll` and that commit's taking turns in alternating order on the same Apache and lighttpd, spool store. Fan-out: {} SSE subscribers, {} messages at 10 a second, each message's delivery timed to every subscriber. Publish-to-delivery: one SSE subscriber, {} publishes over HTTP one after another. Each figure is the median of the rounds' p50 and p99.\n",
+        std::env::var("SERVERPUSH_COMPARE_REV").unwrap_or_else(|_| "(another build)".to_owned()),
         started.elapsed().as_secs_f64(),
         plan.rounds,
         plan.fanout_subscribers,
@@ -102,20 +103,29 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
     .unwrap();
     writeln!(
         w,
-        "| server | measure | this build p50 | p99 | other build p50 | p99 | ratio p50 | ratio p99 |"
+        "| server | measure | this build p50 | p99 | that commit's p50 | p99 | ratio p50 | ratio p99 | p99 by round, this build | that commit's |"
     )
     .unwrap();
-    writeln!(w, "|---|---|---|---|---|---|---|---|").unwrap();
+    writeln!(w, "|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for (s, (server, _)) in servers.iter().enumerate() {
         for (m, measure) in measures.iter().enumerate() {
             let (new, old) = (&figures[0][s][m], &figures[1][s][m]);
             let (n50, n99) = (median(&new.p50), median(&new.p99));
             let (o50, o99) = (median(&old.p50), median(&old.p99));
+            let rounds = |f: &Figures| {
+                f.p99
+                    .iter()
+                    .map(|v| format!("{v:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             writeln!(
                 w,
-                "| {server} | {measure} | {n50:.2} | {n99:.2} | {o50:.2} | {o99:.2} | {:.2}× | {:.2}× |",
+                "| {server} | {measure} | {n50:.2} | {n99:.2} | {o50:.2} | {o99:.2} | {:.2}× | {:.2}× | {} | {} |",
                 n50 / o50,
-                n99 / o99
+                n99 / o99,
+                rounds(new),
+                rounds(old)
             )
             .unwrap();
         }

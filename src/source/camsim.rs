@@ -106,7 +106,7 @@ mod tests {
         let a = picture(64, 48, 1);
         let b = picture(64, 48, 2);
         assert_ne!(a.as_raw(), b.as_raw());
-        let bytes = jpeg(&a, 80).unwrap_or_default();
+        let bytes = jpeg(&a, 80).unwrap();
         let f = crate::source::frame::frame_from_bytes(
             bytes,
             std::time::SystemTime::UNIX_EPOCH,
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn both_ways_of_writing_leave_the_whole_file() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cam.jpg");
         for writing in [
             Writing::Rename,
@@ -126,7 +126,7 @@ mod tests {
             },
         ] {
             assert!(write_frame(&path, b"0123456789", writing).is_ok());
-            assert_eq!(std::fs::read(&path).unwrap_or_default(), b"0123456789");
+            assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
         }
     }
 }

@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn files() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         assert_eq!(
             read_frame(&dir.path().join("none.jpg"), Transform::default(), None).err(),
             Some(FrameError::Missing)

@@ -508,7 +508,7 @@ mod tests {
         for (k, v) in extra {
             vars.push(((*k).into(), (*v).into()));
         }
-        Request::from_vars(vars).unwrap_or_else(|e| panic!("{e}"))
+        Request::from_vars(vars).unwrap()
     }
 
     fn config(dir: &std::path::Path) -> Config {
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn names_are_keys_never_paths() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path());
         for q in [
             "cam=nope",
@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn bad_numbers() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path());
         for q in [
             "fps=0",

@@ -599,7 +599,7 @@ mod tests {
     use super::*;
 
     fn ch(name: &str) -> Channel {
-        Channel::parse(name).unwrap_or_else(|e| panic!("{e}"))
+        Channel::parse(name).unwrap()
     }
 
     fn bulk(s: &str) -> Value {
@@ -672,7 +672,7 @@ mod tests {
 
     #[test]
     fn keys_share_a_hash_tag() {
-        let ch = |name| Channel::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        let ch = |name| Channel::parse(name).unwrap();
         assert_eq!(
             channel_key("serverpush:", &ch("chat"), "s"),
             "serverpush:{chat}:s"

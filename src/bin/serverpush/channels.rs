@@ -134,13 +134,13 @@ mod tests {
     use super::*;
 
     fn ch(name: &str) -> Channel {
-        Channel::parse(name).unwrap_or_else(|e| panic!("{e}"))
+        Channel::parse(name).unwrap()
     }
     use serverpush::store::{NewMessage, Retention, SpoolStore};
 
     #[test]
     fn a_summary_reads_the_whole_channel() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let retention = Retention {
             messages: 3,
             max_age: Duration::from_secs(3600),
@@ -155,9 +155,9 @@ mod tests {
             };
             assert!(store.publish(&ch("c"), &m).is_ok());
         }
-        let s = summarize(&mut store, &ch("c")).unwrap_or_else(|e| panic!("{e}"));
+        let s = summarize(&mut store, &ch("c")).unwrap();
         assert_eq!((s.first, s.last, s.messages, s.bytes), (Some(3), 5, 3, 12));
-        let empty = summarize(&mut store, &ch("none")).unwrap_or_else(|e| panic!("{e}"));
+        let empty = summarize(&mut store, &ch("none")).unwrap();
         assert_eq!((empty.first, empty.last, empty.messages), (None, 0, 0));
     }
 }

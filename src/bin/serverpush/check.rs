@@ -455,7 +455,7 @@ mod tests {
 
     #[test]
     fn a_low_inotify_limit_is_an_error() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("max_user_instances"), "128\n").ok();
         std::fs::write(dir.path().join("max_user_watches"), "65536\n").ok();
         let mut report = Report::default();

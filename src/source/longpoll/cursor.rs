@@ -117,9 +117,7 @@ mod tests {
     use super::*;
 
     fn names(list: &[&str]) -> Vec<Channel> {
-        list.iter()
-            .map(|s| Channel::parse(s).unwrap_or_else(|e| panic!("{e}")))
-            .collect()
+        list.iter().map(|s| Channel::parse(s).unwrap()).collect()
     }
 
     #[test]
@@ -132,7 +130,7 @@ mod tests {
                 .and_then(|m| m.get("a").map(|p| p.id)),
             Some(41)
         );
-        let m = parse("a:41,b:7:0f3e", &two).unwrap_or_default();
+        let m = parse("a:41,b:7:0f3e", &two).unwrap();
         let pair = |c: &str| m.get(c).map(|p| (p.id, p.epoch.clone()));
         assert_eq!(pair("a"), Some((41, None)));
         assert_eq!(pair("b"), Some((7, Some("0f3e".to_owned()))));
@@ -172,7 +170,7 @@ mod tests {
         ]);
         let text = cursor.render();
         assert_eq!(text, "a:42:3f9c1e0b77aa,b:0");
-        let back = parse(&text, &names(&["a", "b"])).unwrap_or_default();
+        let back = parse(&text, &names(&["a", "b"])).unwrap();
         assert_eq!(Cursor(back.into_values().collect()), cursor);
     }
 }

@@ -697,7 +697,7 @@ mod tests {
     use super::*;
 
     fn ch(name: &str) -> Channel {
-        Channel::parse(name).unwrap_or_else(|e| panic!("{e}"))
+        Channel::parse(name).unwrap()
     }
 
     fn store(dir: &Path, messages: u64, age_secs: u64) -> SpoolStore {
@@ -721,7 +721,7 @@ mod tests {
 
     #[test]
     fn ids_grow_from_one_and_read_back() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let mut s = store(dir.path(), 1000, 3600);
         for i in 1..=5u64 {
             assert_eq!(
@@ -731,9 +731,7 @@ mod tests {
                 Some(i)
             );
         }
-        let b = s
-            .read_after(&ch("a"), 2, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let b = s.read_after(&ch("a"), 2, 100).unwrap();
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![3, 4, 5]
@@ -746,30 +744,23 @@ mod tests {
 
     #[test]
     fn an_up_to_date_reader_is_told_so_and_a_hole_is_found_after_a_wait() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let mut s = store(dir.path(), 1000, 3600);
         for i in 1..=20 {
             let _ = s.publish(&ch("a"), &text(&format!("m{i}")));
         }
-        let b = s
-            .read_after(&ch("a"), 20, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let b = s.read_after(&ch("a"), 20, 100).unwrap();
         assert_eq!((b.messages.len(), b.last_id, b.missed), (0, 20, false));
         // A message removed by hand in the middle, below the `last` hint: the first look (one
         // lookup of the reader's own last message) does not see past it, a look after a wait
         // does.
         let gone = dir.path().join("a").join(format!("{:020}{SUFFIX}", 3));
-        std::fs::remove_file(gone).unwrap_or_else(|e| panic!("{e}"));
-        let b = s
-            .read_after(&ch("a"), 2, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(gone).unwrap();
+        let b = s.read_after(&ch("a"), 2, 100).unwrap();
         assert_eq!((b.messages.len(), b.last_id), (0, 2));
-        s.watch(&[ch("a")], Waiting::Stream)
-            .unwrap_or_else(|e| panic!("{e}"));
+        s.watch(&[ch("a")], Waiting::Stream).unwrap();
         let _ = s.wait(&[(&ch("a"), 2)], Duration::ZERO);
-        let b = s
-            .read_after(&ch("a"), 2, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let b = s.read_after(&ch("a"), 2, 100).unwrap();
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             (4..=20).collect::<Vec<_>>()
@@ -779,43 +770,37 @@ mod tests {
 
     #[test]
     fn retention_by_count_reports_missed() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let mut s = store(dir.path(), 3, 3600);
         for i in 1..=10 {
             let _ = s.publish(&ch("a"), &text(&format!("m{i}")));
         }
-        let b = s
-            .read_after(&ch("a"), 2, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let b = s.read_after(&ch("a"), 2, 100).unwrap();
         assert!(b.missed);
         assert_eq!(
             b.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![8, 9, 10]
         );
-        let b = s
-            .read_after(&ch("a"), 7, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let b = s.read_after(&ch("a"), 7, 100).unwrap();
         assert!(!b.missed);
         assert_eq!(b.messages.len(), 3);
     }
 
     #[test]
     fn retention_by_age_keeps_the_newest() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let mut s = store(dir.path(), 1000, 0);
         for i in 1..=3 {
             let _ = s.publish(&ch("a"), &text(&format!("m{i}")));
         }
-        let b = s
-            .read_after(&ch("a"), 0, 100)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let b = s.read_after(&ch("a"), 0, 100).unwrap();
         assert_eq!(b.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![3]);
         assert!(b.missed);
     }
 
     #[test]
     fn a_message_renamed_without_last_update_is_counted() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let mut s = store(dir.path(), 1000, 3600);
         let _ = s.publish(&ch("a"), &text("one"));
         // As if a publisher died after its rename: message 2 exists, `last` still says 1.

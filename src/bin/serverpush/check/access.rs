@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn users_and_their_groups() {
-        let a = Account::lookup_in("www-data", PASSWD, GROUP).unwrap_or_else(|e| panic!("{e}"));
+        let a = Account::lookup_in("www-data", PASSWD, GROUP).unwrap();
         assert_eq!(
             (a.uid, a.gids.as_slice(), a.group_name.as_str()),
             (33, &[33, 44][..], "www-data")
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn mode_bits_decide() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).ok();
         let spool = dir.path().join("spool");
         std::fs::create_dir(&spool).ok();

@@ -180,17 +180,16 @@ mod tests {
 
     #[test]
     fn a_file_others_can_read_is_flagged_for_each_secret() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("serverpush.toml");
-        std::fs::write(&path, "").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, "").unwrap();
         let config = Config {
             jwt_secret: Some("k".repeat(32)),
             redis_url: "redis://app:s3cret@127.0.0.1/0".to_owned(),
             ..Config::default()
         };
         let findings = |mode: u32| {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let mut report = Report::default();
             check(&mut report, &config, Some(&path), None);
             report
