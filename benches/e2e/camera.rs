@@ -132,3 +132,57 @@ pub(crate) fn camsim(out: &Path, secs: u64) -> Child {
         .spawn()
         .unwrap()
 }
+
+/// Scenario 6's rows: ours, the C floor, the seed.
+pub(crate) struct WebcamRows {
+    pub(crate) ours: Webcam,
+    pub(crate) floor: Webcam,
+    pub(crate) seed: Webcam,
+}
+
+/// Scenario 6: ours and the floor with one camera simulator, the seed with its own.
+pub(crate) fn run(sys: &Systems, plan: &Plan) -> WebcamRows {
+    let a = sys.apache.port;
+    eprintln!("e2e: 6 webcam");
+    let mut sim = camsim(&sys.site.cams.join("cam.jpg"), plan.webcam_secs * 2 + 20);
+    std::thread::sleep(Duration::from_secs(1));
+    let cam_ours = webcam(
+        "serverpush nph-webcam",
+        a,
+        "/cgi-bin/nph-webcam",
+        plan.webcam_viewers,
+        plan.webcam_secs,
+    );
+    reap(&sys.site.cgi_bin.display().to_string());
+    let cam_floor = webcam(
+        "C floor (inotify, one part per file)",
+        a,
+        &format!(
+            "/cgi-bin/nph-mjpeg-floor?{}",
+            sys.site.cams.join("cam.jpg").display()
+        ),
+        plan.webcam_viewers,
+        plan.webcam_secs,
+    );
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let mut sim = camsim(&sys.peer_cam, plan.webcam_secs * 2 + 20);
+    std::thread::sleep(Duration::from_secs(1));
+    reap(&sys.site.cgi_bin.display().to_string());
+    let cam_seed = webcam(
+        "seed 000 PHP webcam",
+        a,
+        "/peers/webcam.php",
+        1,
+        plan.webcam_secs,
+    );
+    reap(&sys.peers.display().to_string());
+    let _ = sim.kill();
+    let _ = sim.wait();
+
+    WebcamRows {
+        ours: cam_ours,
+        floor: cam_floor,
+        seed: cam_seed,
+    }
+}

@@ -113,3 +113,50 @@ pub(crate) fn floor_fanout(port: u16, dir: &Path, subscribers: usize, messages: 
         },
     )
 }
+
+/// Scenario 3's rows, by key: `apache_spool`, `apache_redis`, `apache_floor`, `lighttpd_spool`,
+/// `lighttpd_floor`.
+pub(crate) struct FanoutRows(Vec<(&'static str, Fanout)>);
+
+impl FanoutRows {
+    /// The row `key`.
+    pub(crate) fn get(&self, key: &str) -> &Fanout {
+        &self
+            .0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("no fan-out row {key}"))
+            .1
+    }
+}
+
+/// Scenario 3: ours over each store and the C floor, under Apache and lighttpd.
+pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows {
+    let r = sys.apache_redis.port;
+    eprintln!("e2e: 3 fan-out");
+    let (subscribers, messages) = (plan.fanout_subscribers, plan.fanout_messages);
+    let fan = ours_fanout(
+        sys.apache.port,
+        stores.spool.as_mut(),
+        subscribers,
+        messages,
+    );
+    reap(&sys.site.cgi_bin.display().to_string());
+    let fan_redis = ours_fanout(r, stores.redis.as_mut(), subscribers, messages);
+    reap(&sys.site_redis.cgi_bin.display().to_string());
+    let fan_floor = floor_fanout(sys.apache.port, &sys.floor_dir, subscribers, messages);
+    reap(&sys.site.cgi_bin.display().to_string());
+    let l = sys.lighttpd.port;
+    let fan_l = ours_fanout(l, stores.spool.as_mut(), subscribers, messages);
+    reap(&sys.site.cgi_bin.display().to_string());
+    let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages);
+    reap(&sys.site.cgi_bin.display().to_string());
+
+    FanoutRows(vec![
+        ("apache_spool", fan),
+        ("apache_redis", fan_redis),
+        ("apache_floor", fan_floor),
+        ("lighttpd_spool", fan_l),
+        ("lighttpd_floor", fan_l_floor),
+    ])
+}

@@ -156,3 +156,176 @@ pub(crate) fn idle_cpu(
         percent_of_core: percent,
     }
 }
+
+/// Scenarios 4 and 5: memory per client at each count, then idle CPU; a row each.
+pub(crate) fn run(sys: &Systems, plan: &Plan) -> (Vec<Memory>, Vec<Idle>) {
+    let apache_pid = sys.apache.pid();
+    let nginx_pid = sys.nginx.child.id();
+    let r = sys.apache_redis.port;
+    eprintln!("e2e: 4 memory");
+    let mut mem = Vec::new();
+    let a = sys.apache.port;
+    let cgi = |name: &str| sys.site.cgi_bin.join(name).display().to_string();
+    let cgi_redis = |name: &str| sys.site_redis.cgi_bin.join(name).display().to_string();
+    let peer = |name: &str| sys.peers.join(name).display().to_string();
+    for &n in &plan.memory_counts {
+        mem.push(memory(
+            "serverpush nph-clock (SSE)",
+            apache_pid,
+            a,
+            "/cgi-bin/nph-clock?transport=sse&interval=3600",
+            n,
+            b"data:",
+            &[],
+            Some(&cgi("nph-clock")),
+            None,
+        ));
+        mem.push(memory(
+            "serverpush nph-longpoll (SSE)",
+            apache_pid,
+            a,
+            "/cgi-bin/nph-longpoll/idle?transport=sse",
+            n,
+            b"retry:",
+            &[],
+            Some(&cgi("nph-longpoll")),
+            None,
+        ));
+        mem.push(memory(
+            "serverpush nph-longpoll over Redis (SSE)",
+            sys.apache_redis.pid(),
+            r,
+            "/cgi-bin/nph-longpoll/idle?transport=sse",
+            n,
+            b"retry:",
+            &[],
+            Some(&cgi_redis("nph-longpoll")),
+            Some(&sys.redis),
+        ));
+        mem.push(memory(
+            "nchan EventSource",
+            nginx_pid,
+            sys.nginx.port,
+            "/ev?id=mem",
+            n,
+            b"",
+            &["Accept: text/event-stream"],
+            None,
+            None,
+        ));
+        mem.push(memory(
+            "nchan EventSource over Redis",
+            nginx_pid,
+            sys.nginx.port,
+            "/rev?id=mem",
+            n,
+            b"",
+            &["Accept: text/event-stream"],
+            None,
+            Some(&sys.redis),
+        ));
+    }
+    let pn = plan.peer_memory_count;
+    mem.push(memory(
+        "seed 002 Perl CGI.pm clock",
+        apache_pid,
+        a,
+        "/peers/nph-clock.pl",
+        pn,
+        b"current time",
+        &[],
+        Some(&peer("nph-clock.pl")),
+        None,
+    ));
+    mem.push(memory(
+        "seed 003 PHP iframe clock",
+        apache_pid,
+        a,
+        "/peers/iframe-backend.php",
+        pn,
+        b"printServerTime",
+        &[],
+        Some(&peer("iframe-backend.php")),
+        None,
+    ));
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    mem.push(memory(
+        "seed 004 PHP long-poll",
+        apache_pid,
+        a,
+        &format!("/peers/longpoll.php?timestamp={now}"),
+        pn,
+        b"",
+        &[],
+        Some(&peer("longpoll.php")),
+        None,
+    ));
+
+    eprintln!("e2e: 5 idle CPU");
+    let mut idle = vec![idle_cpu(
+        "no clients (baseline)",
+        apache_pid,
+        a,
+        "",
+        0,
+        plan.idle_secs,
+        b"",
+        None,
+    )];
+    idle.push(idle_cpu(
+        "serverpush long-poll, waiting",
+        apache_pid,
+        a,
+        "/cgi-bin/nph-longpoll/idle?timeout=120",
+        plan.idle_subscribers,
+        plan.idle_secs,
+        b"",
+        Some(&cgi("nph-longpoll")),
+    ));
+    idle.push(idle_cpu(
+        "serverpush SSE, waiting",
+        apache_pid,
+        a,
+        "/cgi-bin/nph-longpoll/idle?transport=sse",
+        plan.idle_subscribers,
+        plan.idle_secs,
+        b"retry:",
+        Some(&cgi("nph-longpoll")),
+    ));
+    idle.push(idle_cpu(
+        "serverpush SSE over Redis, waiting",
+        sys.apache_redis.pid(),
+        r,
+        "/cgi-bin/nph-longpoll/idle?transport=sse",
+        plan.idle_subscribers,
+        plan.idle_secs,
+        b"retry:",
+        Some(&cgi_redis("nph-longpoll")),
+    ));
+    idle.push(idle_cpu(
+        "nchan long-poll, waiting",
+        nginx_pid,
+        sys.nginx.port,
+        "/sub?id=idle",
+        plan.idle_subscribers,
+        plan.idle_secs,
+        b"",
+        None,
+    ));
+    idle.push(idle_cpu(
+        "seed 004 PHP long-poll, waiting",
+        apache_pid,
+        a,
+        &format!("/peers/longpoll.php?timestamp={now}"),
+        pn,
+        plan.idle_secs,
+        b"",
+        Some(&peer("longpoll.php")),
+    ));
+
+    (mem, idle)
+}

@@ -310,3 +310,137 @@ pub(crate) fn one_shot(port: u16, which: usize, n: usize) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Scenario 1's rows: each system's publish-to-delivery latency under its key, and the
+/// one-shot answers to the connection's close, `[server][ONE_SHOTS index]`.
+pub(crate) struct LatencyRows {
+    rows: Vec<(&'static str, Latency)>,
+    pub(crate) one_shots: Vec<Vec<Latency>>,
+}
+
+impl LatencyRows {
+    /// The row `key`.
+    pub(crate) fn get(&self, key: &str) -> &Latency {
+        &self
+            .rows
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("no latency row {key}"))
+            .1
+    }
+}
+
+/// Scenario 1, every system, in interleaved rounds.
+pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRows {
+    eprintln!("e2e: 1 latency");
+    let mut lat_lp = Latency::new("serverpush long-poll (HTTP publish)");
+    let mut lat_sse = Latency::new("serverpush SSE (HTTP publish)");
+    let mut lat_local = Latency::new("serverpush SSE (local publish)");
+    let mut lat_c = Latency::new("C hello CGI round trip (floor)");
+    let mut lat_nlp = Latency::new("nchan long-poll");
+    let mut lat_nes = Latency::new("nchan EventSource");
+    let mut lat_seed = Latency::new("seed 004 PHP long-poll");
+    let mut lat_l_lp = Latency::new("serverpush long-poll under lighttpd (HTTP publish)");
+    let mut lat_l_sse = Latency::new("serverpush SSE under lighttpd (HTTP publish)");
+    let mut lat_r_lp = Latency::new("serverpush long-poll over Redis (HTTP publish)");
+    let mut lat_r_sse = Latency::new("serverpush SSE over Redis (HTTP publish)");
+    let mut lat_r_local = Latency::new("serverpush SSE over Redis (local publish)");
+    let mut lat_nr_lp = Latency::new("nchan long-poll over Redis");
+    let mut lat_nr_es = Latency::new("nchan EventSource over Redis");
+    let r = sys.apache_redis.port;
+    let mut lat_lp_close = Latency::new("serverpush long-poll, to the connection's close");
+    let mut lat_l_lp_close =
+        Latency::new("serverpush long-poll under lighttpd, to the connection's close");
+    let (mut cursor, mut l_cursor, mut r_cursor) = (0, 0, 0);
+    // [server][answer], Apache then lighttpd.
+    let mut one_shots: Vec<Vec<Latency>> = ["Apache", "lighttpd"]
+        .iter()
+        .map(|server| {
+            ONE_SHOTS
+                .iter()
+                .map(|(what, ..)| Latency::new(&format!("{what} under {server}")))
+                .collect()
+        })
+        .collect();
+    stores.spool.put("waiting", "a message for every long-poll");
+    for round in 0..plan.rounds {
+        let n = plan.latency_per_round;
+        for (server, port) in [sys.apache.port, sys.lighttpd.port].into_iter().enumerate() {
+            for (which, row) in one_shots[server].iter_mut().enumerate() {
+                row.round(one_shot(port, which, n / 3));
+            }
+        }
+        let n = plan.latency_per_round;
+        let mut closes = Vec::new();
+        lat_c.round(c_cgi(sys, n, &mut closes));
+        closes.clear();
+        lat_lp.round(ours_longpoll(
+            sys.apache.port,
+            "lat",
+            n,
+            &mut cursor,
+            &mut closes,
+        ));
+        lat_lp_close.round(std::mem::take(&mut closes));
+        lat_sse.round(ours_sse(
+            stores.spool.as_mut(),
+            sys.apache.port,
+            n,
+            false,
+            "sse",
+        ));
+        lat_local.round(ours_sse(
+            stores.spool.as_mut(),
+            sys.apache.port,
+            n,
+            true,
+            "local",
+        ));
+        lat_r_lp.round(ours_longpoll(r, "lat", n, &mut r_cursor, &mut closes));
+        closes.clear();
+        lat_r_sse.round(ours_sse(stores.redis.as_mut(), r, n, false, "sse"));
+        lat_r_local.round(ours_sse(stores.redis.as_mut(), r, n, true, "local"));
+        lat_l_lp.round(ours_longpoll(
+            sys.lighttpd.port,
+            "llat",
+            n,
+            &mut l_cursor,
+            &mut closes,
+        ));
+        lat_l_lp_close.round(std::mem::take(&mut closes));
+        lat_l_sse.round(ours_sse(
+            stores.spool.as_mut(),
+            sys.lighttpd.port,
+            n,
+            false,
+            "lsse",
+        ));
+        lat_nlp.round(nchan_longpoll(sys, n, &format!("lp{round}"), Nchan::Memory));
+        lat_nes.round(nchan_sse(sys, n, &format!("es{round}"), Nchan::Memory));
+        lat_nr_lp.round(nchan_longpoll(sys, n, &format!("rlp{round}"), Nchan::Redis));
+        lat_nr_es.round(nchan_sse(sys, n, &format!("res{round}"), Nchan::Redis));
+    }
+    lat_seed.round(seed_longpoll(sys, plan.seed_latency));
+
+    LatencyRows {
+        rows: vec![
+            ("c", lat_c),
+            ("lp", lat_lp),
+            ("sse", lat_sse),
+            ("local", lat_local),
+            ("l_lp", lat_l_lp),
+            ("l_sse", lat_l_sse),
+            ("r_lp", lat_r_lp),
+            ("r_sse", lat_r_sse),
+            ("r_local", lat_r_local),
+            ("nlp", lat_nlp),
+            ("nes", lat_nes),
+            ("nr_lp", lat_nr_lp),
+            ("nr_es", lat_nr_es),
+            ("seed", lat_seed),
+            ("lp_close", lat_lp_close),
+            ("l_lp_close", lat_l_lp_close),
+        ],
+        one_shots,
+    }
+}

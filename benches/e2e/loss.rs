@@ -245,3 +245,22 @@ pub(crate) fn release_seed_waiters(sys: &Systems) {
     std::fs::write(&sys.data_file, format!("release {:?}", SystemTime::now())).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 }
+
+/// Scenario 2: ours over each store, nchan in memory and on Redis, the seed; a row each.
+pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> Vec<Loss> {
+    let r = sys.apache_redis.port;
+    eprintln!("e2e: 2 loss");
+    let per = plan.loss_per_publisher;
+    let mut loss = ours_loss(sys.apache.port, stores.spool.as_mut(), per, "");
+    reap(&sys.site.cgi_bin.display().to_string());
+    loss.extend(ours_loss(r, stores.redis.as_mut(), per, " over Redis"));
+    reap(&sys.site_redis.cgi_bin.display().to_string());
+    eprintln!("e2e: 2 loss: nchan");
+    loss.extend(nchan_loss(sys, per, Nchan::Memory));
+    loss.extend(nchan_loss(sys, per, Nchan::Redis));
+    eprintln!("e2e: 2 loss: seed");
+    loss.extend(seed_loss(sys, if plan.smoke { 5 } else { 100 }));
+    release_seed_waiters(sys);
+
+    loss
+}

@@ -5,86 +5,97 @@ use super::*;
 
 /// Everything one run measured, for the report.
 pub(crate) struct Results {
-    pub(crate) lat_lp_close: Latency,
-    pub(crate) lat_l_lp_close: Latency,
-    /// One-shot answers to the connection's close, `[server][ONE_SHOTS index]`.
-    pub(crate) one_shots: Vec<Vec<Latency>>,
+    pub(crate) about: About,
+    pub(crate) latency: LatencyRows,
+    pub(crate) loss: Vec<Loss>,
+    pub(crate) fanout: FanoutRows,
+    pub(crate) memory: Vec<Memory>,
+    pub(crate) idle: Vec<Idle>,
+    pub(crate) webcam: WebcamRows,
+    pub(crate) spawn: Vec<Spawn>,
+}
+
+/// When, where and with what a run was made.
+pub(crate) struct About {
     pub(crate) smoke: bool,
     pub(crate) date: String,
     pub(crate) elapsed_secs: f64,
     pub(crate) machine: String,
     pub(crate) versions: Vec<String>,
-    pub(crate) lat_c: Latency,
-    pub(crate) lat_lp: Latency,
-    pub(crate) lat_sse: Latency,
-    pub(crate) lat_local: Latency,
-    pub(crate) lat_l_lp: Latency,
-    pub(crate) lat_l_sse: Latency,
-    pub(crate) lat_r_lp: Latency,
-    pub(crate) lat_r_sse: Latency,
-    pub(crate) lat_r_local: Latency,
-    pub(crate) lat_nlp: Latency,
-    pub(crate) lat_nes: Latency,
-    pub(crate) lat_nr_lp: Latency,
-    pub(crate) lat_nr_es: Latency,
-    pub(crate) lat_seed: Latency,
-    pub(crate) loss: Vec<Loss>,
-    pub(crate) fan: Fanout,
-    pub(crate) fan_redis: Fanout,
-    pub(crate) fan_floor: Fanout,
-    pub(crate) fan_l: Fanout,
-    pub(crate) fan_l_floor: Fanout,
-    pub(crate) mem: Vec<Memory>,
-    pub(crate) idle: Vec<Idle>,
-    pub(crate) cam_ours: Webcam,
-    pub(crate) cam_floor: Webcam,
-    pub(crate) cam_seed: Webcam,
-    pub(crate) spawn: Vec<Spawn>,
+}
+
+impl About {
+    /// This machine and the versions of everything measured.
+    pub(crate) fn this_run(smoke: bool, date: String, elapsed_secs: f64) -> About {
+        let versions = [
+            format!("serverpush {}", env!("CARGO_PKG_VERSION")),
+            output("apache2 -v | head -1"),
+            output("lighttpd -v 2>&1 | head -1"),
+            output("nginx -v 2>&1"),
+            output("dpkg-query -W -f='nchan ${Version}' libnginx-mod-nchan"),
+            output("redis-server --version | cut -d' ' -f1-3"),
+            output("php-cgi -v | head -1"),
+            output("perl -MCGI -e 'print \"Perl $^V, CGI.pm $CGI::VERSION\"'"),
+            output("wrk -v 2>&1 | head -1"),
+            output("rustc -V"),
+        ];
+        let machine = format!(
+            "{} cores ({}), {} memory, kernel {}",
+            output("nproc"),
+            output("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").trim(),
+            output("free -h | awk '/Mem:/ {print $2}'"),
+            output("uname -r")
+        );
+
+        About {
+            smoke,
+            date,
+            elapsed_secs,
+            machine,
+            versions: versions.to_vec(),
+        }
+    }
 }
 
 /// Draws the plots into `plot_dir` and returns BENCHMARKS.md's text.
 pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     let Results {
-        lat_lp_close,
-        lat_l_lp_close,
-        one_shots,
-        smoke,
-        date,
-        elapsed_secs,
-        machine,
-        versions,
-        lat_c,
-        lat_lp,
-        lat_sse,
-        lat_local,
-        lat_l_lp,
-        lat_l_sse,
-        lat_r_lp,
-        lat_r_sse,
-        lat_r_local,
-        lat_nlp,
-        lat_nes,
-        lat_nr_lp,
-        lat_nr_es,
-        lat_seed,
+        about:
+            About {
+                smoke,
+                date,
+                elapsed_secs,
+                machine,
+                versions,
+            },
+        latency,
         loss,
-        fan,
-        fan_redis,
-        fan_floor,
-        fan_l,
-        fan_l_floor,
-        mem,
+        fanout,
+        memory: mem,
         idle,
-        cam_ours,
-        cam_floor,
-        cam_seed,
+        webcam,
         spawn,
     } = results;
+    let one_shots = &latency.one_shots;
+    let [lat_c, lat_lp, lat_sse, lat_local, lat_l_lp, lat_l_sse] =
+        ["c", "lp", "sse", "local", "l_lp", "l_sse"].map(|k| latency.get(k));
+    let [lat_r_lp, lat_r_sse, lat_r_local, lat_nlp, lat_nes] =
+        ["r_lp", "r_sse", "r_local", "nlp", "nes"].map(|k| latency.get(k));
+    let [lat_nr_lp, lat_nr_es, lat_seed, lat_lp_close, lat_l_lp_close] =
+        ["nr_lp", "nr_es", "seed", "lp_close", "l_lp_close"].map(|k| latency.get(k));
+    let [fan, fan_redis, fan_floor, fan_l, fan_l_floor] = [
+        "apache_spool",
+        "apache_redis",
+        "apache_floor",
+        "lighttpd_spool",
+        "lighttpd_floor",
+    ]
+    .map(|k| fanout.get(k));
+    let (cam_ours, cam_floor, cam_seed) = (&webcam.ours, &webcam.floor, &webcam.seed);
     plot_latency(
         &plot_dir.join("latency.svg"),
         &[
-            &lat_c, &lat_lp, &lat_sse, &lat_local, &lat_r_lp, &lat_r_sse, &lat_nlp, &lat_nes,
-            &lat_nr_es,
+            lat_c, lat_lp, lat_sse, lat_local, lat_r_lp, lat_r_sse, lat_nlp, lat_nes, lat_nr_es,
         ],
     );
     plot_memory(&plot_dir.join("memory.svg"), &mem);
@@ -151,7 +162,7 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     )
     .unwrap();
     let mut reached = true;
-    for rows in &one_shots {
+    for rows in one_shots {
         for (which, l) in rows.iter().enumerate() {
             let floor = rows[one_shot_floor(which)].p50();
             let s = sorted(l.samples.clone());
@@ -233,10 +244,10 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     writeln!(
         w,
         "\nTargets: all delivered, p99 ≤ 100 ms: spool {}, Redis {}. Within 1.3× of the floor's p99 under the same server: Apache {}, lighttpd {}. Over Redis no slower at p99 than over the spool: {:.2}× ({}).\n",
-        verdict(all(&fan) && fan.p99 <= 100.0),
-        verdict(all(&fan_redis) && fan_redis.p99 <= 100.0),
-        verdict(all(&fan) && fan.p99 <= 1.3 * fan_floor.p99),
-        verdict(all(&fan_l) && fan_l.p99 <= 1.3 * fan_l_floor.p99),
+        verdict(all(fan) && fan.p99 <= 100.0),
+        verdict(all(fan_redis) && fan_redis.p99 <= 100.0),
+        verdict(all(fan) && fan.p99 <= 1.3 * fan_floor.p99),
+        verdict(all(fan_l) && fan_l.p99 <= 1.3 * fan_l_floor.p99),
         fan_redis.p99 / fan.p99,
         verdict(fan_redis.p99 <= fan.p99)
     )

@@ -46,3 +46,61 @@ pub(crate) fn wrk(
         runs,
     }
 }
+
+/// Scenario 7: `wrk` against the C floor, our publish under both servers, the PHP hello and
+/// nchan's publish; a row each, the floor first.
+pub(crate) fn run(sys: &Systems, plan: &Plan) -> Vec<Spawn> {
+    let a = sys.apache.port;
+    let tmp = tempfile::tempdir().unwrap();
+    eprintln!("e2e: 7 spawn cost");
+    let rounds = plan.rounds;
+    let spawn = vec![
+        wrk(
+            "C hello CGI (floor)",
+            a,
+            "/peers/hello.cgi",
+            false,
+            plan.wrk_secs,
+            rounds,
+            tmp.path(),
+        ),
+        wrk(
+            "serverpush publish (POST nph-longpoll)",
+            a,
+            "/cgi-bin/nph-longpoll/spawn",
+            true,
+            plan.wrk_secs,
+            rounds,
+            tmp.path(),
+        ),
+        wrk(
+            "serverpush publish under lighttpd",
+            sys.lighttpd.port,
+            "/cgi-bin/nph-longpoll/lspawn",
+            true,
+            plan.wrk_secs,
+            rounds,
+            tmp.path(),
+        ),
+        wrk(
+            "seed PHP hello (php-cgi)",
+            a,
+            "/peers/hello.php",
+            false,
+            plan.wrk_secs,
+            rounds,
+            tmp.path(),
+        ),
+        wrk(
+            "nchan publish",
+            sys.nginx.port,
+            "/pub?id=spawn",
+            true,
+            plan.wrk_secs,
+            rounds,
+            tmp.path(),
+        ),
+    ];
+
+    spawn
+}

@@ -57,6 +57,22 @@ pub(crate) fn store_of(site: &Site) -> Box<dyn ChannelStore> {
     serverpush::store::open(&config).unwrap()
 }
 
+/// The channel stores of the spool site and the Redis site, for the scenarios that publish
+/// locally (as `serverpush publish` does).
+pub(crate) struct Stores {
+    pub(crate) spool: Box<dyn ChannelStore>,
+    pub(crate) redis: Box<dyn ChannelStore>,
+}
+
+impl Stores {
+    pub(crate) fn of(sys: &Systems) -> Stores {
+        Stores {
+            spool: store_of(&sys.site),
+            redis: store_of(&sys.site_redis),
+        }
+    }
+}
+
 /// Builds the fan-out floor into the programs' own cgi-bin, so that Apache and lighttpd serve
 /// it as they serve ours; returns the directory it watches, readable by the server's user.
 pub(crate) fn install_floor(site: &Site) -> PathBuf {
