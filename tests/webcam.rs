@@ -8,7 +8,7 @@ use serverpush::source::camsim::{Writing, jpeg, picture, write_frame};
 
 use crate::client::multipart_parts;
 use crate::harness::{Cgi, CgiRequest, split_head};
-use crate::util::bin;
+use crate::util::{bin, wait_for};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -302,7 +302,10 @@ fn camera_by_path_info() {
 fn a_stream_waits_for_the_first_frame() {
     let cam = Camera::new("first_frame_wait_secs = 5");
     let mut cgi = cam.run("");
-    std::thread::sleep(Duration::from_millis(300));
+    // Waiting for it: watching the camera's directory, with nothing written.
+    wait_for(T, "the stream to watch for its first frame", || {
+        cgi.watching().then_some(())
+    });
     assert!(cgi.out.is_empty() && cgi.alive());
     cam.write(2, Writing::Rename);
     assert_eq!(frame_numbers(&parts_of(&mut cgi, 1), 2), vec![2]);
