@@ -74,7 +74,8 @@ pub struct Config {
     pub max_streams: usize,
     /// Where the stream slots are kept (`{uid}` is the program's user id): a directory of this
     /// host shared by the programs of every site that should share the cap. Empty (the
-    /// default) is `.streams` in `spool_dir`, which only the programs' user can make: a
+    /// default) is `+streams` in `spool_dir` (a name no channel can have), which only the
+    /// programs' user can make: a
     /// directory in a place every user can write (`/dev/shm`, `/tmp`) can be made first by
     /// someone else, and the cap is then off.
     pub streams_dir: String,
@@ -201,13 +202,20 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// The directory of the stream slots for this process's user: `streams_dir`, or `.streams`
+    /// The directory of the stream slots for this process's user: `streams_dir`, or `+streams`
     /// in the spool when it is empty.
     pub fn streams_path(&self) -> PathBuf {
+        self.streams_path_for(rustix::process::geteuid().as_raw())
+    }
+
+    /// The directory of the stream slots for the user `uid` (`serverpush check` asks for the
+    /// web server's user).
+    pub fn streams_path_for(&self, uid: u32) -> PathBuf {
         if self.streams_dir.is_empty() {
-            self.spool_dir.join(".streams")
+            // `+` is not allowed in a channel name: no channel can take this directory.
+            self.spool_dir.join("+streams")
         } else {
-            crate::regular::for_this_user(&self.streams_dir)
+            self.streams_dir.replace("{uid}", &uid.to_string()).into()
         }
     }
 

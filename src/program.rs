@@ -232,9 +232,14 @@ where
         None
     };
 
-    let plan = match program.ready(plan, &response.config, time) {
-        Ok(plan) => plan,
-        Err(error) => return refuse(&mut response, log, name, &error, time),
+    // A HEAD request's answer is its head: nothing to wait for, and no slot held.
+    let plan = if response.head_only {
+        plan
+    } else {
+        match program.ready(plan, &response.config, time) {
+            Ok(plan) => plan,
+            Err(error) => return refuse(&mut response, log, name, &error, time),
+        }
     };
 
     let result = program.respond(plan, &mut response, time);

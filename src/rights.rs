@@ -85,9 +85,9 @@ struct Grants {
     subscribe: Vec<String>,
     #[serde(default)]
     publish: Vec<String>,
-    /// Filled in from the token's `sub` (or the token itself) once verified.
+    /// The token's `sub` claim, filled in once verified.
     #[serde(skip)]
-    holder: String,
+    sub: Option<String>,
 }
 
 /// Who publishes, as far as the request shows: what a publish's idempotency key is scoped to,
@@ -275,16 +275,7 @@ impl<'a> Rights<'a> {
             })
         })?;
         let mut grants = data.claims.serverpush;
-        grants.holder = match data.claims.sub {
-            Some(sub) => format!("sub:{sub}"),
-            // A token without a subject stands for itself; its digest, not its text, is kept.
-            None => {
-                use sha2::{Digest, Sha256};
-                let digest = Sha256::digest(token.as_bytes());
-                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                format!("jwt:{hex}")
-            }
-        };
+        grants.sub = data.claims.sub;
         Ok(grants)
     }
 
@@ -353,10 +344,18 @@ impl<'a> Rights<'a> {
         }
     }
 
-    /// The holder of the verified token.
+    /// The holder of the verified token: its `sub`, or, for a token without one, the token
+    /// itself (by its digest, never its text). Asked by publishes only.
     fn holder(&self) -> String {
         match &self.token {
-            Some(Ok((grants, _))) => grants.holder.clone(),
+            Some(Ok((Grants { sub: Some(sub), .. }, _))) => format!("sub:{sub}"),
+            Some(Ok(_)) => {
+                use sha2::{Digest, Sha256};
+                let token = self.raw_token().ok().flatten().map_or("", |(t, _)| t);
+                let digest = Sha256::digest(token.as_bytes());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("jwt:{hex}")
+            }
             _ => String::new(),
         }
     }

@@ -151,16 +151,16 @@ fn a_root_publish_never_follows_the_spool_owners_links() {
     );
 }
 
-/// Publishes `text` with `key` through `nph-longpoll`, killed by strace at its `when`th rename
-/// (0: not killed); the status line's code, when it answered.
-fn keyed_publish(spool: &Spool, text: &str, key: &str, when: u32) -> Option<u16> {
+/// Publishes `text` with `key` through `nph-longpoll`, killed by strace at its `when`th call of
+/// `calls` (`when` 0: not killed); the status line's code, when it answered.
+fn keyed_publish(spool: &Spool, text: &str, key: &str, calls: &str, when: u32) -> Option<u16> {
     let req = spool
         .post("idem", text.as_bytes())
         .var("HTTP_IDEMPOTENCY_KEY", key.to_owned());
     let cgi = if when == 0 {
         req.spawn(&bin("nph-longpoll"))
     } else {
-        let inject = format!("inject=rename,renameat,renameat2:signal=KILL:when={when}");
+        let inject = format!("inject={calls}:signal=KILL:when={when}");
         req.spawn_with(
             &[
                 "/usr/bin/strace",
@@ -181,29 +181,33 @@ fn keyed_publish(spool: &Spool, text: &str, key: &str, when: u32) -> Option<u16>
     text.split(' ').nth(1).and_then(|c| c.parse().ok())
 }
 
-/// Finding 2: a publisher killed at any step of a keyed publish, then retried with its key,
-/// leaves its message stored exactly once.
+/// Finding 2: a publisher killed at any step of a keyed publish (at each file it opens or
+/// makes, and at each rename), then retried with its key, leaves its message stored exactly
+/// once.
 #[test]
 fn a_keyed_publish_killed_at_any_step_is_stored_once_by_its_retry() {
     require_tool("/usr/bin/strace", "strace");
-    for when in 1..=5 {
-        let spool = Spool::new("");
-        let text = format!("once-{when}");
-        let killed = keyed_publish(&spool, &text, "retry-1", when);
-        let retried = keyed_publish(&spool, &text, "retry-1", 0);
-        assert_eq!(retried, Some(201), "killed at rename {when}");
-        let v = spool.json(spool.get("channel=idem&since=idem:0&timeout=0"));
-        let data: Vec<&str> = v["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["data"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            data,
-            vec![text.as_str()],
-            "killed at rename {when} (answered {killed:?})"
-        );
+    let steps = [("rename,renameat,renameat2", 4), ("openat", 40)];
+    for (calls, most) in steps {
+        for when in 1..=most {
+            let spool = Spool::new("");
+            let text = format!("once-{when}");
+            let killed = keyed_publish(&spool, &text, "retry-1", calls, when);
+            let retried = keyed_publish(&spool, &text, "retry-1", calls, 0);
+            assert_eq!(retried, Some(201), "killed at {calls} {when}");
+            let v = spool.json(spool.get("channel=idem&since=idem:0&timeout=0"));
+            let data: Vec<&str> = v["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["data"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                data,
+                vec![text.as_str()],
+                "killed at {calls} {when} (answered {killed:?})"
+            );
+        }
     }
 }
 
@@ -324,7 +328,7 @@ fn stream_slots_live_in_the_spool_by_default() {
         .get("channel=cap&transport=sse")
         .spawn(&bin("nph-longpoll"));
     first.read_until_count(b"\r\n\r\n", 1, T);
-    let slots = spool.spool.join(".streams");
+    let slots = spool.spool.join("+streams");
     wait_for(T, "a slot in the spool", || {
         (held_slots(&slots) == 1).then_some(())
     });
@@ -562,4 +566,54 @@ fn check_says_when_the_streams_cap_is_off() {
         report.contains("where every local user may write"),
         "{report}"
     );
+}
+
+/// Finding 7: a HEAD for a camera stream is answered at once, waits for no frame and takes no
+/// slot, even with every slot taken.
+#[test]
+fn a_head_for_a_camera_stream_waits_for_nothing() {
+    let spool = Spool::new("max_streams = 0\nfirst_frame_wait_secs = 30\n");
+    let cam = spool.dir.path().join("cam.jpg");
+    let mut config = std::fs::read_to_string(&spool.config).unwrap();
+    config.push_str(&format!("[cameras]\ndefault = \"{}\"\n", cam.display()));
+    std::fs::write(&spool.config, config).unwrap();
+    let mut req = CgiRequest::get("nph-webcam", "");
+    req.method = "HEAD";
+    req.config = Some(&spool.config);
+    let started = Instant::now();
+    let (_, out, _) = req.spawn(&bin("nph-webcam")).finish(T);
+    let (head, body) = split_head(&out);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("multipart/x-mixed-replace") && body.is_empty(),
+        "{head}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Finding 1: as root, a publish refuses a spool that does not exist (it would be root's) and
+/// one that is root's but writable by others.
+#[test]
+fn a_root_publish_refuses_a_missing_or_shared_root_spool() {
+    assert!(rustix::process::geteuid().is_root(), "this test needs root");
+    let spool = Spool::new("");
+    let publish = || {
+        Command::new(bin("serverpush"))
+            .arg("publish")
+            .arg("--config")
+            .arg(&spool.config)
+            .args(["status", "hello"])
+            .output()
+            .unwrap()
+    };
+    std::fs::set_permissions(&spool.spool, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shared = publish();
+    assert!(!shared.status.success(), "{shared:?}");
+    assert!(String::from_utf8_lossy(&shared.stderr).contains("others may write"));
+    assert!(!spool.spool.join("status").exists());
+    std::fs::remove_dir(&spool.spool).unwrap();
+    let missing = publish();
+    assert!(!missing.status.success(), "{missing:?}");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+    assert!(!spool.spool.exists());
 }

@@ -378,20 +378,24 @@ impl Program for Webcam {
                     time,
                 )
             }
-            // The envelope calls `ready` before `respond`: a plan still awaiting is a bug, told
-            // in the log rather than answered with a stream that has no frame.
-            Action::Awaiting { .. } => Err(io::Error::other(
-                "a webcam stream reached its answer without its first frame",
-            )),
-            Action::Stream { first, min_gap } => {
+            Action::Awaiting { .. } | Action::Stream { .. } => {
                 let content_type =
                     MultipartWriter::<W>::content_type(&response.boundary, Style::Standard);
                 let head = Head::new(StatusCode::OK)
                     .header(CONTENT_TYPE, &content_type)
                     .map_err(io::Error::other)?;
                 if !response.write_head(&head, time)? {
+                    // A HEAD request: the head is the answer, with no frame waited for.
                     return Ok(());
                 }
+                // The envelope calls `ready` before answering anything but a HEAD: a stream
+                // still awaiting its first frame here is a bug, told in the log rather than
+                // answered with a stream that has no frame.
+                let Action::Stream { first, min_gap } = plan.action else {
+                    return Err(io::Error::other(
+                        "a webcam stream reached its answer without its first frame",
+                    ));
+                };
                 let config = response.config.clone();
                 let mut w = MultipartWriter::new(
                     &mut response.out,

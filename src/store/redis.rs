@@ -519,10 +519,15 @@ impl ChannelStore for RedisStore {
         // and made again wakes the wait. (Its new ids start again from 1, below the one waited
         // after, so the stream alone would not wake it until the timeout.)
         for (channel, _) in positions {
-            if let Some((_, reset)) = self.resets.iter().find(|(c, _)| c == *channel) {
-                ids.push(reset.clone());
-                keys.push(self.key(channel, "r"));
-            }
+            // A channel of an earlier release has no resets entry until its next epoch: wait for
+            // one from now on (`$`), which covers all but a reset in the moment before the wait.
+            let after = self
+                .resets
+                .iter()
+                .find(|(c, _)| c == *channel)
+                .map_or_else(|| "$".to_owned(), |(_, reset)| reset.clone());
+            ids.push(after);
+            keys.push(self.key(channel, "r"));
         }
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")

@@ -255,15 +255,7 @@ fn check_slots(
 ) {
     use std::os::unix::fs::MetadataExt;
     let place = key_place(config_path, "streams_dir");
-    let dir = if config.streams_dir.is_empty() {
-        config.spool_dir.join(".streams")
-    } else {
-        PathBuf::from(
-            config
-                .streams_dir
-                .replace("{uid}", &account.uid().to_string()),
-        )
-    };
+    let dir = config.streams_path_for(account.uid());
     let off = "max_streams is NOT enforced";
     let fix = format!(
         "remove it and leave streams_dir empty (the slots then live in the spool, which only {} \

@@ -17,7 +17,7 @@ use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 /// Whom the process runs as after [`become_owner`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Identity {
-    /// It was not root, or the spool is root's own (or not made yet): nothing changed.
+    /// It was not root, or the spool is root's alone: nothing changed.
     Unchanged,
     /// It was root and is now the spool's owner, with the spool's group as its only group.
     Became {
@@ -31,6 +31,11 @@ pub enum Identity {
 /// Makes a root process the owner of the spool `root`, irrevocably (real, effective and saved
 /// ids, and the supplementary groups). Must be called before the process starts a thread:
 /// Linux keeps credentials per thread, and only the calling thread changes.
+///
+/// Refused, as root, when there is no spool (root would make it, and every channel in it, its
+/// own, which the web server's user then cannot write), and when the spool is root's but others
+/// may write in it (root would act on paths they can swap). A spool that is root's alone is
+/// used as root: nobody else can plant anything in it.
 pub fn become_owner(root: &Path) -> io::Result<Identity> {
     if !geteuid().is_root() {
         return Ok(Identity::Unchanged);
@@ -39,10 +44,31 @@ pub fn become_owner(root: &Path) -> io::Result<Identity> {
     // the owner's.
     let meta = match std::fs::metadata(root) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Identity::Unchanged),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{} does not exist; as root, make it for the web server's user first \
+                     (install -d -o www-data -g www-data -m 0750 {})",
+                    root.display(),
+                    root.display()
+                ),
+            ));
+        }
         Err(e) => return Err(e),
     };
     if meta.uid() == 0 {
+        if meta.mode() & 0o022 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is root's but others may write in it; give it to the web server's user \
+                     (chown www-data:www-data {}) or take the others' write bits away",
+                    root.display(),
+                    root.display()
+                ),
+            ));
+        }
         return Ok(Identity::Unchanged);
     }
     let gid = Gid::from_raw(meta.gid());

@@ -72,6 +72,30 @@ impl SpoolStore {
         }
     }
 
+    /// Writes `bytes` as the file `name` of `dir` in place, made anew with `O_EXCL` (whatever
+    /// had the name, a symlink included, is removed first, never followed). For the files that
+    /// only the publishers read, under the lock, and whose torn state the pending note covers
+    /// (the note itself and idempotency keys): a rename into the channel directory is an event
+    /// that wakes every stream watching it, and these must wake nobody.
+    fn write_in_place(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let path = dir.join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(safe_flags())
+            .open(&path)?;
+        if let Err(e) = file.write_all(bytes) {
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Writes `bytes` as the file `name` of `dir`, whole or not at all: a new temporary file,
     /// renamed over the name. The temporary file is made with `O_EXCL`, so a name planted in
     /// advance (a symlink to a file elsewhere) makes the attempt fail, never write through it;
@@ -270,8 +294,8 @@ impl SpoolStore {
         // note lets the next publisher take it back if this one dies before its message lands.
         if let Some(key) = message.idempotency_key {
             let key_name = format!("{IDEMPOTENCY_PREFIX}{}", key.as_str());
-            Self::write_atomically(&dir, PENDING, format!("{id} {}", key.as_str()).as_bytes())?;
-            if let Err(e) = Self::write_atomically(&dir, &key_name, id.to_string().as_bytes()) {
+            Self::write_in_place(&dir, PENDING, format!("{id} {}", key.as_str()).as_bytes())?;
+            if let Err(e) = Self::write_in_place(&dir, &key_name, id.to_string().as_bytes()) {
                 let _ = fs::remove_file(dir.join(PENDING));
                 return Err(e.into());
             }

@@ -8,6 +8,11 @@
 //! open for milliseconds. Where a doorbell cannot be made (a channel directory another user made
 //! without a waiting room), a long-poll watches as streams do. Channels not made yet are waited
 //! for in the spool itself: its `+waiting` room, or a watch of the spool for new directories.
+//!
+//! A channel directory removed while its subscribers wait (an operator clearing the channel):
+//! a stream's watch ends with it, and the stream waits for the directory to be made again and
+//! reads at once. A long-poll's doorbell goes with the directory, so it answers at its timeout
+//! (25 s by default) and the client's next poll finds the new channel and its `missed`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
