@@ -9,6 +9,8 @@ use crate::util::bin;
 fn channels_and_tail_read_the_spool() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("serverpush.toml");
+    // The spool is made first, as the package or an admin makes it: a root publish does not.
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
     std::fs::write(
         &config,
         format!("spool_dir = \"{}\"\n", dir.path().join("spool").display()),

@@ -19,7 +19,7 @@ const PAGE: usize = 1000;
 
 fn open(args: &StoreArgs) -> Result<Box<dyn ChannelStore>> {
     let config = Config::load(args.config_path().as_deref())?;
-    crate::owner::open_store(&config)
+    crate::owner::open_store(&config, serverpush::store::spool::owner::Use::Read)
 }
 
 /// What `channels` prints of one channel.

@@ -32,7 +32,7 @@ pub fn run(args: &PublishArgs) -> Result<()> {
             config.max_message_bytes
         );
     }
-    let mut store = crate::owner::open_store(&config)?;
+    let mut store = crate::owner::open_store(&config, serverpush::store::spool::owner::Use::Write)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for n in 1..=args.repeat {
