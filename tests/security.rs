@@ -75,6 +75,17 @@ fn chown(path: &Path, user: &str) {
     assert!(out.status.success(), "chown {}: {out:?}", path.display());
 }
 
+/// `serverpush publish status hello` with the spool's config, as this process's user (root).
+fn publish_status(spool: &Spool) -> std::process::Output {
+    Command::new(bin("serverpush"))
+        .arg("publish")
+        .arg("--config")
+        .arg(&spool.config)
+        .args(["status", "hello"])
+        .output()
+        .unwrap()
+}
+
 /// Finding 1: a root `serverpush publish` (a cron job) into a spool its web user owns follows
 /// none of that user's links and acts as that user.
 #[test]
@@ -104,15 +115,7 @@ fn a_root_publish_never_follows_the_spool_owners_links() {
     for name in [&channel, &channel.join("lock"), &channel.join("epoch")] {
         chown(name, &user.name);
     }
-    let publish = || {
-        Command::new(bin("serverpush"))
-            .arg("publish")
-            .arg("--config")
-            .arg(&spool.config)
-            .args(["status", "hello"])
-            .output()
-            .unwrap()
-    };
+    let publish = || publish_status(&spool);
     let refused = publish();
     assert!(!refused.status.success(), "{refused:?}");
     assert!(
@@ -597,15 +600,7 @@ fn a_head_for_a_camera_stream_waits_for_nothing() {
 fn a_root_publish_refuses_a_missing_or_shared_root_spool() {
     assert!(rustix::process::geteuid().is_root(), "this test needs root");
     let spool = Spool::new("");
-    let publish = || {
-        Command::new(bin("serverpush"))
-            .arg("publish")
-            .arg("--config")
-            .arg(&spool.config)
-            .args(["status", "hello"])
-            .output()
-            .unwrap()
-    };
+    let publish = || publish_status(&spool);
     std::fs::set_permissions(&spool.spool, std::fs::Permissions::from_mode(0o777)).unwrap();
     let shared = publish();
     assert!(!shared.status.success(), "{shared:?}");
