@@ -345,6 +345,21 @@ pub(crate) const CHAT_LINES: &str = r##"
     }).concat(["imgs:" + document.querySelectorAll("#log img").length]);
 "##;
 
+/// Opens the chat page `url` for alice (long-polling) and bob (on SSE), and has alice send
+/// "hello bob".
+fn say_hello_bob(alice: &Browser, bob: &Browser, url: &str) {
+    alice.open(url);
+    bob.open(&format!("{url}?sse"));
+    wait_for(Duration::from_secs(10), "both pages loaded", || {
+        let ready =
+            |b: &Browser| b.eval("return document.readyState === 'complete';") == json!(true);
+        (ready(alice) && ready(bob)).then_some(())
+    });
+    alice.type_into("#name", "alice");
+    alice.type_into("#text", "hello bob");
+    alice.click("#send button");
+}
+
 /// Two chat pages on one channel: a line typed in one appears in the other, and markup in a
 /// line shows as text, never as an element.
 #[test]
@@ -354,16 +369,7 @@ fn two_chat_pages_talk() {
     let url = format!("http://127.0.0.1:{}/chat.html", apache.port);
     let alice = Browser::start();
     let bob = Browser::start();
-    alice.open(&url);
-    bob.open(&format!("{url}?sse"));
-    wait_for(Duration::from_secs(10), "both pages loaded", || {
-        let ready =
-            |b: &Browser| b.eval("return document.readyState === 'complete';") == json!(true);
-        (ready(&alice) && ready(&bob)).then_some(())
-    });
-    alice.type_into("#name", "alice");
-    alice.type_into("#text", "hello bob");
-    alice.click("#send button");
+    say_hello_bob(&alice, &bob, &url);
     wait_for(Duration::from_secs(15), "bob to see alice's line", || {
         let lines = bob.eval(CHAT_LINES);
         (lines == json!(["hello bob", "imgs:0"])).then_some(())
@@ -528,16 +534,7 @@ fn chromium_apache_chat_over_h2() {
     let url = format!("https://127.0.0.1:{}/chat.html", apache.tls_port.unwrap());
     let alice = Browser::start_with(&["--ignore-certificate-errors"]);
     let bob = Browser::start_with(&["--ignore-certificate-errors"]);
-    alice.open(&url);
-    bob.open(&format!("{url}?sse"));
-    wait_for(Duration::from_secs(10), "both pages loaded", || {
-        let ready =
-            |b: &Browser| b.eval("return document.readyState === 'complete';") == json!(true);
-        (ready(&alice) && ready(&bob)).then_some(())
-    });
-    alice.type_into("#name", "alice");
-    alice.type_into("#text", "hello bob");
-    alice.click("#send button");
+    say_hello_bob(&alice, &bob, &url);
     wait_for(Duration::from_secs(15), "bob to see alice's line", || {
         (bob.eval(CHAT_LINES) == json!(["hello bob", "imgs:0"])).then_some(())
     });

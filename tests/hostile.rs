@@ -217,12 +217,7 @@ fn fifos_and_symlinks_are_refused_at_once() {
     .unwrap();
     std::os::unix::fs::symlink(&outside, dir.join(format!("{:020}.msg", 3))).unwrap();
     let v = spool.json(spool.get("channel=m&since=0&timeout=0"));
-    let datas: Vec<&str> = v["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["data"].as_str().unwrap())
-        .collect();
+    let datas = Spool::datas(&v);
     assert_eq!(
         datas,
         vec!["one"],

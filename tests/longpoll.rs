@@ -80,6 +80,16 @@ impl Spool {
         )
     }
 
+    /// The data of every message of a long-poll answer, in order.
+    pub fn datas(v: &Value) -> Vec<&str> {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["data"].as_str().unwrap())
+            .collect()
+    }
+
     pub fn json(&self, req: CgiRequest) -> Value {
         let (code, body) = self.run(req);
         assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));

@@ -199,12 +199,7 @@ fn a_keyed_publish_killed_at_any_step_is_stored_once_by_its_retry() {
             let retried = keyed_publish(&spool, &text, "retry-1", calls, 0);
             assert_eq!(retried, Some(201), "killed at {calls} {when}");
             let v = spool.json(spool.get("channel=idem&since=idem:0&timeout=0"));
-            let data: Vec<&str> = v["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["data"].as_str().unwrap())
-                .collect();
+            let data = Spool::datas(&v);
             assert_eq!(
                 data,
                 vec![text.as_str()],
