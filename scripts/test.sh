@@ -15,4 +15,5 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 scripts/bench.sh --smoke
 # The library's and the operator command's unit tests, then the integration crate (harness,
 # servers, browser, the Debian package) last.
-cargo test --locked --lib --bin serverpush --test tests
+# A failing test's message, not a backtrace, is what a log's last lines should show.
+RUST_BACKTRACE=0 cargo test --locked --lib --bin serverpush --test tests

@@ -18,8 +18,11 @@ pub struct Response {
     pub body: Vec<u8>,
     chunked: bool,
     dechunk: Dechunker,
-    /// True once the server closed the connection.
+    /// True once the server closed the connection (or reading it failed).
     pub closed: bool,
+    /// How it ended, for failure messages: the server's close or the read's error.
+    ending: &'static str,
+    read_error: Option<std::io::Error>,
     what: String,
 }
 
@@ -67,11 +70,21 @@ pub fn send(port: u16, method: &str, target: &str, version: &str, extra: &[&str]
         chunked: false,
         dechunk: Dechunker::default(),
         closed: false,
+        ending: "open",
+        read_error: None,
         what: format!("{method} {target} {version}"),
     }
 }
 
 impl Response {
+    /// What this response is and where its connection stands, for failure messages.
+    fn state(&self) -> String {
+        match &self.read_error {
+            Some(e) => format!("{}: {} ({e})", self.what, self.ending),
+            None => format!("{}: {}", self.what, self.ending),
+        }
+    }
+
     /// Reads the response head (within 10 s).
     pub fn wait_head(&mut self) {
         let what = self.what.clone();
@@ -87,9 +100,16 @@ impl Response {
             .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
             .unwrap();
         let mut buf = [0u8; 65536];
-        match self.stream.read(&mut buf) {
+        let read = loop {
+            match self.stream.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                read => break read,
+            }
+        };
+        match read {
             Ok(0) => {
                 self.closed = true;
+                self.ending = "closed by the server";
                 false
             }
             Ok(n) => {
@@ -102,8 +122,10 @@ impl Response {
             {
                 false
             }
-            Err(_) => {
+            Err(e) => {
                 self.closed = true;
+                self.ending = "read failed";
+                self.read_error = Some(e);
                 false
             }
         }
@@ -131,7 +153,8 @@ impl Response {
             }
             if !self.fill(deadline) && (self.closed || Instant::now() >= deadline) {
                 panic!(
-                    "{what}: no complete response head within {timeout:?}; got {:?}",
+                    "{what}: no complete response head within {timeout:?} ({}); got {:?}",
+                    self.ending,
                     String::from_utf8_lossy(&self.raw)
                 );
             }
@@ -180,9 +203,9 @@ impl Response {
             if !self.fill(deadline) {
                 assert!(
                     !(self.closed || Instant::now() >= deadline),
-                    "wanted {count}x {:?} within {timeout:?} (closed: {}); body so far: {:?}",
+                    "{}: wanted {count}x {:?} within {timeout:?}; body so far: {:?}",
+                    self.state(),
                     String::from_utf8_lossy(needle),
-                    self.closed,
                     String::from_utf8_lossy(&self.body[self.body.len().saturating_sub(600)..])
                 );
             }
@@ -229,7 +252,8 @@ impl Response {
             self.take_raw();
             assert!(
                 self.closed || Instant::now() < deadline,
-                "connection still open after {timeout:?}"
+                "{}: connection still open after {timeout:?}",
+                self.what
             );
         }
     }
@@ -251,9 +275,9 @@ impl Response {
             if !self.fill(deadline) {
                 assert!(
                     !(self.closed || Instant::now() >= deadline),
-                    "wanted {count} parts within {timeout:?}, got {} (closed: {})",
-                    parts.len(),
-                    self.closed
+                    "{}: wanted {count} parts within {timeout:?}, got {}",
+                    self.state(),
+                    parts.len()
                 );
             }
             self.take_raw();

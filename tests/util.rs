@@ -105,13 +105,17 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Asking the kernel for port 0 and closing it lets two tests that start servers at the same
 /// moment be handed the same port, and one then talks to the other's server. Ports here come
 /// from a counter instead, starting at a place that depends on the process id, and each is
-/// checked to be free.
+/// checked to be free. They stay below the kernel's ephemeral range (from 32768 by default):
+/// there a port found free can become the local port of some outgoing connection before the
+/// server binds it, and a client polling a stopped server's port can connect to itself.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 22_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() % 2_000) * 10;
+    let start = (std::process::id() % 1_000) * 10;
     loop {
-        let port = base + NEXT.fetch_add(1, Ordering::SeqCst) % 20_000;
+        let port = FIRST + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % COUNT;
         let port = u16::try_from(port).unwrap();
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
