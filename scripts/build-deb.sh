@@ -27,7 +27,7 @@ config=/etc/serverpush/serverpush.toml
 
 # The programs under both names: nph-NAME writes its own HTTP head (HTTP/1.x), NAME is the same
 # program as a parsed-header CGI one (what Apache needs for HTTP/2).
-for program in clock webcam longpoll; do
+for program in clock webcam longpoll mercure; do
   install -D -m 0755 "$release/nph-$program" "$stage$cgi/nph-$program"
   install -D -m 0755 "$release/nph-$program" "$stage$cgi/$program"
 done
@@ -82,7 +82,7 @@ rm -rf "$scratch"
 mkdir -p "$scratch/debian"
 printf 'Source: serverpush\n\nPackage: serverpush\nArchitecture: any\n' > "$scratch/debian/control"
 depends="$(cd "$scratch" && dpkg-shlibdeps -O -e "$stage$cgi/nph-clock" -e "$stage$cgi/nph-webcam" \
-  -e "$stage$cgi/nph-longpoll" -e "$stage/usr/bin/serverpush" 2>/dev/null \
+  -e "$stage$cgi/nph-longpoll" -e "$stage$cgi/nph-mercure" -e "$stage/usr/bin/serverpush" 2>/dev/null \
   | sed -n 's/^shlibs:Depends=//p')"
 rm -rf "$scratch"
 

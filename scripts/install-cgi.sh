@@ -12,10 +12,10 @@ source scripts/build-env.sh
 
 cargo build --release --locked --bins
 mkdir -p "$dest"
-for program in nph-clock nph-webcam nph-longpoll serverpush; do
+for program in nph-clock nph-webcam nph-longpoll nph-mercure serverpush; do
   install -m 0755 "$SERVERPUSH_RELEASE/$program" "$dest/$program"
 done
-for program in clock webcam longpoll; do
+for program in clock webcam longpoll mercure; do
   install -m 0755 "$SERVERPUSH_RELEASE/nph-$program" "$dest/$program"
 done
 # The names of earlier releases, for scripts and cron jobs that use them: `serverpush` called
@@ -23,4 +23,4 @@ done
 for alias in serverpush-publish serverpush-camsim; do
   ln -sf serverpush "$dest/$alias"
 done
-echo "installed into $dest: $(cd "$dest" && ls nph-* clock webcam longpoll serverpush* | tr '\n' ' ')"
+echo "installed into $dest: $(cd "$dest" && ls nph-* clock webcam longpoll mercure serverpush* | tr '\n' ' ')"

@@ -119,6 +119,11 @@ pub struct Config {
     pub max_answer_bytes: usize,
     /// Names of files other programs write, for watched-file long-polls (`[files]`).
     pub files: BTreeMap<String, PathBuf>,
+    /// True when the Mercure hub serves subscribers without a token (public updates only).
+    pub mercure_anonymous: bool,
+    /// Origins (`https://app.example.com`, or `*` for any) whose pages may use the Mercure hub
+    /// from another origin: answers carry CORS headers with credentials for them.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -163,6 +168,8 @@ impl Default for Config {
             max_subscribe_channels: 16,
             max_answer_bytes: 1 << 20,
             files: BTreeMap::new(),
+            mercure_anonymous: false,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -330,7 +337,7 @@ impl Config {
                 format!("{bad:?} is not a pattern (a name with {{user}}, or a prefix ending in *)"),
             ));
         }
-        if let Some(bad) = self.allowed_origins.iter().find(|o| {
+        let not_an_origin = |o: &&String| {
             let Some((scheme, host)) = o.split_once("://") else {
                 return true;
             };
@@ -339,10 +346,22 @@ impl Config {
                 || !host.bytes().all(|b| {
                     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
                 })
-        }) {
+        };
+        if let Some(bad) = self.allowed_origins.iter().find(not_an_origin) {
             return Err((
                 "allowed_origins",
                 format!("{bad:?} is not an origin like https://example.com"),
+            ));
+        }
+        if let Some(bad) = self
+            .cors_origins
+            .iter()
+            .filter(|o| *o != "*")
+            .find(not_an_origin)
+        {
+            return Err((
+                "cors_origins",
+                format!("{bad:?} is not an origin like https://example.com, or *"),
             ));
         }
         if let Some(name) = self.open_channels.iter().find(|n| !is_name(n)) {

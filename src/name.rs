@@ -51,6 +51,13 @@ impl Channel {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The Mercure hub's log: one ordered channel of every update, public and private. Its
+    /// name breaks the rule on purpose (`+`), so no request, config key or command line can
+    /// name it: the channel programs never serve it, only the hub's front reads it.
+    pub fn mercure_hub() -> Channel {
+        Channel("+mercure".to_owned())
+    }
 }
 
 impl std::str::FromStr for Channel {

@@ -22,6 +22,30 @@ impl Query {
         }
     }
 
+    /// Decodes a form body strictly: `None` when a name or value is not UTF-8 once decoded.
+    /// Form data is stored and passed on, so it is refused rather than mended with U+FFFD.
+    pub fn parse_strict(raw: &[u8]) -> Option<Query> {
+        let decode = |raw: &[u8]| {
+            let plus_as_space: Vec<u8> = raw
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            percent_encoding::percent_decode(&plus_as_space)
+                .decode_utf8()
+                .ok()
+                .map(|v| v.into_owned())
+        };
+        let mut pairs = Vec::new();
+        for pair in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            pairs.push((decode(name)?, decode(value)?));
+        }
+        Some(Query { pairs })
+    }
+
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
@@ -86,6 +110,17 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strict_forms() {
+        let q = Query::parse_strict(b"topic=a&topic=b+c&data=caf%C3%A9&private").unwrap();
+        assert_eq!(q.get_all("topic"), vec!["a", "b c"]);
+        assert_eq!(q.get("data"), Some("café"));
+        assert_eq!(q.get("private"), Some(""));
+        assert!(Query::parse_strict(b"data=%FF").is_none());
+        assert!(Query::parse_strict(b"%FF=1").is_none());
+        assert_eq!(Query::parse_strict(b"").unwrap().get("x"), None);
+    }
 
     #[test]
     fn numbers() {

@@ -139,6 +139,11 @@ fn unauthorized(reason: &str) -> RequestError {
         .with_header(WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
 }
 
+fn needs_token(reason: &str) -> RequestError {
+    RequestError::new(StatusCode::UNAUTHORIZED, reason)
+        .with_header(WWW_AUTHENTICATE, "Bearer realm=\"serverpush\"")
+}
+
 fn forbidden(reason: impl Into<String>) -> RequestError {
     RequestError::new(StatusCode::FORBIDDEN, reason)
 }
@@ -225,6 +230,19 @@ impl<'a> Rights<'a> {
 
     /// Verifies `token`; the reason of a refusal never quotes it.
     fn verify(&self, token: &str) -> Result<Grants, RequestError> {
+        let claims: Claims = self.decode(token, true)?;
+        let mut grants = claims.serverpush;
+        grants.sub = claims.sub;
+        Ok(grants)
+    }
+
+    /// Verifies `token` with the configured keys and decodes its claims; `exp` is checked when
+    /// present and required when `require_exp`. A refusal's reason never quotes the token.
+    fn decode<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        require_exp: bool,
+    ) -> Result<C, RequestError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthorized("the token is not a JWT this server accepts"))?;
         if header.crit.is_some() {
@@ -263,8 +281,8 @@ impl<'a> Rights<'a> {
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.config.jwt_leeway_secs;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
+        validation.set_required_spec_claims(if require_exp { &["exp"] } else { &[] });
+        let data = jsonwebtoken::decode::<C>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             unauthorized(match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired",
@@ -274,9 +292,7 @@ impl<'a> Rights<'a> {
                 _ => "the token is not valid",
             })
         })?;
-        let mut grants = data.claims.serverpush;
-        grants.sub = data.claims.sub;
-        Ok(grants)
+        Ok(data.claims)
     }
 
     /// Verifies the token once per request; its source, `None` without a token (or when no
@@ -446,6 +462,103 @@ impl<'a> Rights<'a> {
             Ok(())
         } else {
             Err(forbidden("publishing from this origin is refused"))
+        }
+    }
+}
+
+/// The name of the cookie that may carry a Mercure token.
+pub const MERCURE_COOKIE: &str = "mercureAuthorization";
+
+/// The claims a Mercure token carries.
+#[derive(Debug, Default, Deserialize)]
+struct MercureClaims {
+    #[serde(default)]
+    mercure: MercureClaim,
+    #[serde(default)]
+    exp: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MercureClaim {
+    #[serde(default)]
+    publish: Vec<String>,
+    #[serde(default)]
+    subscribe: Vec<String>,
+}
+
+/// What a verified Mercure token grants: topic selectors, unparsed (the hub's front parses
+/// them; a token's selector it cannot parse matches nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MercureGrant {
+    /// Selectors every topic of a published update must match (`mercure.publish`).
+    pub publish: Vec<String>,
+    /// Selectors of the private updates the holder may receive (`mercure.subscribe`).
+    pub subscribe: Vec<String>,
+    /// When the token expires (seconds since 1970), if it says: a stream ends then.
+    pub expires: Option<u64>,
+}
+
+impl Rights<'_> {
+    /// The raw Mercure token and where it came from, in the protocol's order: the
+    /// `Authorization` header, the `authorization` query parameter, the `mercureAuthorization`
+    /// cookie.
+    fn mercure_raw_token(&self) -> Result<Option<(&str, Source)>, RequestError> {
+        if let Some(bearer) = self.request.header_str("authorization")?.and_then(bearer) {
+            return Ok(Some((bearer, Source::Header)));
+        }
+        if let Some(token) = self.request.query.get("authorization") {
+            return Ok(Some((token, Source::Query)));
+        }
+        Ok(self
+            .request
+            .headers
+            .get("cookie")
+            .and_then(|c| cookie(c.as_bytes(), MERCURE_COOKIE))
+            .map(|t| (t, Source::Cookie)))
+    }
+
+    /// The Mercure token's grant and where it came from, `None` without a token. A token that
+    /// does not verify is 401, as is any token when no key is configured. Mercure tokens often
+    /// carry no `exp`, which the protocol allows; one that has it is checked.
+    fn mercure_token(&self) -> Result<Option<(MercureGrant, Source)>, RequestError> {
+        let Some((raw, source)) = self.mercure_raw_token()? else {
+            return Ok(None);
+        };
+        if self.config.jwt_secret.is_none() && self.config.jwt_public_key.is_none() {
+            return Err(unauthorized(
+                "this hub has no token key (jwt_secret, jwt_public_key)",
+            ));
+        }
+        let claims: MercureClaims = self.decode(raw, false)?;
+        let grant = MercureGrant {
+            publish: claims.mercure.publish,
+            subscribe: claims.mercure.subscribe,
+            expires: claims.exp,
+        };
+        Ok(Some((grant, source)))
+    }
+
+    /// A Mercure subscriber's grant: `None` for an anonymous subscriber, who is served only
+    /// when `mercure_anonymous` is on (401 otherwise).
+    pub fn mercure_subscriber(&self) -> Result<Option<MercureGrant>, RequestError> {
+        match self.mercure_token()? {
+            Some((grant, _)) => Ok(Some(grant)),
+            None if self.config.mercure_anonymous => Ok(None),
+            None => Err(needs_token("subscribing to this hub needs a token")),
+        }
+    }
+
+    /// A Mercure publisher's grant: a token is needed (401 without one, as the reference hub
+    /// answers), and one sent as the cookie, which a browser adds on its own, must come from an
+    /// allowed origin (the protocol's note on cross-site requests).
+    pub fn mercure_publisher(&self) -> Result<MercureGrant, RequestError> {
+        match self.mercure_token()? {
+            Some((grant, Source::Cookie)) => {
+                self.check_origin()?;
+                Ok(grant)
+            }
+            Some((grant, _)) => Ok(grant),
+            None => Err(needs_token("publishing to this hub needs a token")),
         }
     }
 }

@@ -38,7 +38,9 @@ pub struct Event<'a> {
     /// The event's id: what a client resumes from.
     pub id: Option<Cow<'a, str>>,
     /// The event's name; `None` for a plain message.
-    pub name: Option<&'static str>,
+    pub name: Option<Cow<'a, str>>,
+    /// The reconnection delay the event asks the client for, in milliseconds.
+    pub retry: Option<u64>,
     /// The event's data.
     pub data: Cow<'a, str>,
 }
@@ -111,7 +113,12 @@ impl<W: Write> Output for Writer<W> {
             Writer::Iframe(w) => w.call(&unit.call()?),
             Writer::Sse(w) => {
                 let event = unit.event()?;
-                w.event(event.id.as_deref(), event.name, &event.data)
+                w.event_with_retry(
+                    event.id.as_deref(),
+                    event.name.as_deref(),
+                    event.retry,
+                    &event.data,
+                )
             }
         }
     }

@@ -40,7 +40,7 @@ impl Site {
         let www = dir.path().join("www");
         std::fs::create_dir_all(&cgi_bin).unwrap();
         copy_tree(&repo().join("www"), &www);
-        for program in ["nph-clock", "nph-webcam", "nph-longpoll"] {
+        for program in ["nph-clock", "nph-webcam", "nph-longpoll", "nph-mercure"] {
             let from = bin(program);
             std::fs::copy(&from, cgi_bin.join(program)).unwrap();
             // The same program under a name without the prefix runs as parsed-header CGI.

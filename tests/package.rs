@@ -362,15 +362,61 @@ fn the_site_works(distro: Distro) {
     sse.read_until_count(b"hello from the command", 1, T);
     assert!(crate::client::find(&sse.body, b"hello from HTTP").is_some());
     sse.close();
+
+    // The Mercure hub on the site's root, once the package's configuration is enabled.
+    let topic = format!("https://example.com/{}", what.to_lowercase());
+    let form = format!("topic={topic}&data=hello+from+Mercure");
+    let length = format!("Content-Length: {}", form.len());
+    let auth = format!(
+        "Authorization: Bearer {}",
+        crate::mercure::publisher(&["https://example.com/{+path}"])
+    );
+    let body = format!("\r\n{form}");
+    let mut published = request(
+        80,
+        "POST",
+        "/.well-known/mercure",
+        "HTTP/1.1",
+        &[
+            &length,
+            &auth,
+            "Content-Type: application/x-www-form-urlencoded",
+            "Connection: close",
+            &body,
+        ],
+    );
+    assert_eq!(published.status(), 200, "{what}: {}", published.head_text());
+    published.read_complete(T);
+    let id = String::from_utf8_lossy(&published.body).into_owned();
+    let reader = format!(
+        "Authorization: Bearer {}",
+        crate::mercure::subscriber(&[])
+    );
+    let mut hub = request(
+        80,
+        "GET",
+        &format!("/.well-known/mercure?topic={topic}&lastEventID=earliest"),
+        "HTTP/1.1",
+        &[&reader],
+    );
+    assert_eq!(hub.status(), 200, "{what}: {}", hub.head_text());
+    hub.read_until_count(b"hello from Mercure", 1, T);
+    assert!(
+        crate::client::find(&hub.body, format!("id: {id}\n").as_bytes()).is_some(),
+        "{what}: {:?}",
+        String::from_utf8_lossy(&hub.body)
+    );
+    hub.close();
 }
 
-/// Writes the test's settings into the installed config: a publish token, and a camera whose
-/// file the simulator writes.
+/// Writes the test's settings into the installed config: a publish token, a token secret for
+/// the Mercure hub, and a camera whose file the simulator writes.
 fn configure(cams: &Path) {
     let text = std::fs::read_to_string(CONFIG).unwrap();
     // Top-level keys go before any table; the camera table goes last.
     let text = format!(
-        "publish_token = \"{TOKEN}\"\n{text}\n[cameras]\ndefault = \"{}/cam.jpg\"\n",
+        "publish_token = \"{TOKEN}\"\njwt_secret = \"{}\"\n{text}\n[cameras]\ndefault = \"{}/cam.jpg\"\n",
+        crate::mercure::SECRET,
         cams.display()
     );
     std::fs::write(CONFIG, text).unwrap();

@@ -42,6 +42,7 @@ mod http2;
 mod layers;
 mod lighttpd;
 mod longpoll;
+mod mercure;
 mod namespace;
 mod package;
 mod properties;

@@ -14,6 +14,7 @@ pub fn bin(name: &str) -> PathBuf {
         "nph-clock" => PathBuf::from(env!("CARGO_BIN_EXE_nph-clock")),
         "nph-webcam" => PathBuf::from(env!("CARGO_BIN_EXE_nph-webcam")),
         "nph-longpoll" => PathBuf::from(env!("CARGO_BIN_EXE_nph-longpoll")),
+        "nph-mercure" => PathBuf::from(env!("CARGO_BIN_EXE_nph-mercure")),
         "serverpush" => PathBuf::from(env!("CARGO_BIN_EXE_serverpush")),
         // The old names: `serverpush` called through a link of that name.
         "serverpush-publish" | "serverpush-camsim" => alias(name),

@@ -462,6 +462,7 @@ impl Unit for Tick<'_> {
         Ok(Event {
             id: Some(self.number.to_string().into()),
             name: None,
+            retry: None,
             data: self.plan.text(self.now).into(),
         })
     }

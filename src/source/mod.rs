@@ -7,4 +7,5 @@ pub mod clock;
 pub mod clockface;
 pub mod frame;
 pub mod longpoll;
+pub mod mercure;
 pub mod webcam;

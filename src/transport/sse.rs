@@ -29,6 +29,17 @@ impl<W: Write> SseWriter<W> {
 
     /// Writes one event.
     pub fn event(&mut self, id: Option<&str>, name: Option<&str>, data: &str) -> io::Result<()> {
+        self.event_with_retry(id, name, None, data)
+    }
+
+    /// Writes one event that also sets the client's reconnection delay (`retry:`).
+    pub fn event_with_retry(
+        &mut self,
+        id: Option<&str>,
+        name: Option<&str>,
+        retry_ms: Option<u64>,
+        data: &str,
+    ) -> io::Result<()> {
         let mut buf = Vec::with_capacity(data.len() + 64);
         if let Some(id) = id {
             if id.contains(['\r', '\n', '\0']) {
@@ -41,6 +52,9 @@ impl<W: Write> SseWriter<W> {
                 return Err(invalid("event name holds a line break"));
             }
             writeln!(buf, "event: {name}")?;
+        }
+        if let Some(ms) = retry_ms {
+            writeln!(buf, "retry: {ms}")?;
         }
         for line in lines(data) {
             buf.extend_from_slice(b"data: ");
@@ -107,12 +121,13 @@ mod tests {
             w.start(Some(2000))?;
             w.event(Some("7"), Some("tick"), "a\nb\r\nc\rd")?;
             w.event(None, None, "")?;
+            w.event_with_retry(Some("a"), None, Some(500), "id: x")?;
             w.heartbeat()
         })();
         assert!(r.is_ok());
         assert_bytes(
             &out,
-            b"retry: 2000\n\nid: 7\nevent: tick\ndata: a\ndata: b\ndata: c\ndata: d\n\ndata: \n\n: heartbeat\n\n",
+            b"retry: 2000\n\nid: 7\nevent: tick\ndata: a\ndata: b\ndata: c\ndata: d\n\ndata: \n\nid: a\nretry: 500\ndata: id: x\n\n: heartbeat\n\n",
         );
     }
 

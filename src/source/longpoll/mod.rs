@@ -102,7 +102,7 @@ fn bad(reason: impl Into<String>) -> RequestError {
 }
 
 /// The refusal a store failure gets before anything is answered; details go to the log only.
-fn store_refusal(error: &StoreError) -> RequestError {
+pub(crate) fn store_refusal(error: &StoreError) -> RequestError {
     match error {
         StoreError::Unavailable(_) => RequestError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -257,7 +257,7 @@ fn write_refusal<W: Write, T: Time>(response: &mut Response<W>, refusal: &Reques
 
 /// A store failure before the head: the refusal it gets (503 for an unavailable store, 507 for
 /// a full one, 500 for the rest), and the error for the caller to log.
-fn refuse_late<W: Write, T: Time>(
+pub(crate) fn refuse_late<W: Write, T: Time>(
     response: &mut Response<W>,
     error: StoreError,
     time: &T,

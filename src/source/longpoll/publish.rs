@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::name::Channel;
 use crate::pacing::Time;
 use crate::program::Response;
+use crate::query::Query;
 use crate::rights::Rights;
 use crate::store::{self, IdempotencyKey, NewMessage, is_idempotency_key};
 
@@ -50,33 +51,16 @@ impl Receipt {
     }
 }
 
-/// The field `name` of a form body, decoded; a value that is not UTF-8 once decoded is refused
+/// The field `name` of a form body, decoded; a form that is not UTF-8 once decoded is refused
 /// like a raw body that is not (415), never stored with replacement characters.
 fn form_field(body: &[u8], name: &str) -> Result<Option<String>, RequestError> {
-    let decode = |raw: &[u8]| {
-        let plus_as_space: Vec<u8> = raw
-            .iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
-            .collect();
-        percent_encoding::percent_decode(&plus_as_space)
-            .decode_utf8()
-            .map(|v| v.into_owned())
-    };
-    for pair in body.split(|&b| b == b'&') {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &pair[pair.len()..]),
-        };
-        if decode(key).is_ok_and(|k| k == name) {
-            return decode(value).map(Some).map_err(|_| {
-                RequestError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "messages must be UTF-8 text (the form's data is not)",
-                )
-            });
-        }
-    }
-    Ok(None)
+    let form = Query::parse_strict(body).ok_or_else(|| {
+        RequestError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "messages must be UTF-8 text (the form's data is not)",
+        )
+    })?;
+    Ok(form.get(name).map(str::to_owned))
 }
 
 /// Validates and stores a publish.

@@ -374,6 +374,7 @@ impl Unit for Delivered<'_> {
         Ok(Event {
             id: Some(self.cursor.as_str().into()),
             name: None,
+            retry: None,
             data: to_json(&message_json(self.message))?.into(),
         })
     }
@@ -405,7 +406,8 @@ impl Unit for Missed<'_> {
     fn event(&self) -> io::Result<Event<'_>> {
         Ok(Event {
             id: None,
-            name: Some("missed"),
+            name: Some("missed".into()),
+            retry: None,
             data: self.value().to_string().into(),
         })
     }

@@ -1,0 +1,168 @@
+//! The *Mercure hub* front: the Mercure protocol (the wire format of hub v0.x, draft-07 on) at
+//! `/.well-known/mercure`, over the same stores, rights, streams cap and stream engine as the
+//! suite's own channels, so an application written for a Mercure hub (Symfony's Mercure
+//! component, API Platform, any Mercure client) uses the site as its hub.
+//!
+//! - `POST` a form (`topic` repeated, `data`, `private`, `id`, `type`, `retry`) with a token
+//!   whose `mercure.publish` selectors match every topic: `200 text/plain` with the update's id
+//!   ([`publish`]).
+//! - `GET ?topic=SELECTOR` (repeated) streams the matching updates as `text/event-stream`,
+//!   resuming after `Last-Event-ID` (or `lastEventID`; `earliest` for all history) ([`hub`]).
+//! - `OPTIONS` answers CORS preflights for `cors_origins`.
+//!
+//! Every update goes to one ordered log, the store channel
+//! [`Channel::mercure_hub`](crate::name::Channel::mercure_hub), as the reference hub keeps one
+//! log: Mercure ids are global (one `Last-Event-ID` resumes a subscription to many selectors),
+//! and selectors are templates that no per-topic channel could be found from. Retention, both
+//! stores, and several hosts over Redis come with the store; private updates live only in that
+//! log, which no channel request can name, and are sent only to subscribers whose token grants
+//! one of their topics.
+
+pub mod hub;
+pub mod publish;
+pub mod selector;
+pub mod update;
+
+use std::io::{self, Read, Write};
+
+use http::header::{CONTENT_TYPE, HeaderName};
+use http::{Method, StatusCode};
+
+use crate::cgi::{Request, RequestError};
+use crate::config::Config;
+use crate::head::Head;
+use crate::pacing::Time;
+use crate::program::{Program, Response};
+
+/// The most topics one update or one subscription may have.
+pub const MAX_TOPICS: usize = 64;
+
+/// The Mercure hub program.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mercure;
+
+/// A validated Mercure request.
+#[derive(Debug)]
+pub enum MercurePlan {
+    /// A CORS preflight.
+    Preflight(Cors),
+    /// An update was stored: its id.
+    Published {
+        /// The update's event id.
+        id: String,
+        /// The answer's CORS headers.
+        cors: Cors,
+    },
+    /// A subscription.
+    Subscribe(hub::Subscription),
+}
+
+/// The CORS headers an answer gets: the request's origin when `cors_origins` allows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cors {
+    origin: Option<String>,
+}
+
+impl Cors {
+    /// The CORS answer for `request`.
+    pub fn of(request: &Request, config: &Config) -> Result<Cors, RequestError> {
+        let origin = request.header_str("origin")?.filter(|origin| {
+            config
+                .cors_origins
+                .iter()
+                .any(|allowed| allowed == "*" || allowed == origin)
+        });
+        Ok(Cors {
+            origin: origin.map(str::to_owned),
+        })
+    }
+
+    /// `head` with the CORS headers, when the origin is allowed. Credentials are allowed, since
+    /// the `mercureAuthorization` cookie carries a browser's token, so the origin is named,
+    /// never `*`.
+    pub fn apply(&self, head: Head) -> io::Result<Head> {
+        let Some(origin) = &self.origin else {
+            return Ok(head);
+        };
+        let head = head
+            .header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+            .map_err(io::Error::other)?
+            .header_static(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")
+            .header_static(http::header::VARY, "Origin")
+            .header_static(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, "Last-Event-ID");
+        Ok(head)
+    }
+
+    /// The preflight's own headers: the methods and the request headers a subscriber or a
+    /// publisher sends (`Last-Event-ID` among them, which `EventSource` adds on reconnection).
+    fn preflight(&self, head: Head) -> io::Result<Head> {
+        let head = self.apply(head)?;
+        if self.origin.is_none() {
+            return Ok(head);
+        }
+        Ok(head
+            .header_static(
+                http::header::ACCESS_CONTROL_ALLOW_METHODS,
+                "GET, POST, OPTIONS",
+            )
+            .header_static(
+                http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Authorization, Last-Event-ID, Cache-Control, Content-Type",
+            )
+            .header_static(http::header::ACCESS_CONTROL_MAX_AGE, "600"))
+    }
+}
+
+/// The `Last-Event-ID` response header.
+pub fn last_event_id_header() -> HeaderName {
+    HeaderName::from_static("last-event-id")
+}
+
+impl Program for Mercure {
+    type Plan = MercurePlan;
+
+    fn allow(&self) -> &'static str {
+        "GET, HEAD, POST, OPTIONS"
+    }
+
+    fn holds_connection(&self, plan: &MercurePlan) -> bool {
+        matches!(plan, MercurePlan::Subscribe(_))
+    }
+
+    fn prepare(
+        &self,
+        request: &Request,
+        config: &Config,
+        body: &mut dyn Read,
+    ) -> Result<MercurePlan, RequestError> {
+        let cors = Cors::of(request, config)?;
+        if request.method == Method::OPTIONS {
+            return Ok(MercurePlan::Preflight(cors));
+        }
+        if request.method == Method::POST {
+            let id = publish::publish(request, config, body)?;
+            return Ok(MercurePlan::Published { id, cors });
+        }
+        hub::Subscription::from_request(request, config, cors).map(MercurePlan::Subscribe)
+    }
+
+    fn respond<W: Write, T: Time>(
+        &self,
+        plan: MercurePlan,
+        response: &mut Response<W>,
+        time: &mut T,
+    ) -> io::Result<()> {
+        match plan {
+            MercurePlan::Preflight(cors) => {
+                let head = cors.preflight(Head::new(StatusCode::NO_CONTENT))?;
+                response.write_head(&head, time).map(|_| ())
+            }
+            MercurePlan::Published { id, cors } => {
+                let head = Head::new(StatusCode::OK)
+                    .header_static(CONTENT_TYPE, "text/plain; charset=utf-8");
+                response.write_whole(cors.apply(head)?, id.as_bytes(), time)
+            }
+            MercurePlan::Subscribe(subscription) => subscription.respond(response, time),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The hub at `/.well-known/mercure` behind real Apache and lighttpd: the Symfony Mercure
+//! component (Debian's `php-symfony-mercure`) publishes public and private updates, and
+//! subscribers receive them with the ids the component was given; two Apache hosts sharing one
+//! Redis are one hub.
+
+use std::process::Command;
+
+use super::{Ev, SECRET, events, publisher, subscriber};
+use crate::client::{Response, request};
+use crate::fixtures::{Redis, Server, Site};
+use crate::util::{repo, require_tool};
+
+use super::T;
+
+fn site(extra: &str) -> Site {
+    Site::new(&format!(
+        "spool_dir = \"@SPOOL@\"\njwt_secret = \"{SECRET}\"\nmercure_anonymous = true\nheartbeat_secs = 1\n{extra}\n"
+    ))
+}
+
+/// Publishes the Symfony script's three updates to the hub of the server on `port`; their ids.
+fn symfony_publish(port: u16) -> Vec<String> {
+    require_tool("/usr/bin/php", "php-cli");
+    require_tool(
+        "/usr/share/php/Symfony/Component/Mercure/Hub.php",
+        "php-symfony-mercure",
+    );
+    let out = Command::new("/usr/bin/php")
+        .arg(repo().join("tests/mercure/symfony-publish.php"))
+        .arg(format!("http://127.0.0.1:{port}/.well-known/mercure"))
+        .arg(publisher(&["https://example.com/{+path}"]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "php: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    ids
+}
+
+/// Opens a subscription on the hub of the server on `port`, with `headers`.
+fn subscribe(port: u16, query: &str, headers: &[&str]) -> Response {
+    let r = request(
+        port,
+        "GET",
+        &format!("/.well-known/mercure?{query}"),
+        "HTTP/1.1",
+        headers,
+    );
+    assert_eq!(r.status(), 200, "{}", r.head_text());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/event-stream")),
+        "{}",
+        r.head_text()
+    );
+    r
+}
+
+/// Reads `r` until it holds `count` events; returns them.
+fn read(r: &mut Response, count: usize) -> Vec<Ev> {
+    r.read_until_count(b"\nid: ", count, T);
+    events(&r.body)
+}
+
+const BOOKS: &str = "topic=https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D";
+
+/// What a Symfony application and its pages see through `server`.
+fn symfony_application_through(server: &Server) {
+    let reader = subscriber(&["https://example.com/books/{id}"]);
+    let auth = format!("Authorization: Bearer {reader}");
+    // Connected before the publishes: the head came once the stream watched the log.
+    let mut live_public = subscribe(server.port, BOOKS, &[]);
+    let mut live_private = subscribe(server.port, BOOKS, &[&auth]);
+    let ids = symfony_publish(server.port);
+    let public = read(&mut live_public, 2);
+    assert_eq!(
+        public
+            .iter()
+            .map(|e| (e.id.clone().unwrap_or_default(), e.data.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (ids[0].clone(), r#"{"title":"a public book"}"#.to_owned()),
+            (ids[2].clone(), "two\nlines".to_owned()),
+        ],
+        "{}",
+        server.name
+    );
+    assert_eq!(ids[2], "book-3-v1", "the component's own id is kept");
+    assert_eq!(public[1].kind.as_deref(), Some("change"));
+    assert_eq!(public[1].retry.as_deref(), Some("1500"));
+    let private = read(&mut live_private, 3);
+    assert_eq!(private[1].data, "a private book", "{}", server.name);
+    assert_eq!(private[1].id.as_deref(), Some(ids[1].as_str()));
+    // A page that reconnects with the first id gets the rest, once, and the header says where
+    // it resumed.
+    let mut resumed = subscribe(
+        server.port,
+        BOOKS,
+        &[&auth, &format!("Last-Event-ID: {}", ids[0])],
+    );
+    assert_eq!(resumed.header("last-event-id"), Some(ids[0].as_str()));
+    let rest = read(&mut resumed, 2);
+    assert_eq!(
+        rest.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+        ["a private book", "two\nlines"]
+    );
+    // The alternate topic matches too; a selector for other topics gets nothing of these.
+    let mut alternate = subscribe(
+        server.port,
+        "topic=https%3A%2F%2Fexample.com%2Falt%2F%7Bid%7D&lastEventID=earliest",
+        &[&format!("Authorization: Bearer {}", subscriber(&["*"]))],
+    );
+    assert_eq!(read(&mut alternate, 1)[0].data, "a private book");
+    live_public.close();
+    live_private.close();
+    resumed.close();
+    alternate.close();
+}
+
+#[test]
+fn a_symfony_application_uses_the_hub_through_apache() {
+    let site = site("");
+    let apache = Server::apache(&site);
+    symfony_application_through(&apache);
+}
+
+#[test]
+fn a_symfony_application_uses_the_hub_through_lighttpd() {
+    let site = site("");
+    let lighttpd = Server::lighttpd(&site);
+    symfony_application_through(&lighttpd);
+}
+
+/// Two Apache hosts sharing one Redis are one hub: an update published on one reaches a
+/// subscriber of the other, and a subscriber of the other resumes from an id the first minted.
+#[test]
+fn two_hosts_over_redis_are_one_hub() {
+    let redis = Redis::start();
+    let config = format!(
+        "store = \"redis\"\nredis_url = \"{}\"\nredis_key_prefix = \"mercure-test:\"",
+        redis.url()
+    );
+    let (site_a, site_b) = (site(&config), site(&config));
+    let (a, b) = (Server::apache(&site_a), Server::apache(&site_b));
+    let mut on_b = subscribe(b.port, BOOKS, &[]);
+    let ids = symfony_publish(a.port);
+    let got = read(&mut on_b, 2);
+    assert_eq!(got[0].id.as_deref(), Some(ids[0].as_str()));
+    let mut resumed_on_b = subscribe(b.port, BOOKS, &[&format!("Last-Event-ID: {}", ids[0])]);
+    assert_eq!(resumed_on_b.header("last-event-id"), Some(ids[0].as_str()));
+    let rest = read(&mut resumed_on_b, 1);
+    assert_eq!(rest[0].id.as_deref(), Some("book-3-v1"));
+    on_b.close();
+    resumed_on_b.close();
+}
