@@ -19,6 +19,8 @@ packages=(
   ca-certificates
   dpkg-dev         # dpkg-shlibdeps, for the Debian package (scripts/build-deb.sh)
   iproute2         # `ip`, to bring up loopback in the package test's private network namespace
+  php-cli          # runs the Symfony Mercure component against the hub
+  php-symfony-mercure  # the Symfony Mercure component, a real Mercure publisher
 )
 
 missing=()

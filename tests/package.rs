@@ -388,10 +388,7 @@ fn the_site_works(distro: Distro) {
     assert_eq!(published.status(), 200, "{what}: {}", published.head_text());
     published.read_complete(T);
     let id = String::from_utf8_lossy(&published.body).into_owned();
-    let reader = format!(
-        "Authorization: Bearer {}",
-        crate::mercure::subscriber(&[])
-    );
+    let reader = format!("Authorization: Bearer {}", crate::mercure::subscriber(&[]));
     let mut hub = request(
         80,
         "GET",

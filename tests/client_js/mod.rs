@@ -174,7 +174,7 @@ fn publish_locally(site: &Site, channel: &str, message: &str) {
 }
 
 /// An Apache started again, on the port and from the config of a stopped fixture.
-struct Restarted(Child);
+pub(crate) struct Restarted(Child);
 
 impl Drop for Restarted {
     fn drop(&mut self) {
@@ -192,7 +192,7 @@ impl Drop for Restarted {
 }
 
 /// Stops the fixture's Apache (its CGI programs with it) and waits until its port is closed.
-fn stop_apache(apache: &Server) {
+pub(crate) fn stop_apache(apache: &Server) {
     Command::new("kill")
         .arg("-TERM")
         .arg(apache.pid().to_string())
@@ -205,7 +205,7 @@ fn stop_apache(apache: &Server) {
     });
 }
 
-fn start_apache_again(site: &Site, apache: &Server) -> Restarted {
+pub(crate) fn start_apache_again(site: &Site, apache: &Server) -> Restarted {
     let child = Command::new("/usr/sbin/apache2")
         .arg("-f")
         .arg(site.dir.path().join("apache").join("httpd.conf"))
@@ -344,7 +344,7 @@ fn falls_back_to_long_poll_behind_a_buffering_server() {
 }
 
 /// The WebDriver handle of the current window.
-fn current_window(browser: &Browser) -> String {
+pub(crate) fn current_window(browser: &Browser) -> String {
     let path = format!("/session/{}/window", browser.session);
     browser
         .call("GET", &path, Value::Null)
@@ -353,14 +353,14 @@ fn current_window(browser: &Browser) -> String {
         .to_owned()
 }
 
-fn switch_to(browser: &Browser, handle: &str) {
+pub(crate) fn switch_to(browser: &Browser, handle: &str) {
     let path = format!("/session/{}/window", browser.session);
     browser.call("POST", &path, json!({ "handle": handle }));
 }
 
 /// Opens a new window (not a tab, so no page of the test runs in the background, where
 /// Chromium slows timers down) and switches to it.
-fn new_window(browser: &Browser) -> String {
+pub(crate) fn new_window(browser: &Browser) -> String {
     let path = format!("/session/{}/window/new", browser.session);
     let handle = browser.call("POST", &path, json!({ "type": "window" }))["handle"]
         .as_str()

@@ -57,7 +57,12 @@ fn assert_paced(what: &str, times: &[Instant], interval: f64) {
 /// The head every streamed response must have over `protocol`: no hop-by-hop headers over
 /// HTTP/2. Under Apache, HTTP/2 reaches the parsed-header program (Apache's own `Server`), and
 /// HTTP/1.x the `nph-` one (the program's `Server` and `Connection: close`).
-fn check_head(r: &mut crate::curl::Curl, server: &Server, protocol: Protocol, what: &str) {
+pub(crate) fn check_head(
+    r: &mut crate::curl::Curl,
+    server: &Server,
+    protocol: Protocol,
+    what: &str,
+) {
     let status = r.status_line();
     assert!(
         status.starts_with(&format!("{} 200", protocol.version())),

@@ -2,6 +2,7 @@
 //! through real Apache and lighttpd with the Symfony Mercure component as the publisher
 //! ([`served`]).
 
+mod browser;
 mod served;
 
 use std::path::PathBuf;

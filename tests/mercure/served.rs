@@ -12,7 +12,7 @@ use crate::util::{repo, require_tool};
 
 use super::T;
 
-fn site(extra: &str) -> Site {
+pub fn site(extra: &str) -> Site {
     Site::new(&format!(
         "spool_dir = \"@SPOOL@\"\njwt_secret = \"{SECRET}\"\nmercure_anonymous = true\nheartbeat_secs = 1\n{extra}\n"
     ))
@@ -43,6 +43,30 @@ fn symfony_publish(port: u16) -> Vec<String> {
         .collect();
     assert_eq!(ids.len(), 3, "{ids:?}");
     ids
+}
+
+/// Publishes `form` over HTTP to the hub of the server on `port`, with a token for every topic;
+/// the update's id.
+pub fn post(port: u16, form: &str) -> String {
+    let length = format!("Content-Length: {}", form.len());
+    let auth = format!("Authorization: Bearer {}", publisher(&["*"]));
+    let body = format!("\r\n{form}");
+    let mut r = request(
+        port,
+        "POST",
+        "/.well-known/mercure",
+        "HTTP/1.1",
+        &[
+            &length,
+            &auth,
+            "Content-Type: application/x-www-form-urlencoded",
+            "Connection: close",
+            &body,
+        ],
+    );
+    assert_eq!(r.status(), 200, "{}", r.head_text());
+    r.read_complete(T);
+    String::from_utf8_lossy(&r.body).into_owned()
 }
 
 /// Opens a subscription on the hub of the server on `port`, with `headers`.
@@ -160,4 +184,63 @@ fn two_hosts_over_redis_are_one_hub() {
     assert_eq!(rest[0].id.as_deref(), Some("book-3-v1"));
     on_b.close();
     resumed_on_b.close();
+}
+
+/// The hub through `server` over `protocol`: Apache reaches the parsed-header name over
+/// HTTP/2, lighttpd frames the NPH head itself, and the stream is live in every case.
+fn hub_over(server: &Server, protocol: crate::curl::Protocol, n: usize) {
+    use crate::curl::curl;
+    let what = format!("{} {protocol:?} hub", server.name);
+    let topic = format!("urn:protocol:{n}");
+    let mut sse = curl(
+        server,
+        protocol,
+        &format!("/.well-known/mercure?topic={topic}"),
+        &[],
+    );
+    crate::http2::check_head(&mut sse, server, protocol, &what);
+    sse.read_until_count(b"retry: ", 1, T);
+    let auth = format!("Authorization: Bearer {}", publisher(&["*"]));
+    let mut published = curl(
+        server,
+        protocol,
+        "/.well-known/mercure",
+        &[
+            "-H",
+            &auth,
+            "-d",
+            &format!("topic={topic}"),
+            "-d",
+            "data=pushed",
+        ],
+    );
+    published.read_to_end(T);
+    assert!(
+        published.status_line().contains(" 200"),
+        "{what}: {}",
+        published.text()
+    );
+    let text = published.text();
+    let id = text
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    sse.read_until_count(b"data: pushed\n", 1, T);
+    assert!(
+        sse.text().contains(&format!("id: {id}\n")),
+        "{what}: {id:?} in {}",
+        sse.text()
+    );
+}
+
+#[test]
+fn the_hub_over_http2_and_http11() {
+    let site = site("");
+    let servers = [Server::apache_tls(&site), Server::lighttpd_tls(&site)];
+    for server in &servers {
+        for (n, protocol) in crate::curl::Protocol::ALL.into_iter().enumerate() {
+            hub_over(server, protocol, n);
+        }
+    }
 }
