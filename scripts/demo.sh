@@ -50,11 +50,23 @@ rm -rf "$run/cgi-bin" "$run/www"
 mkdir -p "$run/apache" "$run/cgi-bin" "$run/cams" "$run/spool"
 cp -r www "$run/www"
 # Both names of each program: nph-NAME for HTTP/1.x, NAME for HTTP/2 (serverpush.conf).
-cp cgi-bin/nph-* cgi-bin/clock cgi-bin/webcam cgi-bin/longpoll "$run/cgi-bin/"
-# The documented example, with the demo's spool, an open chat channel and the simulated camera.
+cp cgi-bin/nph-* cgi-bin/clock cgi-bin/webcam cgi-bin/longpoll cgi-bin/mercure "$run/cgi-bin/"
+# The Mercure hub's token secret, new for each demo, and a publisher's token signed with it
+# (HS256: base64url of the header and the claims, and their HMAC-SHA256).
+secret="$(openssl rand -hex 32)"
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+jwt_head="$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)"
+jwt_claims="$(printf '{"mercure":{"publish":["*"]}}' | b64url)"
+jwt_signature="$(printf '%s.%s' "$jwt_head" "$jwt_claims" \
+  | openssl dgst -binary -sha256 -hmac "$secret" | b64url)"
+publisher_jwt="$jwt_head.$jwt_claims.$jwt_signature"
+# The documented example, with the demo's spool, an open chat channel, the simulated camera,
+# and the Mercure hub open to anonymous subscribers.
 {
   sed -e "s#^spool_dir = .*#spool_dir = \"$run/spool\"#" \
-      -e 's#^open_channels = .*#open_channels = ["chat"]#' apache-conf/serverpush.toml
+      -e 's#^open_channels = .*#open_channels = ["chat"]#' \
+      -e "s#^mercure_anonymous = .*#mercure_anonymous = true\njwt_secret = \"$secret\"#" \
+      apache-conf/serverpush.toml
   printf '\n[cameras]\ndefault = "%s/cams/cam.jpg"\n' "$run"
 } > "$run/serverpush.toml"
 chmod 0755 "$run" "$run/cams"
@@ -122,6 +134,9 @@ serverpush is running under Apache httpd on 127.0.0.1:$port (logs in $run/apache
   http://127.0.0.1:$port/clock.html        the clock over every transport
   http://127.0.0.1:$port/webcam.html       the simulated camera as a live MJPEG stream
   http://127.0.0.1:$port/chat.html         a chat on the open channel "chat" (open it in two windows)
+  http://127.0.0.1:$port/mercure.html      a Mercure subscriber; publish to it with:
+    curl -d topic=https://example.com/demo -d data=hello \\
+      -H 'Authorization: Bearer $publisher_jwt' http://127.0.0.1:$port/.well-known/mercure
   curl -N http://127.0.0.1:$port/cgi-bin/nph-clock
 TXT
 if [[ "$tls" == yes ]]; then
