@@ -67,6 +67,7 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
                     spool.as_mut(),
                     plan.fanout_subscribers,
                     plan.fanout_messages,
+                    || 0,
                 );
                 reap(&sys.site.cgi_bin.display().to_string());
                 figures[build][s][0].p50.push(fan.p50);

@@ -12,16 +12,21 @@ pub(crate) struct Fanout {
     pub(crate) p50: f64,
     pub(crate) p99: f64,
     pub(crate) max: f64,
+    /// CPU time of the subscribers' processes per message delivered, in microseconds, from
+    /// when all were subscribed to when the last message had reached them all.
+    pub(crate) cpu_us: f64,
 }
 
 /// `subscribers` SSE streams of `path` through `port`; `messages` published by `publish` (into
 /// the store of the programs behind `port`, or the floor program's file) at 10 per second.
+/// `cpu_of` tells the CPU time, in nanoseconds, of the processes serving the streams.
 pub(crate) fn fanout(
     port: u16,
     path: &str,
     subscribers: usize,
     messages: usize,
     mut publish: impl FnMut(&str),
+    cpu_of: impl Fn() -> u64,
 ) -> Fanout {
     let path: Arc<str> = path.into();
     let ready = Arc::new(Barrier::new(subscribers + 1));
@@ -47,13 +52,15 @@ pub(crate) fn fanout(
                             arrivals.push((seen, now));
                         }
                     }
-                    arrivals
+                    // Held open until the CPU time is read: the process ends with it.
+                    (arrivals, r)
                 })
                 .unwrap()
         })
         .collect();
     ready.wait();
     std::thread::sleep(Duration::from_millis(200));
+    let cpu_before = cpu_of();
     let mut sent = Vec::new();
     let start = Instant::now();
     for i in 0..messages {
@@ -63,11 +70,16 @@ pub(crate) fn fanout(
         publish(&format!("m{i}"));
     }
     let mut delays = Vec::new();
+    let mut open = Vec::new();
     for h in handles {
-        for (n, at) in h.join().unwrap() {
+        let (arrivals, r) = h.join().unwrap();
+        for (n, at) in arrivals {
             delays.push(ms(at.duration_since(sent[n - 1]).unwrap_or_default()));
         }
+        open.push(r);
     }
+    let cpu = cpu_of().saturating_sub(cpu_before);
+    drop(open);
     let delivered = delays.len();
     let s = sorted(delays);
     Fanout {
@@ -77,6 +89,7 @@ pub(crate) fn fanout(
         p50: percentile(&s, 0.5),
         p99: percentile(&s, 0.99),
         max: s.last().copied().unwrap_or(f64::NAN),
+        cpu_us: cpu as f64 / 1000.0 / delivered.max(1) as f64,
     }
 }
 
@@ -86,6 +99,7 @@ pub(crate) fn ours_fanout(
     store: &mut dyn ChannelStore,
     subscribers: usize,
     messages: usize,
+    cpu_of: impl Fn() -> u64,
 ) -> Fanout {
     fanout(
         port,
@@ -95,12 +109,19 @@ pub(crate) fn ours_fanout(
         |m| {
             store.put("fan", m);
         },
+        cpu_of,
     )
 }
 
 /// The floor: `benches/peers/nph-sse-floor.c` in the site's `cgi-bin`, watching `dir`, where
 /// each message is written to a temporary file and renamed to `message`, as the spool does.
-pub(crate) fn floor_fanout(port: u16, dir: &Path, subscribers: usize, messages: usize) -> Fanout {
+pub(crate) fn floor_fanout(
+    port: u16,
+    dir: &Path,
+    subscribers: usize,
+    messages: usize,
+    cpu_of: impl Fn() -> u64,
+) -> Fanout {
     fanout(
         port,
         &format!("/cgi-bin/nph-sse-floor?{}", dir.display()),
@@ -111,11 +132,12 @@ pub(crate) fn floor_fanout(port: u16, dir: &Path, subscribers: usize, messages: 
             std::fs::write(&tmp, m).unwrap();
             std::fs::rename(&tmp, dir.join("message")).unwrap();
         },
+        cpu_of,
     )
 }
 
-/// Scenario 3's rows, by key: `apache_spool`, `apache_redis`, `apache_floor`, `lighttpd_spool`,
-/// `lighttpd_floor`.
+/// Scenario 3's rows, by key: `apache_spool`, `apache_redis`, `apache_floor`, `apache_mercure`,
+/// `lighttpd_spool`, `lighttpd_floor`.
 pub(crate) struct FanoutRows(Vec<(&'static str, Fanout)>);
 
 impl FanoutRows {
@@ -130,30 +152,64 @@ impl FanoutRows {
     }
 }
 
-/// Scenario 3: ours over each store and the C floor, under Apache and lighttpd.
+/// The CPU time, in nanoseconds, of the live processes of the executable `exe`.
+pub(crate) fn program_cpu(exe: &Path) -> u64 {
+    util::pids_of(exe)
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Scenario 3: ours over each store and the C floor, under Apache and lighttpd, and the
+/// Mercure hub beside the channel stream (same store, same server).
 pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows {
     let r = sys.apache_redis.port;
     eprintln!("e2e: 3 fan-out");
     let (subscribers, messages) = (plan.fanout_subscribers, plan.fanout_messages);
+    let longpoll = sys.site.program("nph-longpoll");
+    let cpu = || program_cpu(&longpoll);
+    let floor = sys.site.program("nph-sse-floor");
+    let floor_cpu = || program_cpu(&floor);
+    let redis_longpoll = sys.site_redis.program("nph-longpoll");
     let fan = ours_fanout(
         sys.apache.port,
         stores.spool.as_mut(),
         subscribers,
         messages,
+        cpu,
     );
     reap(&sys.site.cgi_bin.display().to_string());
-    let fan_redis = ours_fanout(r, stores.redis.as_mut(), subscribers, messages);
+    let hub = sys.site.program("nph-mercure");
+    let fan_mercure = mercure_fanout(
+        sys.apache.port,
+        stores.spool.as_mut(),
+        subscribers,
+        messages,
+        || program_cpu(&hub),
+    );
+    reap(&sys.site.cgi_bin.display().to_string());
+    let fan_redis = ours_fanout(r, stores.redis.as_mut(), subscribers, messages, || {
+        program_cpu(&redis_longpoll)
+    });
     reap(&sys.site_redis.cgi_bin.display().to_string());
-    let fan_floor = floor_fanout(sys.apache.port, &sys.floor_dir, subscribers, messages);
+    let fan_floor = floor_fanout(
+        sys.apache.port,
+        &sys.floor_dir,
+        subscribers,
+        messages,
+        floor_cpu,
+    );
     reap(&sys.site.cgi_bin.display().to_string());
     let l = sys.lighttpd.port;
-    let fan_l = ours_fanout(l, stores.spool.as_mut(), subscribers, messages);
+    let fan_l = ours_fanout(l, stores.spool.as_mut(), subscribers, messages, cpu);
     reap(&sys.site.cgi_bin.display().to_string());
-    let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages);
+    let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages, floor_cpu);
     reap(&sys.site.cgi_bin.display().to_string());
 
     FanoutRows(vec![
         ("apache_spool", fan),
+        ("apache_mercure", fan_mercure),
         ("apache_redis", fan_redis),
         ("apache_floor", fan_floor),
         ("lighttpd_spool", fan_l),

@@ -336,6 +336,8 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
     let mut lat_lp = Latency::new("serverpush long-poll (HTTP publish)");
     let mut lat_sse = Latency::new("serverpush SSE (HTTP publish)");
     let mut lat_local = Latency::new("serverpush SSE (local publish)");
+    let mut lat_hub = Latency::new("serverpush Mercure hub (HTTP publish)");
+    let mut lat_hub_local = Latency::new("serverpush Mercure hub (local publish)");
     let mut lat_c = Latency::new("C hello CGI round trip (floor)");
     let mut lat_nlp = Latency::new("nchan long-poll");
     let mut lat_nes = Latency::new("nchan EventSource");
@@ -396,6 +398,20 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
             true,
             "local",
         ));
+        lat_hub.round(ours_mercure(
+            stores.spool.as_mut(),
+            sys.apache.port,
+            n,
+            false,
+            "sse",
+        ));
+        lat_hub_local.round(ours_mercure(
+            stores.spool.as_mut(),
+            sys.apache.port,
+            n,
+            true,
+            "local",
+        ));
         lat_r_lp.round(ours_longpoll(r, "lat", n, &mut r_cursor, &mut closes));
         closes.clear();
         lat_r_sse.round(ours_sse(stores.redis.as_mut(), r, n, false, "sse"));
@@ -428,6 +444,8 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
             ("lp", lat_lp),
             ("sse", lat_sse),
             ("local", lat_local),
+            ("hub", lat_hub),
+            ("hub_local", lat_hub_local),
             ("l_lp", lat_l_lp),
             ("l_sse", lat_l_sse),
             ("r_lp", lat_r_lp),

@@ -253,6 +253,8 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> Vec<Loss> 
     let per = plan.loss_per_publisher;
     let mut loss = ours_loss(sys.apache.port, stores.spool.as_mut(), per, "");
     reap(&sys.site.cgi_bin.display().to_string());
+    loss.extend(mercure_loss(sys.apache.port, per));
+    reap(&sys.site.cgi_bin.display().to_string());
     loss.extend(ours_loss(r, stores.redis.as_mut(), per, " over Redis"));
     reap(&sys.site_redis.cgi_bin.display().to_string());
     eprintln!("e2e: 2 loss: nchan");

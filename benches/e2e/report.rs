@@ -83,6 +83,8 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         ["r_lp", "r_sse", "r_local", "nlp", "nes"].map(|k| latency.get(k));
     let [lat_nr_lp, lat_nr_es, lat_seed, lat_lp_close, lat_l_lp_close] =
         ["nr_lp", "nr_es", "seed", "lp_close", "l_lp_close"].map(|k| latency.get(k));
+    let [lat_hub, lat_hub_local] = ["hub", "hub_local"].map(|k| latency.get(k));
+    let fan_hub = fanout.get("apache_mercure");
     let [fan, fan_redis, fan_floor, fan_l, fan_l_floor] = [
         "apache_spool",
         "apache_redis",
@@ -128,6 +130,8 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         &lat_lp,
         &lat_sse,
         &lat_local,
+        &lat_hub,
+        &lat_hub_local,
         &lat_l_lp,
         &lat_l_sse,
         &lat_r_lp,
@@ -250,6 +254,36 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         verdict(all(fan_l) && fan_l.p99 <= 1.3 * fan_l_floor.p99),
         fan_redis.p99 / fan.p99,
         verdict(fan_redis.p99 <= fan.p99)
+    )
+    .unwrap();
+
+    writeln!(w, "### The Mercure hub beside the channel stream\n").unwrap();
+    writeln!(w, "The same fan-out through the Mercure hub (`/.well-known/mercure?topic=…`, one `nph-mercure` process per subscriber, updates stored into the hub's log as its publishes store them) beside the channel stream, under the same Apache with the same spool store. CPU is the subscribers' processes' (`/proc/PID/schedstat`) from when all were subscribed to when every message had reached them all, per message delivered.\n").unwrap();
+    writeln!(
+        w,
+        "| subscriber | delivered | of | p50 ms | p99 ms | CPU µs per delivery |\n|---|---|---|---|---|---|"
+    )
+    .unwrap();
+    for (what, f) in [("channel SSE stream", fan), ("Mercure hub", fan_hub)] {
+        writeln!(
+            w,
+            "| {what} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            f.delivered,
+            f.subscribers * f.messages,
+            f.p50,
+            f.p99,
+            f.cpu_us
+        )
+        .unwrap();
+    }
+    writeln!(
+        w,
+        "\nTarget: a Mercure subscriber costs no more than 1.2× a channel subscriber per delivery: CPU {:.2}× ({}), fan-out p99 {:.2}×, publish-to-delivery p50 with a local publish {:.2}× and with an HTTP publish {:.2}× (section 1).\n",
+        fan_hub.cpu_us / fan.cpu_us,
+        verdict(all(fan_hub) && fan_hub.cpu_us <= 1.2 * fan.cpu_us),
+        fan_hub.p99 / fan.p99,
+        lat_hub_local.p50() / lat_local.p50(),
+        lat_hub.p50() / lat_sse.p50(),
     )
     .unwrap();
 

@@ -150,6 +150,7 @@ pub(crate) const CONFIG_STORE_REDIS: &str = "store = \"redis\"\n";
 
 pub(crate) const CONFIG: &str = "spool_dir = \"@SPOOL@\"\nopen_channels = [\"lat\", \"llat\", \"sse\", \"lsse\", \"loss\", \"fan\", \"idle\", \"spawn\", \"lspawn\", \"once\", \"waiting\", \"crowd\"]\n\
 retention_messages = 20000\nlongpoll_timeout_secs = 120\nheartbeat_secs = 15\nkeepalive_secs = 5\n\
+mercure_anonymous = true\njwt_secret = \"the-benchmark-hub-secret-of-32-bytes-or-more\"\n\
 [cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
 
 pub(crate) fn start(plan: &Plan) -> Systems {
