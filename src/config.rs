@@ -121,8 +121,8 @@ pub struct Config {
     pub files: BTreeMap<String, PathBuf>,
     /// True when the Mercure hub serves subscribers without a token (public updates only).
     pub mercure_anonymous: bool,
-    /// Origins (`https://app.example.com`, or `*` for any) whose pages may use the Mercure hub
-    /// from another origin: answers carry CORS headers with credentials for them.
+    /// Origins (`https://app.example.com`) whose pages may use the Mercure hub from another
+    /// origin, with credentials; `*` lets any other page subscribe, without them.
     pub cors_origins: Vec<String>,
 }
 

@@ -117,6 +117,17 @@ impl Publisher {
     }
 }
 
+/// How a token's dates are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dates {
+    /// By the JWT library: `exp` required, `nbf` honoured, both whole seconds.
+    Checked,
+    /// By the caller, from the claims it decodes: Mercure tokens may have no `exp`, and the
+    /// Symfony component writes `exp` with a fraction of a second, which the library refuses.
+    /// Their `aud` names the application's hub, which this server does not check.
+    ByCaller,
+}
+
 /// Where a token came from: a cookie is sent by the browser on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
@@ -230,18 +241,18 @@ impl<'a> Rights<'a> {
 
     /// Verifies `token`; the reason of a refusal never quotes it.
     fn verify(&self, token: &str) -> Result<Grants, RequestError> {
-        let claims: Claims = self.decode(token, true)?;
+        let claims: Claims = self.decode(token, Dates::Checked)?;
         let mut grants = claims.serverpush;
         grants.sub = claims.sub;
         Ok(grants)
     }
 
-    /// Verifies `token` with the configured keys and decodes its claims; `exp` is checked when
-    /// present and required when `require_exp`. A refusal's reason never quotes the token.
+    /// Verifies `token` with the configured keys and decodes its claims, its dates as `dates`
+    /// says. A refusal's reason never quotes the token.
     fn decode<C: serde::de::DeserializeOwned>(
         &self,
         token: &str,
-        require_exp: bool,
+        dates: Dates,
     ) -> Result<C, RequestError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthorized("the token is not a JWT this server accepts"))?;
@@ -280,8 +291,18 @@ impl<'a> Rights<'a> {
         .ok_or_else(|| unauthorized("the token's algorithm is not accepted here"))?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.config.jwt_leeway_secs;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(if require_exp { &["exp"] } else { &[] });
+        match dates {
+            Dates::Checked => {
+                validation.validate_nbf = true;
+                validation.set_required_spec_claims(&["exp"]);
+            }
+            Dates::ByCaller => {
+                validation.validate_exp = false;
+                validation.validate_nbf = false;
+                validation.validate_aud = false;
+                validation.set_required_spec_claims::<&str>(&[]);
+            }
+        }
         let data = jsonwebtoken::decode::<C>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             unauthorized(match e.kind() {
@@ -365,13 +386,7 @@ impl<'a> Rights<'a> {
     fn holder(&self) -> String {
         match &self.token {
             Some(Ok((Grants { sub: Some(sub), .. }, _))) => format!("sub:{sub}"),
-            Some(Ok(_)) => {
-                use sha2::{Digest, Sha256};
-                let token = self.raw_token().ok().flatten().map_or("", |(t, _)| t);
-                let digest = Sha256::digest(token.as_bytes());
-                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                format!("jwt:{hex}")
-            }
+            Some(Ok(_)) => token_digest(self.raw_token().ok().flatten().map_or("", |(t, _)| t)),
             _ => String::new(),
         }
     }
@@ -469,13 +484,17 @@ impl<'a> Rights<'a> {
 /// The name of the cookie that may carry a Mercure token.
 pub const MERCURE_COOKIE: &str = "mercureAuthorization";
 
-/// The claims a Mercure token carries.
+/// The claims a Mercure token carries. Dates are numbers of seconds, whole or not.
 #[derive(Debug, Default, Deserialize)]
 struct MercureClaims {
     #[serde(default)]
     mercure: MercureClaim,
     #[serde(default)]
-    exp: Option<u64>,
+    exp: Option<f64>,
+    #[serde(default)]
+    nbf: Option<f64>,
+    #[serde(default)]
+    sub: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -496,6 +515,9 @@ pub struct MercureGrant {
     pub subscribe: Vec<String>,
     /// When the token expires (seconds since 1970), if it says: a stream ends then.
     pub expires: Option<u64>,
+    /// Who holds it: its `sub`, or the token's digest. A publisher's own update ids are
+    /// scoped to it, as idempotency keys are.
+    pub holder: String,
 }
 
 impl Rights<'_> {
@@ -529,11 +551,31 @@ impl Rights<'_> {
                 "this hub has no token key (jwt_secret, jwt_public_key)",
             ));
         }
-        let claims: MercureClaims = self.decode(raw, false)?;
+        let claims: MercureClaims = self.decode(raw, Dates::ByCaller)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let leeway = self.config.jwt_leeway_secs as f64;
+        // JSON numbers are finite: no NaN to compare.
+        if claims.exp.is_some_and(|exp| exp + leeway <= now) {
+            return Err(unauthorized("the token has expired"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf - leeway > now) {
+            return Err(unauthorized("the token is not valid yet"));
+        }
+        let holder = match claims.sub {
+            Some(sub) => format!("sub:{sub}"),
+            None => token_digest(raw),
+        };
         let grant = MercureGrant {
             publish: claims.mercure.publish,
             subscribe: claims.mercure.subscribe,
-            expires: claims.exp,
+            // Whole seconds, rounded down; a date no clock reaches is no date.
+            expires: claims
+                .exp
+                .filter(|e| e.is_finite() && *e >= 0.0)
+                .map(|e| e as u64),
+            holder,
         };
         Ok(Some((grant, source)))
     }
@@ -542,6 +584,11 @@ impl Rights<'_> {
     /// when `mercure_anonymous` is on (401 otherwise).
     pub fn mercure_subscriber(&self) -> Result<Option<MercureGrant>, RequestError> {
         match self.mercure_token()? {
+            // Within the leeway a token is still valid, but a stream would end at once: the
+            // client is told to get a new one instead of reconnecting until the leeway ends.
+            Some((grant, _)) if grant.expires.is_some_and(|e| e <= now_secs()) => {
+                Err(unauthorized("the token has expired"))
+            }
             Some((grant, _)) => Ok(Some(grant)),
             None if self.config.mercure_anonymous => Ok(None),
             None => Err(needs_token("subscribing to this hub needs a token")),
@@ -561,6 +608,21 @@ impl Rights<'_> {
             None => Err(needs_token("publishing to this hub needs a token")),
         }
     }
+}
+
+/// A token without a `sub`, named by its digest (never its text).
+fn token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("jwt:{hex}")
+}
+
+/// Seconds since 1970, now.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal the token.

@@ -138,6 +138,23 @@ proptest! {
         prop_assert!(is_pattern(&prefix));
     }
 
+    /// Any selector against any topic: parsed or refused, matched or not, never a panic; a
+    /// topic always matches itself, `*` and `{+all}`.
+    #[test]
+    fn mercure_selectors(
+        selector in "[{}a-z/:.+#?&;=,*%0-9é-]{0,60}",
+        topic in "[a-z/:.%0-9é-]{1,60}",
+    ) {
+        use serverpush::source::mercure::selector::Selector;
+        if let Ok(parsed) = Selector::parse(&selector) {
+            let _ = parsed.matches(&topic);
+        }
+        prop_assert!(Selector::parse(&topic).unwrap().matches(&topic));
+        prop_assert!(Selector::parse("*").unwrap().matches(&topic));
+        let reserved = Selector::parse("{+all}").unwrap();
+        prop_assert!(reserved.matches(&topic));
+    }
+
     /// Any message through SSE as the long-poll frames it (JSON data, cursor ids): exactly one
     /// event per message, with the same id and the same message back.
     #[test]

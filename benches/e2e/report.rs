@@ -258,7 +258,7 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     .unwrap();
 
     writeln!(w, "### The Mercure hub beside the channel stream\n").unwrap();
-    writeln!(w, "The same fan-out through the Mercure hub (`/.well-known/mercure?topic=…`, one `nph-mercure` process per subscriber, updates stored into the hub's log as its publishes store them) beside the channel stream, under the same Apache with the same spool store. CPU is the subscribers' processes' (`/proc/PID/schedstat`) from when all were subscribed to when every message had reached them all, per message delivered.\n").unwrap();
+    writeln!(w, "The same fan-out through the Mercure hub (`/.well-known/mercure?topic=…`, one `nph-mercure` process per subscriber, updates stored into the hub's log as its publishes store them) beside the channel stream, under the same Apache with the same spool store. CPU is the subscribers' processes' (`/proc/PID/schedstat`) from when all were subscribed to when every message had reached them all, per message delivered. The reference hub (a Go daemon built on Caddy) is not packaged by Debian, and the benchmark installs its peers from the distribution only, so it is not measured beside ours.\n").unwrap();
     writeln!(
         w,
         "| subscriber | delivered | of | p50 ms | p99 ms | CPU µs per delivery |\n|---|---|---|---|---|---|"

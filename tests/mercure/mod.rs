@@ -322,6 +322,24 @@ fn tokens_from_every_source() {
     }
     let (status, _, _) = hub.answer("GET", &format!("topic=*&authorization={forged}"), &[]);
     assert_eq!(status, 401);
+    // The Symfony component's tokens: `exp` with a fraction of a second, an audience.
+    let symfony = jwt(json!({
+        "exp": now() as f64 + 3600.25,
+        "aud": ["https://app.example"],
+        "mercure": { "publish": ["urn:p"], "subscribe": ["urn:p"] }
+    }));
+    let (status, head, body) = hub.post(Some(&symfony), "topic=urn%3Ap&data=x", &[]);
+    assert_eq!(status, 200, "{head}\n{body}");
+    let cgi = hub.subscribe("topic=urn%3Ap", &[bearer(&symfony)]);
+    assert_eq!(status_of(&split_head(&cgi.out).0), 200);
+    // Past its exp, within the leeway: a stream would end at once, so it is refused.
+    let ending = jwt(json!({ "exp": now() - 5, "mercure": { "subscribe": ["*"] } }));
+    let (status, _, body) = hub.answer(
+        "GET",
+        "topic=*",
+        &[("HTTP_AUTHORIZATION", &format!("Bearer {ending}"))],
+    );
+    assert_eq!(status, 401, "{body}");
 }
 
 #[test]
@@ -373,6 +391,8 @@ fn history_earliest_resumption_and_the_last_event_id_header() {
     let hub = Hub::new("mercure_anonymous = true\nretention_messages = 4");
     let first = hub.publish("topic=t&data=1");
     let second = hub.publish("topic=t&data=2&id=own-2");
+    // A publisher repeating its id (a retried job) is answered alike and stores nothing.
+    assert_eq!(hub.publish("topic=t&data=2-again&id=own-2"), "own-2");
     hub.publish("topic=t&data=3");
     let fourth = hub.publish("topic=t&data=4");
     assert_eq!(second, "own-2", "a publisher's id is kept");
@@ -479,9 +499,13 @@ fn bad_requests_are_400_and_change_nothing() {
     let (_, out, _) = req.spawn(&bin("nph-mercure")).finish(T);
     assert_eq!(status_of(&split_head(&out).0), 415);
     let selectors = "topic=*&".repeat(100);
+    let long_id = format!("topic=*&lastEventID={}", "x".repeat(1025));
     for query in [
         "",
         "lastEventID=earliest",
+        "topic=*&lastEventID=a%0Ab",
+        "topic=*&lastEventID=caf%C3%A9",
+        long_id.as_str(),
         "topic=https%3A%2F%2Fex.com%2F%7Bid",
         "topic=%7B%3Dx%7D",
         selectors.as_str(),
@@ -565,4 +589,28 @@ fn a_stream_ends_when_its_token_expires() {
         &[("HTTP_AUTHORIZATION", &format!("Bearer {expired}"))],
     );
     assert_eq!(status, 401);
+}
+
+/// The hub's log is a store channel that no channel request can name: its private updates are
+/// never served by `nph-longpoll`, however it is asked.
+#[test]
+fn no_channel_request_reaches_the_hubs_log() {
+    let hub = Hub::new("mercure_anonymous = true\nopen_channels = [\"open\"]");
+    hub.publish("topic=t&data=private-data&private=on");
+    for (query, path) in [
+        ("channel=%2Bmercure&since=0&timeout=0", None),
+        ("channel=%2Bmercure&transport=sse", None),
+        ("since=0&timeout=0", Some("/+mercure")),
+        ("channel=..%2F%2Bmercure&since=0&timeout=0", None),
+    ] {
+        let mut req = CgiRequest::get("nph-longpoll", query);
+        req.config = Some(&hub.config);
+        if let Some(path) = path {
+            req = req.var("PATH_INFO", path);
+        }
+        let (_, out, _) = req.spawn(&bin("nph-longpoll")).finish(T);
+        let (head, body) = split_head(&out);
+        assert_eq!(status_of(&head), 400, "{query} {path:?}: {head}");
+        assert!(!String::from_utf8_lossy(body).contains("private-data"));
+    }
 }

@@ -22,7 +22,7 @@ use http::StatusCode;
 use http::header::CONTENT_TYPE;
 
 use super::selector::Selector;
-use super::update::{Update, parse_minted};
+use super::update::{Update, own_id, parse_minted, sendable};
 use super::{Cors, MAX_TOPICS, last_event_id_header};
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
@@ -35,6 +35,10 @@ use crate::source::longpoll::{READ_LIMIT, refuse_late, store_refusal};
 use crate::store::{self, ChannelStore, StoreError, Waiting};
 use crate::stream::{self, Event, Flow, Output, Source, Unit, Writer};
 use crate::transport::sse::SseWriter;
+
+/// The most bytes a subscription's selectors may have in all: each is matched against every
+/// update's topics.
+const MAX_SELECTOR_BYTES: usize = 8192;
 
 /// The longest `Last-Event-ID` looked for.
 const MAX_LAST_EVENT_ID_BYTES: usize = 1024;
@@ -78,6 +82,11 @@ impl Subscription {
                 "a subscription has at most {MAX_TOPICS} topics"
             )));
         }
+        if topics.iter().map(|t| t.len()).sum::<usize>() > MAX_SELECTOR_BYTES {
+            return Err(RequestError::bad_request(format!(
+                "a subscription's topics are at most {MAX_SELECTOR_BYTES} bytes in all"
+            )));
+        }
         let selectors = topics
             .iter()
             .map(|t| Selector::parse(t))
@@ -101,9 +110,13 @@ impl Subscription {
             Some(id) => Some(id),
             None => request.query.get("lastEventID"),
         };
-        if last_event_id.is_some_and(|id| id.len() > MAX_LAST_EVENT_ID_BYTES) {
+        // Ids this hub gives are printable ASCII (a publisher's are refused otherwise), and the
+        // answer repeats the id in a header.
+        if last_event_id.is_some_and(|id| {
+            id.len() > MAX_LAST_EVENT_ID_BYTES || !id.bytes().all(|b| (b' '..=b'~').contains(&b))
+        }) {
             return Err(RequestError::bad_request(format!(
-                "Last-Event-ID is at most {MAX_LAST_EVENT_ID_BYTES} bytes"
+                "Last-Event-ID is at most {MAX_LAST_EVENT_ID_BYTES} printable ASCII characters"
             )));
         }
         let store =
@@ -238,7 +251,7 @@ fn find(store: &mut dyn ChannelStore, hub: &Channel, id: &str) -> Result<Option<
     loop {
         let batch = store.read_within(hub, after, READ_LIMIT, 1 << 20)?;
         for m in &batch.messages {
-            if Update::decode(&m.data).is_some_and(|u| u.id.as_deref() == Some(id)) {
+            if own_id(&m.data).is_some_and(|own| own == id) {
                 found = Some(m.id);
             }
         }
@@ -265,6 +278,9 @@ struct HubStream<'s> {
 impl HubStream<'_> {
     /// True when this subscriber gets `update`.
     fn wants(&self, update: &Update) -> bool {
+        if !sendable(update) {
+            return false;
+        }
         let asked = super::selector::any_matches(self.selectors, &update.topics);
         asked && (!update.private || super::selector::any_matches(self.private, &update.topics))
     }

@@ -57,40 +57,45 @@ pub enum MercurePlan {
     Subscribe(hub::Subscription),
 }
 
-/// The CORS headers an answer gets: the request's origin when `cors_origins` allows it.
+/// The CORS headers an answer gets: the request's origin with credentials when `cors_origins`
+/// names it; any origin without credentials when it holds `*`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cors {
     origin: Option<String>,
+    credentials: bool,
 }
 
 impl Cors {
     /// The CORS answer for `request`.
     pub fn of(request: &Request, config: &Config) -> Result<Cors, RequestError> {
-        let origin = request.header_str("origin")?.filter(|origin| {
-            config
-                .cors_origins
-                .iter()
-                .any(|allowed| allowed == "*" || allowed == origin)
-        });
+        let Some(origin) = request.header_str("origin")? else {
+            return Ok(Cors::default());
+        };
+        let named = config.cors_origins.iter().any(|allowed| allowed == origin);
+        let any = config.cors_origins.iter().any(|allowed| allowed == "*");
         Ok(Cors {
-            origin: origin.map(str::to_owned),
+            origin: (named || any).then(|| origin.to_owned()),
+            credentials: named,
         })
     }
 
-    /// `head` with the CORS headers, when the origin is allowed. Credentials are allowed, since
-    /// the `mercureAuthorization` cookie carries a browser's token, so the origin is named,
-    /// never `*`.
+    /// `head` with the CORS headers, when the origin is allowed. A named origin may send
+    /// credentials (the `mercureAuthorization` cookie carries a browser's token), so it is
+    /// named in the answer; `*` lets any page subscribe, but never with the cookies a browser
+    /// holds for this site, which would hand any page its user's private updates.
     pub fn apply(&self, head: Head) -> io::Result<Head> {
         let Some(origin) = &self.origin else {
             return Ok(head);
         };
-        let head = head
-            .header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
-            .map_err(io::Error::other)?
-            .header_static(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")
-            .header_static(http::header::VARY, "Origin")
-            .header_static(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, "Last-Event-ID");
-        Ok(head)
+        let head = if self.credentials {
+            head.header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+                .map_err(io::Error::other)?
+                .header_static(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")
+                .header_static(http::header::VARY, "Origin")
+        } else {
+            head.header_static(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        };
+        Ok(head.header_static(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, "Last-Event-ID"))
     }
 
     /// The preflight's own headers: the methods and the request headers a subscriber or a

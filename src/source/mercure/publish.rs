@@ -15,10 +15,13 @@ use crate::name::Channel;
 use crate::query::Query;
 use crate::rights::Rights;
 use crate::source::longpoll::store_refusal;
-use crate::store::{self, NewMessage};
+use crate::store::{self, IdempotencyKey, NewMessage};
 
 /// What a form may carry beyond its data: topics, the other fields, their escapes.
 const FORM_ALLOWANCE: u64 = 64 * 1024;
+
+/// The most bytes an update's topics may have in all: every subscriber matches them.
+const MAX_TOPICS_BYTES: usize = 8192;
 
 /// The longest publisher id or event type kept.
 const MAX_FIELD_BYTES: usize = 256;
@@ -79,10 +82,18 @@ pub fn publish(
         ));
     }
     let text = update.encode();
+    // A publisher's own id names one update: a publisher that repeats one (a retry of a publish
+    // that was stored, as a job queue makes) is answered as the first time and stores nothing,
+    // so a subscriber resuming from that id misses nothing in between. Scoped to the publisher,
+    // as the channels' idempotency keys are.
+    let key = update
+        .id
+        .as_deref()
+        .map(|id| IdempotencyKey::new(&format!("mercure:{}", grant.holder), id));
     let message = NewMessage {
         content_type: CONTENT_TYPE,
         data: &text,
-        idempotency_key: None,
+        idempotency_key: key.as_ref(),
     };
     let published = store::open(config)
         .and_then(|mut store| store.publish(&Channel::mercure_hub(), &message))
@@ -102,6 +113,11 @@ fn update_of(form: &Query, config: &Config) -> Result<Update, RequestError> {
     }
     if topics.len() > MAX_TOPICS {
         return Err(bad(format!("an update has at most {MAX_TOPICS} topics")));
+    }
+    if topics.iter().map(String::len).sum::<usize>() > MAX_TOPICS_BYTES {
+        return Err(bad(format!(
+            "an update's topics are at most {MAX_TOPICS_BYTES} bytes in all"
+        )));
     }
     if let Some(topic) = topics
         .iter()
@@ -123,7 +139,8 @@ fn update_of(form: &Query, config: &Config) -> Result<Update, RequestError> {
         ));
     }
     let id = match form.get("id") {
-        None => None,
+        // An empty id is no id: the hub mints one, as for a form without the field.
+        None | Some("") => None,
         Some(id) if id.starts_with('#') => return Err(bad("an update's id may not start with #")),
         Some(id) if id.starts_with(MINTED_PREFIX) => {
             return Err(bad(format!(
@@ -131,11 +148,16 @@ fn update_of(form: &Query, config: &Config) -> Result<Update, RequestError> {
             )));
         }
         Some("earliest") => return Err(bad("earliest is not an update's id")),
+        // Printable ASCII: a subscriber sends it back in a header, and the hub repeats it in
+        // its own `Last-Event-ID` header, where other bytes do not travel reliably.
         Some(id)
-            if id.is_empty() || id.len() > MAX_FIELD_BYTES || id.contains(char::is_control) =>
+            if id.len() > MAX_FIELD_BYTES
+                || !id.bytes().all(|b| (b' '..=b'~').contains(&b))
+                || id.starts_with(' ')
+                || id.ends_with(' ') =>
         {
             return Err(bad(format!(
-                "an update's id is 1 to {MAX_FIELD_BYTES} bytes without control characters"
+                "an update's id is 1 to {MAX_FIELD_BYTES} printable ASCII characters, not starting or ending with a space"
             )));
         }
         Some(id) => Some(id.to_owned()),
@@ -191,6 +213,11 @@ mod tests {
         assert!(!plain.private);
         assert_eq!(plain.data, "");
         assert_eq!(update("topic=t&private=").map(|u| u.private), Ok(true));
+        assert_eq!(update("topic=t&id=").map(|u| u.id), Ok(None));
+        assert_eq!(
+            update("topic=t&id=a+b").map(|u| u.id),
+            Ok(Some("a b".into()))
+        );
     }
 
     #[test]
@@ -205,6 +232,9 @@ mod tests {
             "topic=t&id=urn%3Aserverpush%3Aab%3A1",
             "topic=t&id=earliest",
             "topic=t&id=a%0Db",
+            "topic=t&id=caf%C3%A9",
+            "topic=t&id=+padded",
+            "topic=t&id=padded+",
             "topic=t&type=a%0Ab",
             "topic=t&retry=-1",
             "topic=t&retry=1.5",

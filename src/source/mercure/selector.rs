@@ -2,20 +2,30 @@
 //! and `mercure.subscribe` claims grant. A selector is `*` (every topic), an RFC 6570 URI
 //! template (`https://example.com/books/{id}`), or otherwise a topic compared exactly.
 //!
-//! A template matches a topic that some values of its variables would expand to. Matching is a
-//! walk over the topic that keeps the set of places the template may be at (a Thompson
-//! automaton), so it takes time proportional to the topic's length times the template's
-//! whatever either holds: a subscriber's or a token's selectors cannot make a process spin.
-//! An expression matches what its operator's expansions are made of: `{var}` and the `.`, `/`,
-//! `;`, `?`, `&` forms unreserved characters and percent-escapes (so `{id}` never spans a `/`),
-//! `{+var}` and `{#var}` reserved characters too; a list's separators and `name=` are part of
-//! an expression's expansion. No crate matches templates (those that exist expand them, or
-//! match level 2 only through a regular expression per template), hence this module.
+//! A template matches a topic that some values of its variables would expand to (RFC 6570 §3.2):
+//! an expression expands to nothing (its variables undefined) or to its operator's first
+//! character and one item per defined variable, joined by the operator's separator. An item is
+//! a value of unreserved characters and percent-escapes (reserved characters too for `{+var}`
+//! and `{#var}`), commas joining a list's members, at most `n` characters for `{var:n}`; the
+//! named forms (`{;x}`, `{?x}`, `{&x}`) put the variable's own name and `=` before it; only an
+//! exploded variable (`{var*}`) gives several items, or items named by their keys. So `{id}`
+//! never spans a `/`, `{/id}` is one path segment and `{/id*}` several, and `{?q}` matches
+//! `?q=…` only.
+//!
+//! The template is compiled to an automaton (Thompson's construction) and matched by walking
+//! the topic once with the set of states the automaton may be in: time is the topic's length
+//! times the automaton's size, whatever either holds, and the automaton's size is bounded
+//! ([`MAX_STATES`]), so a subscriber's or a token's selectors cannot make a process spin. No
+//! crate matches templates (those that exist expand them, or match level 2 only through a
+//! regular expression compiled per template), hence this module.
 
 use std::fmt;
 
 /// The most bytes a topic or a selector may have.
 pub const MAX_TOPIC_BYTES: usize = 2048;
+
+/// The most states a template's automaton may have; a template that needs more is refused.
+pub const MAX_STATES: usize = 8192;
 
 /// One selector, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +61,7 @@ impl fmt::Display for SelectorError {
 impl std::error::Error for SelectorError {}
 
 impl Selector {
-    /// Parses a selector: `*`, a template when it holds a `{`, else an exact topic.
+    /// Parses a selector: `*`, a template when it holds a brace, else an exact topic.
     pub fn parse(text: &str) -> Result<Selector, SelectorError> {
         if text.is_empty() || text.len() > MAX_TOPIC_BYTES {
             return Err(SelectorError::Size);
@@ -70,7 +80,8 @@ impl Selector {
         match self {
             Selector::All => true,
             Selector::Exact(exact) => exact == topic,
-            Selector::Template(template) => template.matches(topic),
+            // A topic may hold braces itself: a template matches its own text too.
+            Selector::Template(template) => template.matches(topic) || template.text == topic,
         }
     }
 }
@@ -82,72 +93,281 @@ pub fn any_matches(selectors: &[Selector], topics: &[String]) -> bool {
         .any(|s| topics.iter().any(|t| s.matches(t)))
 }
 
-/// The characters an expression's expansion is made of.
+/// A set of bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Class {
-    /// Unreserved characters and `%` (percent-escapes), plus `,` `=` `.` `/` `;` `&`: the
-    /// separators of the simple and the `.`, `/`, `;`, `?`, `&` operators. Which separators an
-    /// operator uses is told by its first character; the body allows them all but `/` for the
-    /// simple, `;` and `.` forms, so `{id}` stops at a path's next segment.
-    Unreserved { slash: bool },
-    /// Every character allowed in a URI (the `+` and `#` operators).
-    Reserved,
-}
+struct Bytes([u64; 4]);
 
-impl Class {
-    fn allows(self, b: u8) -> bool {
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%');
-        match self {
-            Class::Unreserved { slash } => {
-                unreserved || matches!(b, b',' | b'=' | b';' | b'&') || (slash && b == b'/')
-            }
-            Class::Reserved => {
-                unreserved
-                    || matches!(
-                        b,
-                        b':' | b'/'
-                            | b'?'
-                            | b'#'
-                            | b'['
-                            | b']'
-                            | b'@'
-                            | b'!'
-                            | b'$'
-                            | b'&'
-                            | b'\''
-                            | b'('
-                            | b')'
-                            | b'*'
-                            | b'+'
-                            | b','
-                            | b';'
-                            | b'='
-                    )
-                    // An IRI's characters beyond ASCII.
-                    || b >= 0x80
-            }
+impl Bytes {
+    const NONE: Bytes = Bytes([0; 4]);
+
+    fn of(bytes: &[u8]) -> Bytes {
+        bytes.iter().fold(Bytes::NONE, |set, &b| set.with(b))
+    }
+
+    fn with(mut self, b: u8) -> Bytes {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+        self
+    }
+
+    fn union(self, other: Bytes) -> Bytes {
+        let mut out = self;
+        for (o, x) in out.0.iter_mut().zip(other.0) {
+            *o |= x;
         }
+        out
+    }
+
+    fn without(self, b: u8) -> Bytes {
+        let mut out = self;
+        out.0[usize::from(b >> 6)] &= !(1 << (b & 63));
+        out
+    }
+
+    fn has(self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
     }
 }
 
-/// One step of a template: a literal byte, or an expression (its first byte when it expands to
-/// anything, and the class of the rest).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Step {
-    Byte(u8),
-    Expression { first: Option<u8>, class: Class },
+/// RFC 3986's unreserved characters, and `%` for percent-escapes.
+fn unreserved() -> Bytes {
+    let mut set = Bytes::of(b"-._~%");
+    for b in (b'a'..=b'z').chain(b'A'..=b'Z').chain(b'0'..=b'9') {
+        set = set.with(b);
+    }
+    set
+}
+
+/// Unreserved and reserved characters, and every byte of a character beyond ASCII (an IRI's).
+fn reserved() -> Bytes {
+    let mut set = unreserved().union(Bytes::of(b":/?#[]@!$&'()*+,;="));
+    for b in 0x80..=0xff {
+        set = set.with(b);
+    }
+    set
+}
+
+/// A state of a template's automaton.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Takes one byte of the set and moves to the next state.
+    Byte(Bytes, usize),
+    /// Moves to both without taking a byte.
+    Split(usize, usize),
+    /// The whole topic is matched if it ends here.
+    End,
 }
 
 /// A parsed URI template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
-    steps: Vec<Step>,
+    text: String,
+    states: Vec<State>,
+    start: usize,
+}
+
+/// One variable of an expression: its name, whether it is exploded, its prefix length.
+#[derive(Clone, Debug)]
+struct Var {
+    name: Vec<u8>,
+    explode: bool,
+    prefix: Option<usize>,
+}
+
+/// An expression's operator, as RFC 6570's table of expansions gives it.
+#[derive(Clone, Copy, Debug)]
+struct Operator {
+    first: Option<u8>,
+    separator: u8,
+    named: bool,
+    /// What a named variable with an empty value expands to: `;x` (true) or `?x=` (false).
+    bare_when_empty: bool,
+    values: fn() -> Bytes,
+}
+
+impl Operator {
+    fn of(op: Option<u8>) -> Operator {
+        let plain = |first, separator, values: fn() -> Bytes| Operator {
+            first,
+            separator,
+            named: false,
+            bare_when_empty: false,
+            values,
+        };
+        let named = |first, separator, bare| Operator {
+            first: Some(first),
+            separator,
+            named: true,
+            bare_when_empty: bare,
+            values: unreserved,
+        };
+        match op {
+            Some(b'+') => plain(None, b',', reserved),
+            Some(b'#') => plain(Some(b'#'), b',', reserved),
+            Some(b'.') => plain(Some(b'.'), b'.', unreserved),
+            Some(b'/') => plain(Some(b'/'), b'/', unreserved),
+            Some(b';') => named(b';', b';', true),
+            Some(b'?') => named(b'?', b'&', false),
+            Some(b'&') => named(b'&', b'&', false),
+            _ => plain(None, b',', unreserved),
+        }
+    }
+}
+
+/// Builds an automaton backwards: each `fn` takes the state that follows what it adds and
+/// returns the state that starts it.
+struct Builder {
+    states: Vec<State>,
+}
+
+impl Builder {
+    fn push(&mut self, state: State) -> Result<usize, SelectorError> {
+        if self.states.len() >= MAX_STATES {
+            return Err(SelectorError::Template(
+                "the template is too large to match",
+            ));
+        }
+        self.states.push(state);
+        Ok(self.states.len() - 1)
+    }
+
+    fn bytes(&mut self, text: &[u8], next: usize) -> Result<usize, SelectorError> {
+        text.iter().rev().try_fold(next, |next, &b| {
+            self.push(State::Byte(Bytes::of(&[b]), next))
+        })
+    }
+
+    /// Any number of bytes of `set`.
+    fn run(&mut self, set: Bytes, next: usize) -> Result<usize, SelectorError> {
+        // The loop's split is made first and pointed at the byte once that exists.
+        let split = self.push(State::Split(next, next))?;
+        let byte = self.push(State::Byte(set, split))?;
+        self.states[split] = State::Split(byte, next);
+        Ok(split)
+    }
+
+    /// At most `n` characters of `set` (a prefix modifier): a character is one byte of the
+    /// set, or a percent-escape.
+    fn at_most(&mut self, set: Bytes, n: usize, next: usize) -> Result<usize, SelectorError> {
+        let plain = set.without(b'%');
+        let hex = Bytes::of(b"0123456789abcdefABCDEF");
+        (0..n).try_fold(next, |after, _| {
+            let byte = self.push(State::Byte(plain, after))?;
+            let low = self.push(State::Byte(hex, after))?;
+            let high = self.push(State::Byte(hex, low))?;
+            let escape = self.push(State::Byte(Bytes::of(b"%"), high))?;
+            let one = self.either(byte, escape)?;
+            self.push(State::Split(one, next))
+        })
+    }
+
+    /// Either of two starts.
+    fn either(&mut self, a: usize, b: usize) -> Result<usize, SelectorError> {
+        self.push(State::Split(a, b))
+    }
+
+    /// One item of `var` under `op`, then `next`.
+    fn item(&mut self, op: Operator, var: &Var, next: usize) -> Result<usize, SelectorError> {
+        let values = (op.values)();
+        // A list's members are joined by commas in one item; only an exploded variable's
+        // items may be `key=value` pairs (an associative array's).
+        let mut value_set = values.with(b',');
+        if var.explode && !op.named {
+            value_set = value_set.with(b'=');
+        }
+        let value = |b: &mut Builder, next| match var.prefix {
+            Some(n) if !var.explode => b.at_most(values, n, next),
+            _ => b.run(value_set, next),
+        };
+        if !op.named {
+            return value(self, next);
+        }
+        let with_value = {
+            let v = value(self, next)?;
+            self.bytes(b"=", v)?
+        };
+        let after_name = if op.bare_when_empty {
+            self.either(with_value, next)?
+        } else {
+            with_value
+        };
+        if var.explode {
+            // Exploded pairs are named by their keys.
+            let key = unreserved().without(b'%');
+            let rest = self.run(key, after_name)?;
+            let first = self.push(State::Byte(key, rest))?;
+            return Ok(first);
+        }
+        self.bytes(&var.name, after_name)
+    }
+
+    /// An expression: nothing, or the operator's first character and its items, each
+    /// variable's at most once (several for an exploded one) and in order.
+    fn expression(
+        &mut self,
+        op: Operator,
+        vars: &[Var],
+        next: usize,
+    ) -> Result<usize, SelectorError> {
+        // Built from the last variable back; `firsts` holds the starts of the items of the
+        // variables built so far (the later ones).
+        let mut firsts: Vec<usize> = Vec::with_capacity(vars.len());
+        for var in vars.iter().rev() {
+            // After this variable's item: more of its items (exploded), a later variable's
+            // item after a separator, or the end of the expression.
+            let later = self.more(op, &firsts, next)?;
+            let after = if var.explode {
+                let split = self.push(State::Split(later, later))?;
+                let again = self.item(op, var, split)?;
+                let sep = self.bytes(&[op.separator], again)?;
+                self.states[split] = State::Split(sep, later);
+                split
+            } else {
+                later
+            };
+            firsts.push(self.item(op, var, after)?);
+        }
+        // The first item: any variable's, after the operator's first character.
+        let any = firsts
+            .iter()
+            .try_fold(
+                None::<usize>,
+                |acc, &f| -> Result<Option<usize>, SelectorError> {
+                    Ok(Some(match acc {
+                        None => f,
+                        Some(a) => self.either(a, f)?,
+                    }))
+                },
+            )?
+            .unwrap_or(next);
+        let opened = match op.first {
+            Some(first) => self.bytes(&[first], any)?,
+            None => any,
+        };
+        // Every variable undefined: the expression expands to nothing.
+        self.either(opened, next)
+    }
+
+    /// After an item: the end, or a separator and the item of a later variable (`later` holds
+    /// the starts of the items of the variables after this one).
+    fn more(&mut self, op: Operator, later: &[usize], next: usize) -> Result<usize, SelectorError> {
+        let mut choice = next;
+        for &start in later {
+            let sep = self.bytes(&[op.separator], start)?;
+            choice = self.either(sep, choice)?;
+        }
+        Ok(choice)
+    }
 }
 
 impl Template {
     /// Parses RFC 6570 syntax: literals, and expressions `{op var,var:3,list*}`.
     pub fn parse(text: &str) -> Result<Template, SelectorError> {
-        let mut steps = Vec::new();
+        // The pieces in order: literal bytes, or an expression's operator and variables.
+        enum Piece {
+            Literal(u8),
+            Expression(Operator, Vec<Var>),
+        }
+        let mut pieces = Vec::new();
         let mut rest = text.as_bytes();
         while let Some((&b, tail)) = rest.split_first() {
             match b {
@@ -156,86 +376,78 @@ impl Template {
                         .iter()
                         .position(|&c| c == b'}')
                         .ok_or(SelectorError::Template("a { is not closed"))?;
-                    steps.push(expression(&tail[..end])?);
+                    let (op, vars) = expression(&tail[..end])?;
+                    pieces.push(Piece::Expression(op, vars));
                     rest = &tail[end + 1..];
                 }
                 b'}' => return Err(SelectorError::Template("a } has no {")),
                 _ => {
-                    steps.push(Step::Byte(b));
+                    pieces.push(Piece::Literal(b));
                     rest = tail;
                 }
             }
         }
-        Ok(Template { steps })
+        let mut builder = Builder { states: Vec::new() };
+        let mut next = builder.push(State::End)?;
+        for piece in pieces.iter().rev() {
+            next = match piece {
+                Piece::Literal(b) => builder.bytes(&[*b], next)?,
+                Piece::Expression(op, vars) => builder.expression(*op, vars, next)?,
+            };
+        }
+        Ok(Template {
+            text: text.to_owned(),
+            states: builder.states,
+            start: next,
+        })
     }
 
     /// True when some expansion of the template is `topic`.
     pub fn matches(&self, topic: &str) -> bool {
-        // States: 2 per step (at its start; inside an expression's run), plus the end.
-        let count = self.steps.len() * 2 + 1;
-        let mut current = vec![false; count];
-        let mut next = vec![false; count];
-        self.enter(&mut current, 0);
-        for &b in topic.as_bytes() {
-            next.iter_mut().for_each(|s| *s = false);
-            let mut any = false;
-            let live = current[..count - 1]
-                .iter()
-                .enumerate()
-                .filter(|(_, on)| **on);
-            for (state, _) in live {
-                let (index, inside) = (state / 2, state % 2 == 1);
-                match (&self.steps[index], inside) {
-                    (Step::Byte(c), false) if *c == b => {
-                        self.enter(&mut next, index + 1);
-                        any = true;
-                    }
-                    (Step::Expression { first, class }, false)
-                        if first.map_or(class.allows(b), |f| f == b) =>
-                    {
-                        self.run(&mut next, index);
-                        any = true;
-                    }
-                    (Step::Expression { class, .. }, true) if class.allows(b) => {
-                        self.run(&mut next, index);
-                        any = true;
-                    }
-                    _ => {}
+        let count = self.states.len();
+        let mut current = Vec::with_capacity(count);
+        let mut next = Vec::with_capacity(count);
+        // A state is added to a set once per step of the walk: `seen[s]` holds the step.
+        let mut seen = vec![usize::MAX; count];
+        self.add(&mut current, &mut seen, 0, self.start);
+        for (step, &b) in topic.as_bytes().iter().enumerate() {
+            next.clear();
+            for &s in &current {
+                if let State::Byte(set, to) = self.states[s]
+                    && set.has(b)
+                {
+                    self.add(&mut next, &mut seen, step + 1, to);
                 }
             }
-            if !any {
+            if next.is_empty() {
                 return false;
             }
             std::mem::swap(&mut current, &mut next);
         }
-        current[count - 1]
+        current.iter().any(|&s| self.states[s] == State::End)
     }
 
-    /// Marks the start of step `index`, and what follows it when it may expand to nothing.
-    fn enter(&self, states: &mut [bool], mut index: usize) {
-        loop {
-            if index == self.steps.len() {
-                states[index * 2] = true;
-                return;
+    /// Adds `state` and the states it reaches without a byte to `set`, each once per step.
+    fn add(&self, set: &mut Vec<usize>, seen: &mut [usize], step: usize, state: usize) {
+        let mut stack = vec![state];
+        while let Some(s) = stack.pop() {
+            if seen[s] == step {
+                continue;
             }
-            states[index * 2] = true;
-            match self.steps[index] {
-                // Every variable undefined: the expression expands to nothing.
-                Step::Expression { .. } => index += 1,
-                Step::Byte(_) => return,
+            seen[s] = step;
+            match self.states[s] {
+                State::Split(a, b) => {
+                    stack.push(b);
+                    stack.push(a);
+                }
+                _ => set.push(s),
             }
         }
     }
-
-    /// Marks being inside expression `index`'s run, which may end here.
-    fn run(&self, states: &mut [bool], index: usize) {
-        states[index * 2 + 1] = true;
-        self.enter(states, index + 1);
-    }
 }
 
-/// An expression's body (between the braces) as a step.
-fn expression(body: &[u8]) -> Result<Step, SelectorError> {
+/// An expression's body (between the braces): its operator and variables.
+fn expression(body: &[u8]) -> Result<(Operator, Vec<Var>), SelectorError> {
     let (operator, list) = match body.split_first() {
         Some((&op @ (b'+' | b'#' | b'.' | b'/' | b';' | b'?' | b'&'), list)) => (Some(op), list),
         Some((b'=' | b',' | b'!' | b'@' | b'|', _)) => {
@@ -248,8 +460,9 @@ fn expression(body: &[u8]) -> Result<Step, SelectorError> {
     if list.is_empty() {
         return Err(SelectorError::Template("an expression names no variable"));
     }
+    let mut vars = Vec::new();
     for spec in list.split(|&b| b == b',') {
-        let name = match spec.iter().position(|&b| b == b':') {
+        let (name, explode, prefix) = match spec.iter().position(|&b| b == b':') {
             Some(i) => {
                 let length = &spec[i + 1..];
                 let valid = (1..=4).contains(&length.len())
@@ -258,9 +471,15 @@ fn expression(body: &[u8]) -> Result<Step, SelectorError> {
                 if !valid {
                     return Err(SelectorError::Template("a prefix length is not 1 to 9999"));
                 }
-                &spec[..i]
+                let n = length
+                    .iter()
+                    .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+                (&spec[..i], false, Some(n))
             }
-            None => spec.strip_suffix(b"*").unwrap_or(spec),
+            None => match spec.strip_suffix(b"*") {
+                Some(name) => (name, true, None),
+                None => (spec, false, None),
+            },
         };
         let valid = !name.is_empty()
             && name.split(|&b| b == b'.').all(|part| !part.is_empty())
@@ -270,26 +489,15 @@ fn expression(body: &[u8]) -> Result<Step, SelectorError> {
         if !valid {
             return Err(SelectorError::Template("a variable name is malformed"));
         }
+        // A prefix as long as any topic bounds nothing.
+        let prefix = prefix.filter(|n| *n < MAX_TOPIC_BYTES);
+        vars.push(Var {
+            name: name.to_vec(),
+            explode,
+            prefix,
+        });
     }
-    Ok(match operator {
-        None => Step::Expression {
-            first: None,
-            class: Class::Unreserved { slash: false },
-        },
-        Some(b'+') => Step::Expression {
-            first: None,
-            class: Class::Reserved,
-        },
-        Some(b'#') => Step::Expression {
-            first: Some(b'#'),
-            class: Class::Reserved,
-        },
-        Some(op) => Step::Expression {
-            first: Some(op),
-            // A path expansion's list is separated by `/`; query forms by `&`.
-            class: Class::Unreserved { slash: op == b'/' },
-        },
-    })
+    Ok((Operator::of(operator), vars))
 }
 
 #[cfg(test)]
@@ -379,6 +587,53 @@ mod tests {
     }
 
     #[test]
+    fn templates_grant_no_more_than_their_expansions() {
+        assert!(!matches(
+            "https://ex.com/users{/id}",
+            "https://ex.com/users/1/secret"
+        ));
+        assert!(matches(
+            "https://ex.com/users{/id}",
+            "https://ex.com/users/1"
+        ));
+        assert!(matches(
+            "https://ex.com/users{/id*}",
+            "https://ex.com/users/1/secret"
+        ));
+        assert!(matches("https://ex.com/u/{x:3}", "https://ex.com/u/abc"));
+        assert!(!matches("https://ex.com/u/{x:3}", "https://ex.com/u/abcd"));
+        assert!(matches("https://ex.com/u/{x:3}", "https://ex.com/u/%C3%A9b"));
+        assert!(!matches("https://ex.com/s{?q}", "https://ex.com/s?admin=1"));
+        assert!(!matches(
+            "https://ex.com/s{?q}",
+            "https://ex.com/s?q=1&admin=1"
+        ));
+        assert!(matches("https://ex.com/s{?q}", "https://ex.com/s?q="));
+        assert!(matches(
+            "https://ex.com/s{?q,page}",
+            "https://ex.com/s?page=2"
+        ));
+        assert!(!matches(
+            "https://ex.com/s{?q,page}",
+            "https://ex.com/s?page=2&q=1"
+        ));
+        assert!(matches(
+            "https://ex.com/s{?params*}",
+            "https://ex.com/s?a=1&b=2"
+        ));
+        assert!(matches("https://ex.com/m{;x}", "https://ex.com/m;x"));
+        assert!(!matches("https://ex.com/b/{id}", "https://ex.com/b/1;x=2"));
+        assert!(!matches("https://ex.com/b/{id}", "https://ex.com/b/1&x"));
+        assert!(matches("https://ex.com/b/{id}", "https://ex.com/b/1,2,3"));
+        assert!(matches(
+            "https://ex.com/b/{id*}",
+            "https://ex.com/b/k=v,k2=v2"
+        ));
+        // A topic holding braces is matched by its own text.
+        assert!(matches("https://ex.com/{id}", "https://ex.com/{id}"));
+    }
+
+    #[test]
     fn template_syntax_errors() {
         for bad in [
             "https://example.com/{id",
@@ -404,6 +659,13 @@ mod tests {
             Err(SelectorError::Size)
         );
         assert!(Selector::parse("https://example.com/{x:3}/{list*}/{a.b}").is_ok());
+        // Automata past their bound are refused, not built.
+        assert_eq!(
+            Selector::parse(&"{x:1000}".repeat(2)),
+            Err(SelectorError::Template(
+                "the template is too large to match"
+            ))
+        );
     }
 
     #[test]

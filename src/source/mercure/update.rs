@@ -63,6 +63,25 @@ impl Update {
     }
 }
 
+/// The publisher's id of a stored update, read without copying the rest (its data may be large,
+/// and resuming from a publisher's id reads the whole log).
+pub fn own_id(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(rename = "i", borrow, default)]
+        id: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<IdOnly<'_>>(text).ok()?.id
+}
+
+/// True when `update` can be sent as an event: its id and type hold no line break or NUL. The
+/// hub's publishes refuse others, but a log shared through Redis may hold what another host's
+/// release wrote.
+pub fn sendable(update: &Update) -> bool {
+    let clean = |s: &Option<String>| s.as_deref().is_none_or(|s| !s.contains(['\r', '\n', '\0']));
+    clean(&update.id) && clean(&update.kind)
+}
+
 /// The id minted for position `n` of the log in `epoch`.
 pub fn minted(epoch: &str, n: u64) -> String {
     format!("{MINTED_PREFIX}{epoch}:{n}")
@@ -108,9 +127,18 @@ mod tests {
         assert_eq!(parse_minted("urn:serverpush:ab:x"), None);
         assert_eq!(parse_minted("urn:uuid:1"), None);
         let own = Update {
+            topics: vec!["t".into()],
             id: Some("custom".into()),
             ..Update::default()
         };
         assert_eq!(own.event_id("e", 3), "custom");
+        assert_eq!(own_id(&own.encode()).as_deref(), Some("custom"));
+        assert_eq!(own_id(r#"{"t":["t"],"d":"x"}"#), None);
+        assert!(sendable(&own));
+        let broken = Update {
+            kind: Some("a\nb".into()),
+            ..own
+        };
+        assert!(!sendable(&broken));
     }
 }
