@@ -602,7 +602,10 @@ mod tests {
         ));
         assert!(matches("https://ex.com/u/{x:3}", "https://ex.com/u/abc"));
         assert!(!matches("https://ex.com/u/{x:3}", "https://ex.com/u/abcd"));
-        assert!(matches("https://ex.com/u/{x:3}", "https://ex.com/u/%C3%A9b"));
+        assert!(matches(
+            "https://ex.com/u/{x:3}",
+            "https://ex.com/u/%C3%A9b"
+        ));
         assert!(!matches("https://ex.com/s{?q}", "https://ex.com/s?admin=1"));
         assert!(!matches(
             "https://ex.com/s{?q}",
