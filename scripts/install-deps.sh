@@ -7,6 +7,8 @@ packages=(
   apache2          # Apache httpd 2.4 (mpm_event, mod_cgid): the main deployment target
   lighttpd         # lighttpd 1.4: the second deployment target
   lighttpd-mod-openssl  # lighttpd's TLS, for the HTTP/2-over-HTTPS tests
+  nginx            # nginx: the third server; the tests start their own on loopback
+  fcgiwrap         # runs CGI programs for nginx; the tests start their own on a private socket
   openssl          # makes the self-signed certificates of the HTTPS tests and demo
   chromium         # headless browser for the page tests
   chromium-driver  # WebDriver for it

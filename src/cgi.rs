@@ -16,6 +16,7 @@ use http::{Method, StatusCode};
 
 use crate::query::Query;
 pub use crate::refusal::RequestError;
+use crate::server::Server;
 
 /// The longest `QUERY_STRING` accepted; longer ones get 414.
 ///
@@ -78,6 +79,16 @@ impl Mode {
     pub fn from_program_name(name: &[u8]) -> Mode {
         if name.starts_with(b"nph-") {
             Mode::Nph
+        } else {
+            Mode::Cgi
+        }
+    }
+
+    /// The mode for a program file name under `server`: by the name, unless the server does
+    /// not read NPH output (nginx), where every name writes a CGI head.
+    pub fn for_program(name: &[u8], server: Server) -> Mode {
+        if server.reads_nph_output() {
+            Mode::from_program_name(name)
         } else {
             Mode::Cgi
         }

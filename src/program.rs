@@ -134,6 +134,8 @@ pub struct Invocation {
     pub program_name: String,
     /// The `SERVERPUSH_CONFIG` path, if set.
     pub config_path: Option<PathBuf>,
+    /// The server that started it, from `SERVER_SOFTWARE`.
+    pub server: Server,
 }
 
 /// Runs `program` for one request read from `vars` and `body`, writing to `out` and logging to
@@ -155,7 +157,7 @@ where
     T: Time,
 {
     let name = invocation.program_name.as_str();
-    let mode = Mode::from_program_name(name.as_bytes());
+    let mode = Mode::for_program(name.as_bytes(), invocation.server);
     let mut response = Response {
         out,
         mode,
@@ -340,14 +342,15 @@ where
         .iter()
         .find(|(k, v)| k == "SERVERPUSH_CONFIG" && !v.is_empty())
         .map(|(_, v)| PathBuf::from(v));
-    let invocation = Invocation {
-        program_name,
-        config_path,
-    };
     let server = vars
         .iter()
         .find(|(k, _)| k == "SERVER_SOFTWARE")
         .map_or(Server::Other, |(_, v)| Server::from_software(v.as_bytes()));
+    let invocation = Invocation {
+        program_name,
+        config_path,
+        server,
+    };
     let mut time = crate::pacing::RealTime::new();
     let exit = run(
         program,

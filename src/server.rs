@@ -10,15 +10,20 @@ pub enum Server {
     Apache,
     /// lighttpd (mod_cgi).
     Lighttpd,
+    /// nginx, which runs CGI programs through fcgiwrap (FastCGI to CGI).
+    Nginx,
     /// Anything else, or a program run by hand.
     Other,
 }
 
 impl Server {
-    /// The server named by `SERVER_SOFTWARE` (`Apache/2.4.71 (Debian)`, `lighttpd/1.4.69`).
+    /// The server named by `SERVER_SOFTWARE` (`Apache/2.4.71 (Debian)`, `lighttpd/1.4.69`,
+    /// `nginx/1.22.1`, as Debian's `fastcgi_params` passes it).
     pub fn from_software(software: &[u8]) -> Server {
         if software.starts_with(b"lighttpd") {
             Server::Lighttpd
+        } else if software.starts_with(b"nginx") {
+            Server::Nginx
         } else if software.starts_with(b"Apache") {
             Server::Apache
         } else {
@@ -36,6 +41,14 @@ impl Server {
     pub fn output_may_end_early(self) -> bool {
         self == Server::Lighttpd
     }
+
+    /// True when the server reads a program's own HTTP head (NPH output). nginx does not: its
+    /// FastCGI bridge passes the bytes on, and nginx drops the status line and reads the rest
+    /// as CGI headers, so every status would become 200 and a chunked body would be framed
+    /// twice. Under it the `nph-` names write a CGI head, as the plain names do.
+    pub fn reads_nph_output(self) -> bool {
+        self != Server::Nginx
+    }
 }
 
 #[cfg(test)]
@@ -50,6 +63,9 @@ mod tests {
             Server::Apache
         );
         assert_eq!(Server::from_software(b"serverpush-harness"), Server::Other);
+        assert_eq!(Server::from_software(b"nginx/1.22.1"), Server::Nginx);
+        assert!(!Server::Nginx.reads_nph_output());
+        assert!(Server::Apache.reads_nph_output() && Server::Other.reads_nph_output());
         assert!(Server::Lighttpd.output_may_end_early());
         assert!(!Server::Apache.output_may_end_early());
     }

@@ -199,14 +199,19 @@ pub struct Server {
     /// Its HTTPS port (HTTP/1.1 and h2), when started with TLS.
     pub tls_port: Option<u16>,
     child: Child,
+    /// Processes the server needs beside it (nginx's fcgiwrap), stopped after it.
+    helper: Option<Group>,
     error_logs: Vec<PathBuf>,
 }
 
 /// Every web server the suite runs under, by name, started for a site: a test that must hold
 /// under each runs its check for every entry, so a new server is one entry here (and its
 /// template in `apache-conf/`).
-pub const SERVERS: &[(&str, StartServer)] =
-    &[("Apache", Server::apache), ("lighttpd", Server::lighttpd)];
+pub const SERVERS: &[(&str, StartServer)] = &[
+    ("Apache", Server::apache),
+    ("lighttpd", Server::lighttpd),
+    ("nginx", Server::nginx),
+];
 
 /// How a server is started for a site.
 pub type StartServer = fn(&Site) -> Server;
@@ -318,6 +323,67 @@ impl Server {
         Server::wait_up("lighttpd", port, tls_port, child, error_logs)
     }
 
+    /// nginx serving `site`, its CGI programs run by an fcgiwrap of its own (the shipped
+    /// `serverpush-nginx.conf.in` in `nginx.conf.in`), on a private socket, as the programs'
+    /// user.
+    pub fn nginx(site: &Site) -> Server {
+        require_tool("/usr/sbin/nginx", "nginx");
+        require_tool("/usr/sbin/fcgiwrap", "fcgiwrap");
+        let root = site.dir.path().join("nginx");
+        let sockets = root.join("fcgiwrap");
+        std::fs::create_dir_all(&sockets).unwrap();
+        let (user, _) = run_as();
+        let _ = Command::new("chown").arg(&user).arg(&sockets).status();
+        let socket = sockets.join("fcgiwrap.sock");
+        let port = free_port();
+        let render = |template: &str| {
+            site.render(template, &root, port)
+                .replace("@FCGIWRAP@", &socket.display().to_string())
+                .replace("@SNIPPETS@", &root.display().to_string())
+        };
+        for (template, name) in [
+            ("serverpush-nginx.conf.in", "serverpush-nginx.conf"),
+            ("serverpush-fastcgi.conf.in", "serverpush-fastcgi.conf"),
+            ("nginx.conf.in", "nginx.conf"),
+        ] {
+            std::fs::write(root.join(name), render(template)).unwrap();
+        }
+        let error_logs = vec![root.join("error.log"), root.join("fcgiwrap.log")];
+        // fcgiwrap runs the programs as itself: as the user the other servers run them as.
+        let log = std::fs::File::create(&error_logs[1]).unwrap();
+        let mut fcgiwrap = Command::new("/usr/sbin/fcgiwrap");
+        fcgiwrap
+            .args(["-c", "64", "-s"])
+            .arg(format!("unix:{}", socket.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        use std::os::unix::process::CommandExt;
+        // Its own process group, so that its workers stop with it.
+        fcgiwrap.process_group(0);
+        if rustix::process::geteuid().is_root() {
+            let id = |flag: &str| -> u32 {
+                let out = Command::new("id").arg(flag).arg(&user).output().unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+            };
+            fcgiwrap.gid(id("-g")).uid(id("-u"));
+        }
+        let helper = Group(fcgiwrap.spawn().expect("start fcgiwrap"));
+        wait_for(Duration::from_secs(15), "fcgiwrap's socket", || {
+            socket.exists().then_some(())
+        });
+        let child = Command::new("/usr/sbin/nginx")
+            .arg("-c")
+            .arg(root.join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let mut server = Server::wait_up("nginx", port, None, child, error_logs);
+        server.helper = Some(helper);
+        server
+    }
+
     fn wait_up(
         name: &'static str,
         port: u16,
@@ -363,6 +429,7 @@ impl Server {
             port,
             tls_port,
             child,
+            helper: None,
             error_logs,
         }
     }
@@ -399,9 +466,24 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        // Then what it needed beside it.
+        self.helper.take();
         for line in self.error_log().lines() {
             eprintln!("[{} error.log] {line}", self.name);
         }
+    }
+}
+
+/// A process group (a process and the workers it forks), killed whole on drop, so that a test
+/// that fails while starting a server leaves none of it behind.
+pub struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.0.wait();
     }
 }
 

@@ -44,6 +44,7 @@ mod lighttpd;
 mod longpoll;
 mod mercure;
 mod namespace;
+mod nginx;
 mod package;
 mod properties;
 mod protect;

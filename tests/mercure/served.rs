@@ -163,6 +163,13 @@ fn a_symfony_application_uses_the_hub_through_lighttpd() {
     symfony_application_through(&lighttpd);
 }
 
+#[test]
+fn a_symfony_application_uses_the_hub_through_nginx() {
+    let site = site("");
+    let nginx = Server::nginx(&site);
+    symfony_application_through(&nginx);
+}
+
 /// Two Apache hosts sharing one Redis are one hub: an update published on one reaches a
 /// subscriber of the other, and a subscriber of the other resumes from an id the first minted.
 #[test]
