@@ -365,29 +365,7 @@ fn the_site_works(distro: Distro) {
 
     // The Mercure hub on the site's root, once the package's configuration is enabled.
     let topic = format!("https://example.com/{}", what.to_lowercase());
-    let form = format!("topic={topic}&data=hello+from+Mercure");
-    let length = format!("Content-Length: {}", form.len());
-    let auth = format!(
-        "Authorization: Bearer {}",
-        crate::mercure::publisher(&["https://example.com/{+path}"])
-    );
-    let body = format!("\r\n{form}");
-    let mut published = request(
-        80,
-        "POST",
-        "/.well-known/mercure",
-        "HTTP/1.1",
-        &[
-            &length,
-            &auth,
-            "Content-Type: application/x-www-form-urlencoded",
-            "Connection: close",
-            &body,
-        ],
-    );
-    assert_eq!(published.status(), 200, "{what}: {}", published.head_text());
-    published.read_complete(T);
-    let id = String::from_utf8_lossy(&published.body).into_owned();
+    let id = crate::mercure::served::post(80, &format!("topic={topic}&data=hello+from+Mercure"));
     let reader = format!("Authorization: Bearer {}", crate::mercure::subscriber(&[]));
     let mut hub = request(
         80,

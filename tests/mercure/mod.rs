@@ -3,7 +3,7 @@
 //! ([`served`]).
 
 mod browser;
-mod served;
+pub mod served;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
