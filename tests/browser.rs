@@ -205,30 +205,40 @@ pub(crate) const READ_CLOCK_PAGE: &str = r#"
              width: img.naturalWidth };
 "#;
 
-/// clock.html from a test Apache: the iframe, SSE, image, mixed and chunked panes all change
+/// clock.html through every server: the iframe, SSE, image, mixed and chunked panes all change
 /// over time.
 #[test]
 fn clock_page_panes_change() {
     let site = Site::new("");
-    let apache = Server::apache(&site);
     let browser = Browser::start();
-    browser.open(&format!("http://127.0.0.1:{}/clock.html", apache.port));
+    for (name, start) in crate::fixtures::SERVERS {
+        let server = start(&site);
+        clock_page_panes_change_through(&browser, &site, &server, name);
+    }
+}
 
-    let first = wait_for(Duration::from_secs(20), "every pane's first value", || {
-        let v = browser.eval(READ_CLOCK_PAGE);
-        let ready = ["iframe", "sse", "mixed", "chunked", "json"]
-            .iter()
-            .all(|k| {
-                v[k].as_str()
-                    .is_some_and(|s| s != "waiting…" && !s.is_empty())
-            })
-            && v["image"].is_i64();
-        ready.then_some(v)
-    });
-    assert_eq!(first["width"], 200, "the clock image has its size");
+fn clock_page_panes_change_through(browser: &Browser, site: &Site, server: &Server, name: &str) {
+    browser.open(&format!("http://127.0.0.1:{}/clock.html", server.port));
+
+    let first = wait_for(
+        Duration::from_secs(20),
+        &format!("{name}: every pane's first value"),
+        || {
+            let v = browser.eval(READ_CLOCK_PAGE);
+            let ready = ["iframe", "sse", "mixed", "chunked", "json"]
+                .iter()
+                .all(|k| {
+                    v[k].as_str()
+                        .is_some_and(|s| s != "waiting…" && !s.is_empty())
+                })
+                && v["image"].is_i64();
+            ready.then_some(v)
+        },
+    );
+    assert_eq!(first["width"], 200, "{name}: the clock image has its size");
     let changed = wait_for(
         Duration::from_secs(20),
-        "every streamed pane to change",
+        &format!("{name}: every streamed pane to change"),
         || {
             let v = browser.eval(READ_CLOCK_PAGE);
             ["iframe", "sse", "mixed", "chunked", "image"]
@@ -240,13 +250,14 @@ fn clock_page_panes_change() {
     // Perl's scalar(localtime) layout: "Sun Nov 22 02:41:21 2026".
     for k in ["iframe", "sse", "mixed", "chunked"] {
         let text = changed[k].as_str().unwrap();
-        assert_eq!(text.split_whitespace().count(), 5, "{k}: {text}");
+        assert_eq!(text.split_whitespace().count(), 5, "{name} {k}: {text}");
     }
-    browser.screenshot(&site.dir.path().join("clock.png"));
+    let shot = format!("clock-{}.png", name.to_lowercase());
+    browser.screenshot(&site.dir.path().join(&shot));
     if let Ok(dir) = std::env::var("SERVERPUSH_SCREENSHOTS") {
         let _ = std::fs::copy(
-            site.dir.path().join("clock.png"),
-            std::path::Path::new(&dir).join("clock.png"),
+            site.dir.path().join(&shot),
+            std::path::Path::new(&dir).join(&shot),
         );
     }
 }
@@ -366,7 +377,19 @@ fn say_hello_bob(alice: &Browser, bob: &Browser, url: &str) {
 fn two_chat_pages_talk() {
     let site = Site::new("spool_dir = \"@SPOOL@\"\nopen_channels = [\"chat\"]\n");
     let apache = Server::apache(&site);
-    let url = format!("http://127.0.0.1:{}/chat.html", apache.port);
+    two_chat_pages_talk_through(&site, &apache);
+}
+
+/// The chat through nginx and fcgiwrap.
+#[test]
+fn two_chat_pages_talk_through_nginx() {
+    let site = Site::new("spool_dir = \"@SPOOL@\"\nopen_channels = [\"chat\"]\n");
+    let nginx = Server::nginx(&site);
+    two_chat_pages_talk_through(&site, &nginx);
+}
+
+fn two_chat_pages_talk_through(site: &Site, server: &Server) {
+    let url = format!("http://127.0.0.1:{}/chat.html", server.port);
     let alice = Browser::start();
     let bob = Browser::start();
     say_hello_bob(&alice, &bob, &url);
@@ -387,11 +410,12 @@ fn two_chat_pages_talk() {
             },
         );
     }
-    alice.screenshot(&site.dir.path().join("chat.png"));
+    let shot = format!("chat-{}.png", server.name);
+    alice.screenshot(&site.dir.path().join(&shot));
     if let Ok(dir) = std::env::var("SERVERPUSH_SCREENSHOTS") {
         let _ = std::fs::copy(
-            site.dir.path().join("chat.png"),
-            std::path::Path::new(&dir).join("chat.png"),
+            site.dir.path().join(&shot),
+            std::path::Path::new(&dir).join(&shot),
         );
     }
 }

@@ -353,7 +353,8 @@ impl Server {
         let log = std::fs::File::create(&error_logs[1]).unwrap();
         let mut fcgiwrap = Command::new("/usr/sbin/fcgiwrap");
         fcgiwrap
-            .args(["-c", "64", "-s"])
+            // -f: the programs' stderr to nginx's error log, as Debian's unit runs it.
+            .args(["-f", "-c", "64", "-s"])
             .arg(format!("unix:{}", socket.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
