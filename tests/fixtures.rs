@@ -327,6 +327,16 @@ impl Server {
     /// `serverpush-nginx.conf.in` in `nginx.conf.in`), on a private socket, as the programs'
     /// user.
     pub fn nginx(site: &Site) -> Server {
+        Server::start_nginx(site, false)
+    }
+
+    /// nginx serving `site` on a second port with HTTPS and HTTP/2 too (`nginx-tls.conf.in`, a
+    /// self-signed certificate made for the test).
+    pub fn nginx_tls(site: &Site) -> Server {
+        Server::start_nginx(site, true)
+    }
+
+    fn start_nginx(site: &Site, tls: bool) -> Server {
         require_tool("/usr/sbin/nginx", "nginx");
         require_tool("/usr/sbin/fcgiwrap", "fcgiwrap");
         let root = site.dir.path().join("nginx");
@@ -348,6 +358,11 @@ impl Server {
         ] {
             std::fs::write(root.join(name), render(template)).unwrap();
         }
+        let tls_port = tls.then(|| {
+            let (tls_port, text) = site.render_tls("nginx-tls.conf.in", &root, port);
+            std::fs::write(root.join("tls.conf"), text).unwrap();
+            tls_port
+        });
         let error_logs = vec![root.join("error.log"), root.join("fcgiwrap.log")];
         // fcgiwrap runs the programs as itself: as the user the other servers run them as.
         let log = std::fs::File::create(&error_logs[1]).unwrap();
@@ -380,7 +395,7 @@ impl Server {
             .stdin(Stdio::null())
             .spawn()
             .expect("start nginx");
-        let mut server = Server::wait_up("nginx", port, None, child, error_logs);
+        let mut server = Server::wait_up("nginx", port, tls_port, child, error_logs);
         server.helper = Some(helper);
         server
     }

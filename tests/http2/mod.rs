@@ -57,6 +57,14 @@ fn assert_paced(what: &str, times: &[Instant], interval: f64) {
 /// The head every streamed response must have over `protocol`: no hop-by-hop headers over
 /// HTTP/2. Under Apache, HTTP/2 reaches the parsed-header program (Apache's own `Server`), and
 /// HTTP/1.x the `nph-` one (the program's `Server` and `Connection: close`).
+/// The protocols nginx is tested with: it speaks HTTP/2 over TLS only, on a port of its own
+/// (no h2c beside HTTP/1.1).
+pub(crate) const NGINX_PROTOCOLS: [crate::curl::Protocol; 3] = [
+    crate::curl::Protocol::H2,
+    crate::curl::Protocol::Http11Tls,
+    crate::curl::Protocol::Http11,
+];
+
 pub(crate) fn check_head(
     r: &mut crate::curl::Curl,
     server: &Server,

@@ -311,3 +311,32 @@ fn lighttpd_longpoll_over_h2_and_http11() {
         longpoll_over(&lighttpd, protocol, &format!("room{n}"));
     }
 }
+
+use super::NGINX_PROTOCOLS;
+
+#[test]
+fn nginx_clock_over_h2_and_http11() {
+    let site = Site::new("heartbeat_secs = 2\n");
+    let nginx = Server::nginx_tls(&site);
+    for protocol in NGINX_PROTOCOLS {
+        clock_over(&nginx, protocol);
+    }
+}
+
+#[test]
+fn nginx_webcam_over_h2_and_http11() {
+    let site = Site::new(WEBCAM_CONFIG);
+    let nginx = Server::nginx_tls(&site);
+    for protocol in NGINX_PROTOCOLS {
+        webcam_over(&nginx, &site, protocol);
+    }
+}
+
+#[test]
+fn nginx_longpoll_over_h2_and_http11() {
+    let site = Site::new(LONGPOLL_CONFIG);
+    let nginx = Server::nginx_tls(&site);
+    for (n, protocol) in NGINX_PROTOCOLS.into_iter().enumerate() {
+        longpoll_over(&nginx, protocol, &format!("room{n}"));
+    }
+}

@@ -250,4 +250,8 @@ fn the_hub_over_http2_and_http11() {
             hub_over(server, protocol, n);
         }
     }
+    let nginx = Server::nginx_tls(&site);
+    for (n, protocol) in crate::http2::NGINX_PROTOCOLS.into_iter().enumerate() {
+        hub_over(&nginx, protocol, 10 + n);
+    }
 }
