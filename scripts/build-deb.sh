@@ -56,6 +56,30 @@ if ! grep -q "^ScriptAlias /serverpush/cgi-bin/ \"$cgi/\"" "$apache_conf" \
 fi
 install -D -m 0644 debian/lighttpd-50-serverpush.conf \
   "$stage/etc/lighttpd/conf-available/50-serverpush.conf"
+# nginx: the source's snippets with the package's paths, under /serverpush/ as for Apache, for a
+# server {} block to include (`include snippets/serverpush.conf;`), and fcgiwrap's workers sized
+# for streams.
+snippets="$stage/etc/nginx/snippets"
+mkdir -p "$snippets"
+render_nginx() {
+  sed -e "s#@CGI_BIN@#$cgi#g" -e "s#@CONFIG@#$config#g" \
+      -e "s#@FCGIWRAP@#/run/fcgiwrap.socket#g" -e "s#@SNIPPETS@#/etc/nginx/snippets#g" \
+      -e 's#\^/cgi-bin/#^/serverpush/cgi-bin/#' \
+      -e 's#SCRIPT_NAME /cgi-bin/#SCRIPT_NAME /serverpush/cgi-bin/#' "$1"
+}
+{
+  render_nginx apache-conf/serverpush-nginx.conf.in
+  cat debian/nginx-demo.conf
+} > "$snippets/serverpush.conf"
+render_nginx apache-conf/serverpush-fastcgi.conf.in > "$snippets/serverpush-fastcgi.conf"
+if grep -q '@[A-Z_]*@' "$snippets"/serverpush*.conf \
+   || ! grep -q '/serverpush/cgi-bin/' "$snippets/serverpush.conf"; then
+  echo "build-deb: the nginx snippets did not render as expected" >&2
+  exit 1
+fi
+chmod 0644 "$snippets"/serverpush*.conf
+install -D -m 0644 debian/fcgiwrap-serverpush.conf \
+  "$stage/usr/lib/systemd/system/fcgiwrap.service.d/serverpush.conf"
 install -D -m 0644 debian/sysctl-50-serverpush.conf "$stage/usr/lib/sysctl.d/50-serverpush.conf"
 
 # The demo pages.

@@ -352,15 +352,20 @@ where
         server,
     };
     let mut time = crate::pacing::RealTime::new();
+    // One write per log line: fcgiwrap (nginx) passes each write on as a record of its own,
+    // and nginx logs each record as a line, so a line written in pieces would be cut up.
+    let mut log = std::io::LineWriter::with_capacity(8192, &mut stderr);
     let exit = run(
         program,
         &invocation,
         vars,
         &mut stdin,
         stdout,
-        &mut stderr,
+        &mut log,
         &mut time,
     );
+    let _ = log.flush();
+    drop(log);
     if server.output_may_end_early() {
         end_output();
     }

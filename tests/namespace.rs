@@ -18,6 +18,9 @@ pub enum Distro {
     Apache,
     /// Debian's lighttpd with its stock `/etc/lighttpd`.
     Lighttpd,
+    /// Debian's nginx with its stock `/etc/nginx`, and fcgiwrap as its unit runs it (socket
+    /// `/run/fcgiwrap.socket`, as `www-data`, `-f`, the package's worker count).
+    Nginx,
 }
 
 impl Distro {
@@ -46,6 +49,19 @@ impl Distro {
                 install -d -o www-data -g www-data /var/log/lighttpd
                 exec /usr/sbin/lighttpd -D -f /etc/lighttpd/lighttpd.conf"
             }
+            Distro::Nginx => {
+                "set -e
+                ip link set lo up
+                mount -t tmpfs tmpfs /run
+                mkdir /run/lock
+                mount -t tmpfs tmpfs /var/log
+                install -d -o www-data -g adm /var/log/nginx
+                # What systemd does for fcgiwrap.socket and the package's drop-in.
+                setpriv --reuid www-data --regid www-data --init-groups \\
+                    /usr/sbin/fcgiwrap -f -c 120 -s unix:/run/fcgiwrap.socket &
+                while [ ! -S /run/fcgiwrap.socket ]; do sleep 0.05; done
+                exec /usr/sbin/nginx -g 'daemon off;'"
+            }
         }
     }
 
@@ -53,6 +69,7 @@ impl Distro {
         match self {
             Distro::Apache => "var/log/apache2/error.log",
             Distro::Lighttpd => "var/log/lighttpd/error.log",
+            Distro::Nginx => "var/log/nginx/error.log",
         }
     }
 }

@@ -48,11 +48,18 @@ fn nph_names_answer_with_their_own_status() {
     refused.read_complete(T);
 }
 
+/// Refusals are logged in nginx's error log (fcgiwrap `-f`), each line whole: fcgiwrap passes
+/// every write of the program's stderr on as a record nginx logs on its own.
 #[test]
 fn clock_bad_input() {
     let site = Site::new("");
     let server = Server::nginx(&site);
     bad_input_is_refused_and_logged(&server, "nph-clock");
+    let log = server.error_log();
+    assert!(
+        log.contains("FastCGI sent in stderr: \"nph-clock: 400 Bad Request: interval must be"),
+        "{log}"
+    );
 }
 
 /// fcgiwrap does not signal a program whose client left: the program learns it at its next

@@ -1,6 +1,7 @@
 //! Ring 4: the Debian package, as an admin meets it. The test builds the package, installs it
-//! on this machine with `apt-get install ./serverpush_*.deb`, enables it with `a2enconf` and
-//! `lighty-enable-mod`, and runs the distribution's own Apache, then lighttpd, with their stock
+//! on this machine with `apt-get install ./serverpush_*.deb`, enables it with `a2enconf`,
+//! `lighty-enable-mod` and an `include` in nginx's default site, and runs the distribution's
+//! own Apache, lighttpd, then nginx (with fcgiwrap), with their stock
 //! configuration from `/etc`, each in a private network, mount and process namespace: port 80
 //! on a loopback no one else sees, `/run` and `/var/log` on private tmpfs, so the machine's own
 //! network, pid files and logs are untouched. Then it removes and purges the package and checks
@@ -99,6 +100,7 @@ const TRACES: &[&str] = &[
 ];
 
 const INOTIFY: &str = "/proc/sys/fs/inotify/max_user_instances";
+const NGINX_SITE: &str = "/etc/nginx/sites-available/default";
 
 /// What the test changes on the machine, and puts back on drop, even after a failure.
 struct Machine {
@@ -106,6 +108,8 @@ struct Machine {
     inotify: String,
     made_policy: bool,
     made_override: bool,
+    /// Debian's default nginx site as it was, before the test included the snippet in it.
+    nginx_site: Option<String>,
 }
 
 impl Machine {
@@ -127,7 +131,22 @@ impl Machine {
             inotify: std::fs::read_to_string(INOTIFY).unwrap_or_default(),
             made_policy,
             made_override: false,
+            nginx_site: None,
         }
+    }
+
+    /// What an admin does to enable serverpush on nginx: include the package's snippet in the
+    /// site's `server {}` block (here Debian's default site).
+    fn enable_on_nginx(&mut self) {
+        let text = std::fs::read_to_string(NGINX_SITE).unwrap();
+        let enabled = text.replacen(
+            "server_name _;",
+            "server_name _;\n\tinclude snippets/serverpush.conf;",
+            1,
+        );
+        assert_ne!(enabled, text, "{NGINX_SITE} has no server_name _;");
+        self.nginx_site = Some(text);
+        std::fs::write(NGINX_SITE, enabled).unwrap();
     }
 
     /// An admin's `dpkg-statoverride` for the spool, made before the install: the package must
@@ -175,6 +194,9 @@ impl Drop for Machine {
             let _ = Command::new("dpkg-statoverride")
                 .args(["--remove", SPOOL])
                 .status();
+        }
+        if let Some(text) = &self.nginx_site {
+            let _ = std::fs::write(NGINX_SITE, text);
         }
     }
 }
@@ -430,6 +452,9 @@ fn package_installs_serves_and_purges() {
         ("/usr/sbin/a2enconf", "apache2"),
         ("/usr/sbin/lighttpd", "lighttpd"),
         ("/usr/sbin/lighty-enable-mod", "lighttpd"),
+        ("/usr/sbin/nginx", "nginx"),
+        ("/usr/sbin/fcgiwrap", "fcgiwrap"),
+        ("/usr/bin/setpriv", "util-linux"),
     ] {
         require_tool(tool, package);
     }
@@ -506,6 +531,7 @@ fn package_installs_serves_and_purges() {
     // The admin's two commands.
     run("a2enconf", &["-q", "serverpush"]);
     run("lighty-enable-mod", &["serverpush"]);
+    machine.enable_on_nginx();
     check_passes("of the package's own configuration");
 
     let cams = tempfile::Builder::new()
@@ -531,7 +557,7 @@ fn package_installs_serves_and_purges() {
     let report = check_passes("with a publish token");
     assert!(!report.contains("every local user can read it"), "{report}");
 
-    for distro in [Distro::Apache, Distro::Lighttpd] {
+    for distro in [Distro::Apache, Distro::Lighttpd, Distro::Nginx] {
         let start = Instant::now();
         let mut ns = Namespace::start(distro);
         ns.run(|| the_site_works(distro));
@@ -595,7 +621,11 @@ fn package_installs_serves_and_purges() {
                 "/etc/apache2/conf-available",
                 "/etc/lighttpd",
                 "/etc/lighttpd/conf-available",
+                "/etc/nginx",
+                "/etc/nginx/snippets",
                 "/usr/lib/sysctl.d",
+                "/usr/lib/systemd",
+                "/usr/lib/systemd/system",
             ];
             !shared.contains(&p.as_str()) && Path::new(p).symlink_metadata().is_ok()
         })
