@@ -217,12 +217,11 @@ fn clock_page_panes_change() {
     }
 }
 
-fn clock_page_panes_change_through(browser: &Browser, site: &Site, server: &Server, name: &str) {
-    browser.open(&format!("http://127.0.0.1:{}/clock.html", server.port));
-
-    let first = wait_for(
+/// Waits until every pane of the clock page shows a value; the page's values.
+fn clock_panes_shown(browser: &Browser, what: &str) -> Value {
+    wait_for(
         Duration::from_secs(20),
-        &format!("{name}: every pane's first value"),
+        &format!("{what}: every pane's first value"),
         || {
             let v = browser.eval(READ_CLOCK_PAGE);
             let ready = ["iframe", "sse", "mixed", "chunked", "json"]
@@ -234,11 +233,14 @@ fn clock_page_panes_change_through(browser: &Browser, site: &Site, server: &Serv
                 && v["image"].is_i64();
             ready.then_some(v)
         },
-    );
-    assert_eq!(first["width"], 200, "{name}: the clock image has its size");
-    let changed = wait_for(
+    )
+}
+
+/// Waits until every streamed pane shows another value than in `first`; the page's values.
+fn clock_panes_changed(browser: &Browser, what: &str, first: &Value) -> Value {
+    wait_for(
         Duration::from_secs(20),
-        &format!("{name}: every streamed pane to change"),
+        &format!("{what}: every streamed pane to change"),
         || {
             let v = browser.eval(READ_CLOCK_PAGE);
             ["iframe", "sse", "mixed", "chunked", "image"]
@@ -246,7 +248,15 @@ fn clock_page_panes_change_through(browser: &Browser, site: &Site, server: &Serv
                 .all(|k| v[k] != first[k])
                 .then_some(v)
         },
-    );
+    )
+}
+
+fn clock_page_panes_change_through(browser: &Browser, site: &Site, server: &Server, name: &str) {
+    browser.open(&format!("http://127.0.0.1:{}/clock.html", server.port));
+
+    let first = clock_panes_shown(browser, name);
+    assert_eq!(first["width"], 200, "{name}: the clock image has its size");
+    let changed = clock_panes_changed(browser, name, &first);
     // Perl's scalar(localtime) layout: "Sun Nov 22 02:41:21 2026".
     for k in ["iframe", "sse", "mixed", "chunked"] {
         let text = changed[k].as_str().unwrap();
@@ -448,37 +458,12 @@ const PROTOCOLS: &str = r#"
 /// clock.html over HTTPS with HTTP/2: every streamed pane changes, everything the page loaded
 /// came over h2, and all its streams share one connection.
 fn clock_page_over_h2(server: &Server, site: &Site, program: &str) {
-    use crate::browser::{Browser, READ_CLOCK_PAGE};
     let port = server.tls_port.unwrap();
     let browser = Browser::start_with(&["--ignore-certificate-errors"]);
     browser.open(&format!("https://127.0.0.1:{port}/clock.html"));
     let what = format!("{} clock.html over h2", server.name);
-    let first = wait_for(
-        Duration::from_secs(20),
-        &format!("{what}: every pane"),
-        || {
-            let v = browser.eval(READ_CLOCK_PAGE);
-            let ready = ["iframe", "sse", "mixed", "chunked", "json"]
-                .iter()
-                .all(|k| {
-                    v[k].as_str()
-                        .is_some_and(|s| s != "waiting…" && !s.is_empty())
-                })
-                && v["image"].is_i64();
-            ready.then_some(v)
-        },
-    );
-    wait_for(
-        Duration::from_secs(20),
-        &format!("{what}: every streamed pane to change"),
-        || {
-            let v = browser.eval(READ_CLOCK_PAGE);
-            ["iframe", "sse", "mixed", "chunked", "image"]
-                .iter()
-                .all(|k| v[k] != first[k])
-                .then_some(())
-        },
-    );
+    let first = clock_panes_shown(&browser, &what);
+    clock_panes_changed(&browser, &what, &first);
     // Chromium lists a multipart `<img>` after its first part, with no protocol yet.
     let protocols: Vec<String> = browser
         .eval(PROTOCOLS)

@@ -124,13 +124,7 @@ impl Hub {
         for (k, v) in vars {
             req = req.var(k, *v);
         }
-        let (_, out, _) = req.spawn(&bin("nph-mercure")).finish(T);
-        let (head, body) = split_head(&out);
-        (
-            status_of(&head),
-            head,
-            String::from_utf8_lossy(body).into_owned(),
-        )
+        whole(&req)
     }
 
     /// Publishes `form` with a token for every topic; the update's id.
@@ -162,14 +156,19 @@ impl Hub {
         for (k, v) in vars {
             req = req.var(k, *v);
         }
-        let (_, out, _) = req.spawn(&bin("nph-mercure")).finish(T);
-        let (head, body) = split_head(&out);
-        (
-            status_of(&head),
-            head,
-            String::from_utf8_lossy(body).into_owned(),
-        )
+        whole(&req)
     }
+}
+
+/// Runs `req` to its end: the answer's status, head and body.
+fn whole(req: &CgiRequest<'_>) -> (u16, String, String) {
+    let (_, out, _) = req.spawn(&bin("nph-mercure")).finish(T);
+    let (head, body) = split_head(&out);
+    (
+        status_of(&head),
+        head,
+        String::from_utf8_lossy(body).into_owned(),
+    )
 }
 
 /// The value of header `name` in a head's text, any case.
@@ -373,8 +372,7 @@ fn publishing_needs_a_token_that_grants_every_topic() {
         .var("CONTENT_TYPE", "application/x-www-form-urlencoded")
         .var("HTTP_COOKIE", cookie.as_str());
     let foreign = req.var("HTTP_ORIGIN", "https://evil.example");
-    let (_, out, _) = foreign.spawn(&bin("nph-mercure")).finish(T);
-    assert_eq!(status_of(&split_head(&out).0), 403);
+    assert_eq!(whole(&foreign).0, 403);
     let (status, _, _) = hub.post(
         None,
         "topic=t&data=from-a-page",
@@ -496,8 +494,7 @@ fn bad_requests_are_400_and_change_nothing() {
     let req = req
         .var("CONTENT_TYPE", "application/json")
         .var("HTTP_AUTHORIZATION", bearer.as_str());
-    let (_, out, _) = req.spawn(&bin("nph-mercure")).finish(T);
-    assert_eq!(status_of(&split_head(&out).0), 415);
+    assert_eq!(whole(&req).0, 415);
     let selectors = "topic=*&".repeat(100);
     let long_id = format!("topic=*&lastEventID={}", "x".repeat(1025));
     for query in [

@@ -121,7 +121,13 @@ fn symfony_application_through(server: &Server) {
     assert_eq!(public[1].kind.as_deref(), Some("change"));
     assert_eq!(public[1].retry.as_deref(), Some("1500"));
     let private = read(&mut live_private, 3);
-    assert_eq!(private[1].data, "a private book", "{}", server.name);
+    assert_eq!(
+        private[1].data,
+        "a private book",
+        "{}: {private:?} from {:?}",
+        server.name,
+        String::from_utf8_lossy(&live_private.body)
+    );
     assert_eq!(private[1].id.as_deref(), Some(ids[1].as_str()));
     // A page that reconnects with the first id gets the rest, once, and the header says where
     // it resumed.
