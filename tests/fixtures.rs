@@ -2,11 +2,12 @@
 //! config from the templates in `apache-conf/`, waits for the port with a deadline, and kills
 //! and reaps the server on `Drop`, printing the server's error log with a prefix.
 
+use std::ffi::OsString;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::{bin, copy_tree, free_port, repo, require_tool, wait_for};
 
@@ -199,6 +200,8 @@ pub struct Server {
     /// Its HTTPS port (HTTP/1.1 and h2), when started with TLS.
     pub tls_port: Option<u16>,
     child: Child,
+    /// How it was started, to start it again.
+    command: Vec<OsString>,
     /// Processes the server needs beside it (nginx's fcgiwrap), stopped after it.
     helper: Option<Group>,
     error_logs: Vec<PathBuf>,
@@ -254,18 +257,12 @@ impl Server {
             tls_port
         });
         std::fs::write(&conf, text).unwrap();
-        let child = Command::new("/usr/sbin/apache2")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-DFOREGROUND")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start apache2");
+        let command = argv(&["/usr/sbin/apache2", "-f"], &conf, &["-DFOREGROUND"]);
         Server::wait_up(
             "apache",
             port,
             tls_port,
-            child,
+            command,
             vec![root.join("error.log")],
         )
     }
@@ -313,30 +310,35 @@ impl Server {
             std::fs::write(log, "").unwrap();
             let _ = Command::new("chown").arg(&user).arg(log).status();
         }
-        let child = Command::new("/usr/sbin/lighttpd")
-            .arg("-D")
-            .arg("-f")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start lighttpd");
-        Server::wait_up("lighttpd", port, tls_port, child, error_logs)
+        let command = argv(&["/usr/sbin/lighttpd", "-D", "-f"], &conf, &[]);
+        Server::wait_up("lighttpd", port, tls_port, command, error_logs)
     }
 
     /// nginx serving `site`, its CGI programs run by an fcgiwrap of its own (the shipped
     /// `serverpush-nginx.conf.in` in `nginx.conf.in`), on a private socket, as the programs'
     /// user.
     pub fn nginx(site: &Site) -> Server {
-        Server::start_nginx(site, false)
+        Server::start_nginx(site, false, 64, |conf| conf)
+    }
+
+    /// nginx with `workers` fcgiwrap workers and its rendered `serverpush-fastcgi.conf` (what
+    /// every serverpush location passes to fcgiwrap) changed by `tweak`.
+    pub fn nginx_with(site: &Site, workers: usize, tweak: impl FnOnce(String) -> String) -> Server {
+        Server::start_nginx(site, false, workers, tweak)
     }
 
     /// nginx serving `site` on a second port with HTTPS and HTTP/2 too (`nginx-tls.conf.in`, a
     /// self-signed certificate made for the test).
     pub fn nginx_tls(site: &Site) -> Server {
-        Server::start_nginx(site, true)
+        Server::start_nginx(site, true, 64, |conf| conf)
     }
 
-    fn start_nginx(site: &Site, tls: bool) -> Server {
+    fn start_nginx(
+        site: &Site,
+        tls: bool,
+        workers: usize,
+        tweak: impl FnOnce(String) -> String,
+    ) -> Server {
         require_tool("/usr/sbin/nginx", "nginx");
         require_tool("/usr/sbin/fcgiwrap", "fcgiwrap");
         let root = site.dir.path().join("nginx");
@@ -353,11 +355,15 @@ impl Server {
         };
         for (template, name) in [
             ("serverpush-nginx.conf.in", "serverpush-nginx.conf"),
-            ("serverpush-fastcgi.conf.in", "serverpush-fastcgi.conf"),
             ("nginx.conf.in", "nginx.conf"),
         ] {
             std::fs::write(root.join(name), render(template)).unwrap();
         }
+        std::fs::write(
+            root.join("serverpush-fastcgi.conf"),
+            tweak(render("serverpush-fastcgi.conf.in")),
+        )
+        .unwrap();
         let tls_port = tls.then(|| {
             let (tls_port, text) = site.render_tls("nginx-tls.conf.in", &root, port);
             std::fs::write(root.join("tls.conf"), text).unwrap();
@@ -369,7 +375,7 @@ impl Server {
         let mut fcgiwrap = Command::new("/usr/sbin/fcgiwrap");
         fcgiwrap
             // -f: the programs' stderr to nginx's error log, as Debian's unit runs it.
-            .args(["-f", "-c", "64", "-s"])
+            .args(["-f", "-c", &workers.to_string(), "-s"])
             .arg(format!("unix:{}", socket.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -388,14 +394,12 @@ impl Server {
         wait_for(Duration::from_secs(15), "fcgiwrap's socket", || {
             socket.exists().then_some(())
         });
-        let child = Command::new("/usr/sbin/nginx")
-            .arg("-c")
-            .arg(root.join("nginx.conf"))
-            .args(["-g", "daemon off;"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        let mut server = Server::wait_up("nginx", port, tls_port, child, error_logs);
+        let command = argv(
+            &["/usr/sbin/nginx", "-c"],
+            &root.join("nginx.conf"),
+            &["-g", "daemon off;"],
+        );
+        let mut server = Server::wait_up("nginx", port, tls_port, command, error_logs);
         server.helper = Some(helper);
         server
     }
@@ -404,9 +408,10 @@ impl Server {
         name: &'static str,
         port: u16,
         tls_port: Option<u16>,
-        mut child: Child,
+        command: Vec<OsString>,
         error_logs: Vec<PathBuf>,
     ) -> Server {
+        let mut child = launch(&command, name);
         for port in std::iter::once(port).chain(tls_port) {
             wait_for(
                 Duration::from_secs(15),
@@ -445,6 +450,7 @@ impl Server {
             port,
             tls_port,
             child,
+            command,
             helper: None,
             error_logs,
         }
@@ -453,6 +459,37 @@ impl Server {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops the server (and the programs it runs; nginx's fcgiwrap stays) and waits until its
+    /// port is closed.
+    pub fn stop(&self) {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        wait_for(
+            Duration::from_secs(15),
+            &format!("{} to stop", self.name),
+            || {
+                TcpStream::connect(("127.0.0.1", self.port))
+                    .is_err()
+                    .then_some(())
+            },
+        );
+    }
+
+    /// Starts a stopped server again, on its port and from its config, and waits until it
+    /// listens.
+    pub fn start_again(&self) -> Restarted {
+        let restarted = Restarted(launch(&self.command, self.name));
+        wait_for(
+            Duration::from_secs(15),
+            &format!("{} to listen again", self.name),
+            || TcpStream::connect(("127.0.0.1", self.port)).ok(),
+        );
+        restarted
     }
 
     /// The server's error log so far (for lighttpd, with its log of CGI stderr).
@@ -487,6 +524,40 @@ impl Drop for Server {
         for line in self.error_log().lines() {
             eprintln!("[{} error.log] {line}", self.name);
         }
+    }
+}
+
+/// `program fixed… file rest…` as a command line.
+fn argv(fixed: &[&str], file: &Path, rest: &[&str]) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = fixed.iter().map(OsString::from).collect();
+    argv.push(file.as_os_str().to_owned());
+    argv.extend(rest.iter().map(OsString::from));
+    argv
+}
+
+fn launch(command: &[OsString], name: &str) -> Child {
+    Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"))
+}
+
+/// A server started again from a stopped fixture's command line, stopped on drop.
+pub struct Restarted(Child);
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !matches!(self.0.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

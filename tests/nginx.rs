@@ -63,20 +63,25 @@ fn clock_bad_input() {
 }
 
 /// fcgiwrap does not signal a program whose client left: the program learns it at its next
-/// write, a heartbeat, and exits then.
+/// write, a heartbeat, and exits then, within two heartbeats, and its fcgiwrap worker is free
+/// again: with as many workers as clients, a second crowd of 50 is served as the first was
+/// (a worker still held would leave a client of the second crowd waiting without an answer).
 #[test]
 fn departed_clients_leave_no_process() {
+    const CLIENTS: usize = 50;
     let site = Site::new("heartbeat_secs = 2\n");
-    let server = Server::nginx(&site);
-    served::departed_clients_leave_no_process(
-        &server,
-        &site,
-        "nph-clock",
-        "/cgi-bin/nph-clock?interval=3600",
-        b"Content-Type: text/plain",
-        20,
-        2,
-    );
+    let server = Server::nginx_with(&site, CLIENTS, |conf| conf);
+    for _crowd in 0..2 {
+        served::departed_clients_leave_no_process(
+            &server,
+            &site,
+            "nph-clock",
+            "/cgi-bin/nph-clock?interval=3600",
+            b"Content-Type: text/plain",
+            CLIENTS,
+            2,
+        );
+    }
 }
 
 const WEBCAM_CONFIG: &str = "keepalive_secs = 2\n[cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";

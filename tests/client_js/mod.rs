@@ -4,14 +4,13 @@
 //! iframe transport; and (`relays`) tabs that stay correct against stray and forged posts on
 //! their shared channel.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
-use crate::fixtures::{Server, Site, run_as};
+use crate::fixtures::{Server, Site, StartServer, run_as};
 use crate::served::post;
 use crate::util::{bin, pids_of, wait_for};
 
@@ -173,53 +172,6 @@ fn publish_locally(site: &Site, channel: &str, message: &str) {
     );
 }
 
-/// An Apache started again, on the port and from the config of a stopped fixture.
-pub(crate) struct Restarted(Child);
-
-impl Drop for Restarted {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !matches!(self.0.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Stops the fixture's Apache (its CGI programs with it) and waits until its port is closed.
-pub(crate) fn stop_apache(apache: &Server) {
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(apache.pid().to_string())
-        .status()
-        .unwrap();
-    wait_for(T, "Apache to stop", || {
-        TcpStream::connect(("127.0.0.1", apache.port))
-            .is_err()
-            .then_some(())
-    });
-}
-
-pub(crate) fn start_apache_again(site: &Site, apache: &Server) -> Restarted {
-    let child = Command::new("/usr/sbin/apache2")
-        .arg("-f")
-        .arg(site.dir.path().join("apache").join("httpd.conf"))
-        .arg("-DFOREGROUND")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let restarted = Restarted(child);
-    wait_for(T, "Apache to listen again", || {
-        TcpStream::connect(("127.0.0.1", apache.port)).ok()
-    });
-    restarted
-}
-
 /// Kills the subscriber's program, as an out-of-memory killer or an administrator might.
 fn kill_subscriber(site: &Site) {
     let program = site.program("nph-longpoll");
@@ -251,15 +203,25 @@ fn transitions(states: &[String]) -> Vec<String> {
 /// and each recovery, and the client stays on SSE.
 #[test]
 fn resumes_across_an_apache_restart_and_a_killed_program() {
+    resumes_across_a_restart_and_a_killed_program(Server::apache, "client.html");
+}
+
+/// The same through nginx and fcgiwrap, from the ES module.
+#[test]
+fn resumes_across_an_nginx_restart_and_a_killed_program() {
+    resumes_across_a_restart_and_a_killed_program(Server::nginx, "client-module.html");
+}
+
+fn resumes_across_a_restart_and_a_killed_program(start: StartServer, page: &str) {
     let site = site("");
-    let apache = Server::apache(&site);
+    let server = start(&site);
     let browser = Browser::start();
     browser.open(&format!(
-        "http://127.0.0.1:{}/client.html?channel=chat",
-        apache.port
+        "http://127.0.0.1:{}/{page}?channel=chat",
+        server.port
     ));
     wait_state(&browser, "live");
-    // The client's own publish, through Apache.
+    // The client's own publish, through the server.
     let ids = browser.eval(
         r#"return (async function () {
             var ids = [];
@@ -272,22 +234,22 @@ fn resumes_across_an_apache_restart_and_a_killed_program() {
     assert_eq!(ids, json!((1..=10).collect::<Vec<u32>>()));
     wait_got(&browser, &numbered("m", 1..=10), "the first ten");
 
-    stop_apache(&apache);
+    server.stop();
     for n in 11..=15 {
         publish_locally(&site, "chat", &format!("m{n}"));
     }
     wait_state(&browser, "backoff");
-    let restarted = start_apache_again(&site, &apache);
+    let restarted = server.start_again();
     wait_got(
         &browser,
         &numbered("m", 1..=15),
-        "the five published while Apache was down",
+        "the five published while the server was down",
     );
     wait_state(&browser, "live");
 
     kill_subscriber(&site);
     for n in 16..=20 {
-        post(&apache, "chat", &format!("m{n}"), "HTTP/1.1");
+        post(&server, "chat", &format!("m{n}"), "HTTP/1.1");
     }
     wait_got(&browser, &numbered("m", 1..=20), "the five after the kill");
     wait_state(&browser, "live");
@@ -321,18 +283,34 @@ fn falls_back_to_long_poll_behind_a_buffering_server() {
         assert!(conf.contains(streaming));
         conf.replace(streaming, "")
     });
+    falls_back_to_long_poll(&lighttpd);
+}
+
+/// The same behind nginx whose fcgiwrap holds the programs' output (no `NO_BUFFERING`).
+#[test]
+fn falls_back_to_long_poll_behind_a_buffering_fcgiwrap() {
+    let site = site("");
+    let nginx = Server::nginx_with(&site, 64, |conf| {
+        let unbuffered = "fastcgi_param NO_BUFFERING 1;";
+        assert!(conf.contains(unbuffered));
+        conf.replace(unbuffered, "")
+    });
+    falls_back_to_long_poll(&nginx);
+}
+
+fn falls_back_to_long_poll(server: &Server) {
     let browser = Browser::start();
     let start = Instant::now();
     browser.open(&format!(
         "http://127.0.0.1:{}/client.html?channel=news",
-        lighttpd.port
+        server.port
     ));
     let live = wait_state(&browser, "live");
     assert!(live.ends_with(" longpoll"), "{live}");
     let fallback = start.elapsed();
     assert!(fallback < Duration::from_secs(10), "{fallback:?}");
     for n in 1..=3 {
-        post(&lighttpd, "news", &format!("n{n}"), "HTTP/1.1");
+        post(server, "news", &format!("n{n}"), "HTTP/1.1");
     }
     wait_got(&browser, &numbered("n", 1..=3), "messages by long-poll");
     let states = states(&browser);
@@ -498,8 +476,17 @@ fn missed_once_after_a_reload_beyond_retention() {
 /// messages in order once, also across a killed program.
 #[test]
 fn iframe_transport_when_forced() {
+    iframe_transport(Server::apache);
+}
+
+#[test]
+fn iframe_transport_through_nginx() {
+    iframe_transport(Server::nginx);
+}
+
+fn iframe_transport(start: StartServer) {
     let site = site("");
-    let apache = Server::apache(&site);
+    let apache = start(&site);
     let browser = Browser::start();
     browser.open(&format!(
         "http://127.0.0.1:{}/client.html?channel=old&transport=iframe",

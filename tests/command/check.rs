@@ -16,6 +16,8 @@ struct Layout {
 
 impl Layout {
     fn good() -> Layout {
+        crate::util::require_tool("/usr/sbin/nginx", "nginx");
+        crate::util::require_tool("/usr/sbin/fcgiwrap", "fcgiwrap");
         let dir = tempfile::Builder::new()
             .prefix("serverpush-check-")
             .tempdir()
@@ -84,7 +86,70 @@ impl Layout {
                 &layout.config().display().to_string(),
             );
         std::fs::write(layout.lighttpd_snippet(), snippet).unwrap();
+
+        // nginx: a main file with a server {} block that includes the package's snippets, and
+        // fcgiwrap's unit with the package's drop-in.
+        let nginx = root.join("nginx");
+        std::fs::create_dir_all(nginx.join("snippets")).unwrap();
+        let render = |template: &str| {
+            std::fs::read_to_string(repo().join("apache-conf").join(template))
+                .unwrap()
+                .replace("@CGI_BIN@", "/usr/lib/cgi-bin/serverpush")
+                .replace("@CONFIG@", &layout.config().display().to_string())
+                .replace("@FCGIWRAP@", "/run/fcgiwrap.socket")
+                .replace("@SNIPPETS@", &nginx.join("snippets").display().to_string())
+        };
+        std::fs::write(
+            nginx.join("snippets/serverpush.conf"),
+            render("serverpush-nginx.conf.in")
+                + &std::fs::read_to_string(repo().join("debian/nginx-demo.conf")).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            layout.nginx_fastcgi_snippet(),
+            render("serverpush-fastcgi.conf.in"),
+        )
+        .unwrap();
+        std::fs::write(
+            layout.nginx_conf(),
+            format!(
+                "pid {n}/nginx.pid;\nerror_log {n}/error.log;\nevents {{}}\n\
+                 http {{\n    include /etc/nginx/mime.types;\n    gzip on;\n\
+                 \x20   server {{\n        listen 127.0.0.1:8;\n        root {n};\n\
+                 \x20       include {n}/snippets/serverpush.conf;\n    }}\n}}\n",
+                n = nginx.display()
+            ),
+        )
+        .unwrap();
+        let units = root.join("units/usr/lib/systemd/system");
+        std::fs::create_dir_all(units.join("fcgiwrap.service.d")).unwrap();
+        std::fs::copy(
+            "/usr/lib/systemd/system/fcgiwrap.service",
+            units.join("fcgiwrap.service"),
+        )
+        .expect("fcgiwrap's unit (the fcgiwrap package)");
+        std::fs::copy(
+            repo().join("debian/fcgiwrap-serverpush.conf"),
+            layout.fcgiwrap_drop_in(),
+        )
+        .unwrap();
         layout
+    }
+
+    fn nginx_conf(&self) -> PathBuf {
+        self.dir.path().join("nginx/nginx.conf")
+    }
+
+    fn nginx_fastcgi_snippet(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("nginx/snippets/serverpush-fastcgi.conf")
+    }
+
+    fn fcgiwrap_drop_in(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("units/usr/lib/systemd/system/fcgiwrap.service.d/serverpush.conf")
     }
 
     fn config(&self) -> PathBuf {
@@ -130,6 +195,8 @@ impl Layout {
         let config = self.config().display().to_string();
         let apache = self.dir.path().join("apache2").display().to_string();
         let lighttpd = self.dir.path().join("lighttpd").display().to_string();
+        let nginx = self.nginx_conf().display().to_string();
+        let units = self.dir.path().join("units").display().to_string();
         serverpush(&[
             "check",
             "--config",
@@ -142,6 +209,10 @@ impl Layout {
             &apache,
             "--lighttpd-dir",
             &lighttpd,
+            "--nginx-conf",
+            &nginx,
+            "--fcgiwrap-root",
+            &units,
         ])
     }
 }
@@ -391,5 +462,115 @@ fn check_finds_a_bad_config_key() {
         &layout.check(50),
         &format!("{} key heartbeat_secs", layout.config().display()),
         "from 1 to 300",
+    );
+}
+
+/// Each way the nginx snippets can be undone, planted one at a time in the included file, is
+/// found at the location that runs the programs (`nginx -T` reads the files as nginx does).
+#[test]
+fn check_finds_nginx_misconfigurations() {
+    let plants: [(&str, &str, &str, Level); 6] = [
+        (
+            "fastcgi_param NO_BUFFERING 1;",
+            "",
+            "NO_BUFFERING",
+            Level::Error,
+        ),
+        (
+            "fastcgi_buffering off;",
+            "fastcgi_buffering on; fastcgi_ignore_headers X-Accel-Buffering;",
+            "X-Accel-Buffering header is ignored",
+            Level::Error,
+        ),
+        (
+            "fastcgi_buffering off;",
+            "",
+            "fastcgi_buffering is on",
+            Level::Warning,
+        ),
+        (
+            "fastcgi_read_timeout 60s;",
+            "fastcgi_read_timeout 10s;",
+            "not above heartbeat_secs = 15",
+            Level::Error,
+        ),
+        ("gzip off;", "", "gzip is on", Level::Warning),
+        (
+            "fastcgi_param NO_BUFFERING 1;",
+            "fastcgi_param NO_BUFFERING 1; fastcgi_param SERVER_SOFTWARE Apache;",
+            "SERVER_SOFTWARE does not name nginx",
+            Level::Error,
+        ),
+    ];
+    for (from, to, words, level) in plants {
+        let layout = Layout::good();
+        let snippet = layout.dir.path().join("nginx/snippets/serverpush.conf");
+        Layout::edit(&layout.nginx_fastcgi_snippet(), |t| t.replace(from, to));
+        let output = layout.check(50);
+        for location in ["location ~", "location = /.well-known/mercure"] {
+            let place = format!("{}:{}", snippet.display(), line_of(&snippet, location));
+            match level {
+                Level::Error => finds(&output, &place, words),
+                Level::Warning => assert!(
+                    warnings_at(&output, &place)
+                        .iter()
+                        .any(|w| w.contains(words) && w.contains("fix: ")),
+                    "{from} -> {to}: no warning at {place} about {words:?}\n{}",
+                    text(&output)
+                ),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Error,
+    Warning,
+}
+
+/// fcgiwrap's workers, read as systemd reads its unit and the package's drop-in: enough for
+/// 50 streams with the drop-in, one without it, and flagged when fewer than the streams.
+#[test]
+fn check_finds_too_few_fcgiwrap_workers() {
+    let layout = Layout::good();
+    let output = layout.check(120);
+    assert!(output.status.success(), "{}", text(&output));
+    finds(
+        &layout.check(121),
+        &layout.fcgiwrap_drop_in().display().to_string(),
+        "120 worker(s)",
+    );
+    std::fs::remove_file(layout.fcgiwrap_drop_in()).unwrap();
+    let unit = layout
+        .dir
+        .path()
+        .join("units/usr/lib/systemd/system/fcgiwrap.service");
+    finds(
+        &layout.check(50),
+        &unit.display().to_string(),
+        "1 worker(s)",
+    );
+}
+
+/// nginx that runs none of the programs is worth a warning, not an error.
+#[test]
+fn check_warns_when_nginx_runs_no_program() {
+    let layout = Layout::good();
+    Layout::edit(&layout.nginx_conf(), |t| {
+        t.lines()
+            .filter(|l| !l.contains("serverpush.conf"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let output = layout.check(50);
+    assert!(output.status.success(), "{}", text(&output));
+    let place = layout.nginx_conf().display().to_string();
+    assert!(
+        warnings_at(&output, &place)
+            .iter()
+            .any(|w| w.contains("no nginx location runs the programs")),
+        "{}",
+        text(&output)
     );
 }

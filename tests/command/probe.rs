@@ -96,6 +96,37 @@ fn probe_names_lighttpd_without_streaming() {
     );
 }
 
+/// nginx whose fcgiwrap holds the programs' output (no `NO_BUFFERING`): the probe sees the
+/// stream arrive at its end and names fcgiwrap's setting; the shipped configuration is live
+/// under both names.
+#[test]
+fn probe_names_fcgiwrap_buffering_behind_nginx() {
+    let site = Site::new("");
+    let nginx = Server::nginx(&site);
+    for program in ["nph-clock", "clock"] {
+        let (live, report) = probe(&format!(
+            "http://127.0.0.1:{}/cgi-bin/{program}",
+            nginx.port
+        ));
+        assert!(live && report.contains("  live:"), "{report}");
+    }
+    drop(nginx);
+    let site = Site::new("");
+    let buffering = Server::nginx_with(&site, 4, |conf| {
+        conf.replace("fastcgi_param NO_BUFFERING 1;", "")
+    });
+    let (live, report) = probe(&format!(
+        "http://127.0.0.1:{}/cgi-bin/nph-clock",
+        buffering.port
+    ));
+    assert!(!live, "{report}");
+    assert!(report.contains("only when the stream ended"), "{report}");
+    assert!(
+        report.contains("likely culprit: nginx") && report.contains("NO_BUFFERING 1"),
+        "{report}"
+    );
+}
+
 /// An NPH program that answers as a hostile server (or anything in front of one) might: control
 /// characters in its head, in a stream and in a long-poll's body. NPH output passes through
 /// Apache untouched, so they reach the client as written.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::served::{post, site};
 use super::subscriber;
 use crate::browser::Browser;
-use crate::client_js::{new_window, start_apache_again, stop_apache, switch_to};
+use crate::client_js::{new_window, switch_to};
 use crate::fixtures::Server;
 use crate::util::wait_for;
 
@@ -115,7 +115,7 @@ fn pages_receive_what_they_may_and_resume_after_a_restart() {
 
     // Apache goes away; an update is published meanwhile (through lighttpd, same store);
     // the pages reconnect with Last-Event-ID and get it, once.
-    stop_apache(&apache);
+    apache.stop();
     post(
         lighttpd.port,
         "topic=https%3A%2F%2Fexample.com%2Fbooks%2F4&data=four",
@@ -124,7 +124,7 @@ fn pages_receive_what_they_may_and_resume_after_a_restart() {
         lighttpd.port,
         "topic=https%3A%2F%2Fexample.com%2Fbooks%2F5&data=five&private=on",
     );
-    let _again = start_apache_again(&site, &apache);
+    let _again = apache.start_again();
     wait_received(
         &browser,
         &["one", "three", "four"],

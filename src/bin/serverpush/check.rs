@@ -7,7 +7,9 @@
 
 mod access;
 mod apache;
+mod fcgiwrap;
 mod lighttpd;
+mod nginx;
 mod secrets;
 
 use std::fmt;
@@ -124,6 +126,16 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
     }
     if args.lighttpd_dir.is_dir() {
         lighttpd::check(&mut report, args, config_path.as_deref());
+    }
+    if args.nginx_conf.is_file() {
+        let expected = nginx::Expected {
+            config: config_path.as_deref(),
+            heartbeat_secs: config
+                .as_ref()
+                .map_or(Config::default().heartbeat_secs, |c| c.heartbeat_secs),
+            clients,
+        };
+        nginx::check(&mut report, args, &expected);
     }
 
     for finding in &report.findings {

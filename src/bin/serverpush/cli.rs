@@ -128,7 +128,7 @@ pub struct CheckArgs {
     #[arg(long, default_value = "www-data")]
     pub user: String,
     /// The streams (viewers and waiting subscribers) expected at once: checked against the
-    /// inotify limits and Apache's MaxRequestWorkers [default: the config's max_streams]
+    /// inotify limits, Apache's MaxRequestWorkers and fcgiwrap's workers [default: the config's max_streams]
     #[arg(long, value_name = "N")]
     pub clients: Option<u64>,
     /// Apache's configuration directory (skipped when absent)
@@ -137,6 +137,13 @@ pub struct CheckArgs {
     /// lighttpd's configuration directory (skipped when absent)
     #[arg(long, value_name = "DIR", default_value = "/etc/lighttpd")]
     pub lighttpd_dir: PathBuf,
+    /// nginx's main configuration file, read through `nginx -T` (skipped when absent)
+    #[arg(long, value_name = "FILE", default_value = "/etc/nginx/nginx.conf")]
+    pub nginx_conf: PathBuf,
+    /// Where fcgiwrap's systemd unit, its drop-ins and /etc/default/fcgiwrap are read from, for
+    /// its worker count (an image's root, or the system's)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub fcgiwrap_root: PathBuf,
     /// The directory holding the CGI programs
     #[arg(
         long,

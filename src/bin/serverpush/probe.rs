@@ -218,6 +218,19 @@ fn culprit(a: &Arrivals, delivery: &Delivery) -> Vec<String> {
              the programs' URLs."
         ));
     }
+    // nginx runs CGI programs through fcgiwrap, which keeps a program's output in its FastCGI
+    // buffer (8 KB) unless the request says NO_BUFFERING; nginx then buffers it again unless
+    // told not to. Its Server header names it (also with `server_tokens off`).
+    if server.starts_with("nginx") && proxied.is_none() {
+        found.push(
+            "nginx holding the programs' output: when it runs them through fcgiwrap, the \
+             programs' location needs `fastcgi_param NO_BUFFERING 1;` (fcgiwrap keeps up to \
+             8 KB of a program's output until it ends without it) and `fastcgi_buffering off;` \
+             (the shipped serverpush-fastcgi.conf has both; `serverpush check` reads nginx's \
+             configuration); when it proxies to another server, `proxy_buffering off;`."
+                .to_owned(),
+        );
+    }
     // lighttpd without streaming reads a CGI program's whole output, then sends it as a file:
     // with a Content-Length and `Accept-Ranges: bytes`, which no stream has.
     let held_whole = a.header("content-length").is_some() && *delivery != Delivery::Live;
