@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the end-to-end benchmark on the programs as they are deployed (static-pie; see
 # scripts/build-env.sh). Arguments go to the benchmark: none for the full run (writes
-# BENCHMARKS.md), --smoke, --crowd [N] [--crowd-under apache|lighttpd], --compare DIR.
+# BENCHMARKS.md), --smoke, --crowd [N] [--crowd-under apache|lighttpd|nginx], --compare DIR.
 #
 # --compare-with REV builds the programs of an earlier commit REV (in target/compare/, with a
 # target directory of their own) and runs this build beside them: fan-out and publish-to-delivery

@@ -318,26 +318,31 @@ impl Server {
     /// `serverpush-nginx.conf.in` in `nginx.conf.in`), on a private socket, as the programs'
     /// user.
     pub fn nginx(site: &Site) -> Server {
-        Server::start_nginx(site, false, 64, |conf| conf)
+        Server::start_nginx(site, false, 64, |_, conf| conf)
     }
 
-    /// nginx with `workers` fcgiwrap workers and its rendered `serverpush-fastcgi.conf` (what
-    /// every serverpush location passes to fcgiwrap) changed by `tweak`.
-    pub fn nginx_with(site: &Site, workers: usize, tweak: impl FnOnce(String) -> String) -> Server {
+    /// nginx with `workers` fcgiwrap workers, each of its rendered files changed by `tweak`
+    /// (given the file's name and text: `nginx.conf`, `serverpush-nginx.conf`, and
+    /// `serverpush-fastcgi.conf`, what every serverpush location passes to fcgiwrap).
+    pub fn nginx_with(
+        site: &Site,
+        workers: usize,
+        tweak: impl FnMut(&str, String) -> String,
+    ) -> Server {
         Server::start_nginx(site, false, workers, tweak)
     }
 
     /// nginx serving `site` on a second port with HTTPS and HTTP/2 too (`nginx-tls.conf.in`, a
     /// self-signed certificate made for the test).
     pub fn nginx_tls(site: &Site) -> Server {
-        Server::start_nginx(site, true, 64, |conf| conf)
+        Server::start_nginx(site, true, 64, |_, conf| conf)
     }
 
     fn start_nginx(
         site: &Site,
         tls: bool,
         workers: usize,
-        tweak: impl FnOnce(String) -> String,
+        mut tweak: impl FnMut(&str, String) -> String,
     ) -> Server {
         require_tool("/usr/sbin/nginx", "nginx");
         require_tool("/usr/sbin/fcgiwrap", "fcgiwrap");
@@ -353,17 +358,14 @@ impl Server {
                 .replace("@FCGIWRAP@", &socket.display().to_string())
                 .replace("@SNIPPETS@", &root.display().to_string())
         };
-        for (template, name) in [
-            ("serverpush-nginx.conf.in", "serverpush-nginx.conf"),
-            ("nginx.conf.in", "nginx.conf"),
+        for name in [
+            "serverpush-nginx.conf",
+            "serverpush-fastcgi.conf",
+            "nginx.conf",
         ] {
-            std::fs::write(root.join(name), render(template)).unwrap();
+            let text = tweak(name, render(&format!("{name}.in")));
+            std::fs::write(root.join(name), text).unwrap();
         }
-        std::fs::write(
-            root.join("serverpush-fastcgi.conf"),
-            tweak(render("serverpush-fastcgi.conf.in")),
-        )
-        .unwrap();
         let tls_port = tls.then(|| {
             let (tls_port, text) = site.render_tls("nginx-tls.conf.in", &root, port);
             std::fs::write(root.join("tls.conf"), text).unwrap();
@@ -391,9 +393,14 @@ impl Server {
             fcgiwrap.gid(id("-g")).uid(id("-u"));
         }
         let helper = Group(fcgiwrap.spawn().expect("start fcgiwrap"));
-        wait_for(Duration::from_secs(15), "fcgiwrap's socket", || {
-            socket.exists().then_some(())
-        });
+        // fcgiwrap forks its workers after making the socket: wait for them all, or a benchmark
+        // counts the forking of thousands as the streams' cost.
+        let parent = helper.0.id();
+        wait_for(
+            Duration::from_secs(120),
+            &format!("fcgiwrap's socket and {workers} workers"),
+            || (socket.exists() && children_of(parent) >= workers).then_some(()),
+        );
         let command = argv(
             &["/usr/sbin/nginx", "-c"],
             &root.join("nginx.conf"),
@@ -492,6 +499,17 @@ impl Server {
         restarted
     }
 
+    /// The process id of what the server needs beside it (nginx's fcgiwrap), if anything.
+    pub fn helper_pid(&self) -> Option<u32> {
+        self.helper.as_ref().map(|group| group.0.id())
+    }
+
+    /// The text of its rendered config file `name` (they sit beside its first error log).
+    pub fn config(&self, name: &str) -> String {
+        let dir = self.error_logs[0].parent().expect("a log in a directory");
+        std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
     /// The server's error log so far (for lighttpd, with its log of CGI stderr).
     pub fn error_log(&self) -> String {
         self.error_logs
@@ -525,6 +543,23 @@ impl Drop for Server {
             eprintln!("[{} error.log] {line}", self.name);
         }
     }
+}
+
+/// How many processes have `parent` as their parent.
+fn children_of(parent: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // The parent's id is the second field after the command's closing parenthesis.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(parent)
+        })
+        .count()
 }
 
 /// `program fixed… file rest…` as a command line.

@@ -67,11 +67,11 @@ fn chunked_post_through(server: &Server, site: &Site) {
 }
 
 #[test]
-fn a_chunked_post_through_apache_and_lighttpd() {
-    let site = Site::new(crate::served::LONGPOLL_CONFIG);
-    chunked_post_through(&Server::apache(&site), &site);
-    let site = Site::new(crate::served::LONGPOLL_CONFIG);
-    chunked_post_through(&Server::lighttpd(&site), &site);
+fn a_chunked_post_through_every_server() {
+    for (_, start) in crate::fixtures::SERVERS {
+        let site = Site::new(crate::served::LONGPOLL_CONFIG);
+        chunked_post_through(&start(&site), &site);
+    }
 }
 
 /// Runs `nph-longpoll` for `query` under `/usr/bin/time`; returns the body and the peak RSS in

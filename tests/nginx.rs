@@ -70,7 +70,7 @@ fn clock_bad_input() {
 fn departed_clients_leave_no_process() {
     const CLIENTS: usize = 50;
     let site = Site::new("heartbeat_secs = 2\n");
-    let server = Server::nginx_with(&site, CLIENTS, |conf| conf);
+    let server = Server::nginx_with(&site, CLIENTS, |_, conf| conf);
     for _crowd in 0..2 {
         served::departed_clients_leave_no_process(
             &server,

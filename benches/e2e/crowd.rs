@@ -1,8 +1,8 @@
 //! Scenario 8, apart from the default run (`scripts/bench.sh --crowd [N]`): N
-//! streaming clients (10,000 by default) on one host, under Apache and lighttpd set up as
-//! `apache-conf/` documents for that many, beside the C floor program at the same N.
-//! `--crowd-under apache` (or `lighttpd`) runs one server's pair only and writes its report under
-//! `target/`.
+//! streaming clients (10,000 by default) on one host, under Apache, lighttpd and nginx with
+//! fcgiwrap set up as `apache-conf/` documents for that many, beside the C floor program at the
+//! same N. `--crowd-under apache` (or `lighttpd`, `nginx`) runs one server's pair only and
+//! writes its report under `target/`.
 //!
 //! One thread holds every client on one epoll instance, so the load client costs one process
 //! and no thread per client: 10,000 threads here would take as many of the host's process ids
@@ -24,7 +24,8 @@ pub(crate) struct Crowd {
     /// Clients whose stream had started (its opening `retry:` seen).
     pub(crate) connected: usize,
     pub(crate) connect_secs: f64,
-    /// The server's whole process tree (server, workers, CGI programs), PSS.
+    /// The server's whole process tree (server, workers, CGI programs; under nginx with
+    /// fcgiwrap's), PSS.
     pub(crate) tree_mib: f64,
     pub(crate) kib_per_client: f64,
     /// The server's own share (the tree without the programs), per client.
@@ -158,11 +159,12 @@ impl Clients {
 /// How long a crowd waits for its clients to connect.
 const CONNECT_WAIT_SECS: u64 = 300;
 
-/// One crowd: `n` clients of `target` through `port`, whose server's tree is under `server_pid`
-/// and whose programs' command lines contain `program`; `publish` sends message `i`.
+/// One crowd: `n` clients of `target` through `port`, whose server's trees are under
+/// `server_pids` (the server, and what runs its programs beside it) and whose programs' command
+/// lines contain `program`; `publish` sends message `i`.
 pub(crate) fn crowd(
     (server, what): (&'static str, &'static str),
-    server_pid: u32,
+    server_pids: &[u32],
     port: u16,
     target: &str,
     program: &str,
@@ -190,20 +192,20 @@ pub(crate) fn crowd(
     eprintln!("e2e: crowd: {connected} connected in {connect_secs:.1} s");
 
     settle();
-    let tree_kib = tree_pss(server_pid) as f64;
+    let trees_pss = || server_pids.iter().map(|&p| tree_pss(p)).sum::<u64>();
+    let trees_cpu = || server_pids.iter().map(|&p| tree_cpu(p)).sum::<u64>();
+    let tree_kib = trees_pss() as f64;
     let programs_kib: f64 = pids_matching(program)
         .into_iter()
         .map(|pid| pss_kib(pid) as f64)
         .sum();
-    let cpu0 = tree_cpu(server_pid);
+    let cpu0 = trees_cpu();
     let idle_from = Instant::now();
     while idle_from.elapsed() < Duration::from_secs(10) {
         clients.pump(Duration::from_millis(500));
     }
-    let idle_percent = tree_cpu(server_pid).saturating_sub(cpu0) as f64
-        / 100.0
-        / idle_from.elapsed().as_secs_f64()
-        * 100.0;
+    let idle_percent =
+        trees_cpu().saturating_sub(cpu0) as f64 / 100.0 / idle_from.elapsed().as_secs_f64() * 100.0;
 
     let before: Vec<usize> = clients.all.iter().map(|c| c.events).collect();
     let mut sent = Vec::new();
@@ -277,7 +279,7 @@ pub(crate) fn crowd(
 }
 
 /// The site, servers and crowds of the `--crowd` run; `under` names the one server to run, when
-/// given (`apache` or `lighttpd`).
+/// given (`apache`, `lighttpd` or `nginx`).
 pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
     raise_host_limits();
     let site = Site::new(&CONFIG.replace(
@@ -300,10 +302,10 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
     let mut out = Vec::new();
     if under.is_none_or(|s| s == "apache") {
         let apache = Server::apache_with(&site, |conf| crowd_apache(conf, n));
-        let pid = apache.pid();
+        let pid = [apache.pid()];
         out.push(crowd(
             ("Apache", "serverpush nph-longpoll (SSE)"),
-            pid,
+            &pid,
             apache.port,
             "/cgi-bin/nph-longpoll/crowd?transport=sse",
             &ours,
@@ -314,7 +316,7 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         ));
         out.push(crowd(
             ("Apache", "C floor"),
-            pid,
+            &pid,
             apache.port,
             &floor_target,
             &floor,
@@ -324,10 +326,10 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
     }
     if under.is_none_or(|s| s == "lighttpd") {
         let lighttpd = Server::lighttpd_with(&site, |conf| crowd_lighttpd(conf, n));
-        let pid = lighttpd.pid();
+        let pid = [lighttpd.pid()];
         out.push(crowd(
             ("lighttpd", "serverpush nph-longpoll (SSE)"),
-            pid,
+            &pid,
             lighttpd.port,
             "/cgi-bin/nph-longpoll/crowd?transport=sse",
             &ours,
@@ -338,7 +340,7 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         ));
         out.push(crowd(
             ("lighttpd", "C floor"),
-            pid,
+            &pid,
             lighttpd.port,
             &floor_target,
             &floor,
@@ -346,7 +348,78 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
             publish_floor,
         ));
     }
+    if under.is_none_or(|s| s == "nginx") {
+        let (conf, workers) = crowd_nginx(n);
+        let nginx = Server::nginx_with(&site, workers, |name, text| {
+            if name == "nginx.conf" {
+                conf(text)
+            } else {
+                text
+            }
+        });
+        let pids: Vec<u32> = [Some(nginx.pid()), nginx.helper_pid()]
+            .into_iter()
+            .flatten()
+            .collect();
+        out.push(crowd(
+            ("nginx + fcgiwrap", "serverpush nph-longpoll (SSE)"),
+            &pids,
+            nginx.port,
+            "/cgi-bin/nph-longpoll/crowd?transport=sse",
+            &ours,
+            n,
+            |i| {
+                store.put("crowd", &format!("c{i}"));
+            },
+        ));
+        out.push(crowd(
+            ("nginx + fcgiwrap", "C floor"),
+            &pids,
+            nginx.port,
+            &floor_target,
+            &floor,
+            n,
+            publish_floor,
+        ));
+    }
     out
+}
+
+/// nginx and fcgiwrap as `apache-conf/many-clients/nginx.conf` and `fcgiwrap-many.conf` set
+/// them: the change to the test's `nginx.conf`, and fcgiwrap's worker count.
+fn crowd_nginx(n: usize) -> (impl Fn(String) -> String, usize) {
+    let dir = repo().join("apache-conf/many-clients");
+    let nginx = std::fs::read_to_string(dir.join("nginx.conf")).unwrap();
+    let value = |name: &str| -> String {
+        nginx
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().trim_end_matches(';').to_owned())
+            .unwrap_or_else(|| panic!("{name} in many-clients/nginx.conf"))
+    };
+    let (files, connections) = (value("worker_rlimit_nofile"), value("worker_connections"));
+    let fcgiwrap = std::fs::read_to_string(dir.join("fcgiwrap-many.conf")).unwrap();
+    let workers: usize = fcgiwrap
+        .split("-c ")
+        .nth(1)
+        .and_then(|rest| rest.split(['"', ' ']).next())
+        .and_then(|w| w.parse().ok())
+        .expect("-c N in many-clients/fcgiwrap-many.conf");
+    assert!(
+        n + 1 < workers,
+        "apache-conf/many-clients/ is sized for 10,000 clients"
+    );
+    let conf = move |text: String| {
+        text.replace(
+            "worker_processes 1;",
+            &format!("worker_processes 2;\nworker_rlimit_nofile {files};"),
+        )
+        .replace(
+            "worker_connections 4096;",
+            &format!("worker_connections {connections};"),
+        )
+    };
+    (conf, workers)
 }
 
 /// The host limits `apache-conf/many-clients/sysctl.conf` asks for, raised where lower (the
@@ -412,7 +485,7 @@ fn with_snippet(conf: &str, name: &str) -> String {
 pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
     let mut w = String::new();
     writeln!(w, "## 8. Ten thousand clients\n").unwrap();
-    writeln!(w, "Measured by `scripts/bench.sh --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid) and lighttpd set up with `apache-conf/many-clients/` (README, \"How many clients one host holds\"). Memory is the PSS of the server's whole process tree (server, workers, programs) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
+    writeln!(w, "Measured by `scripts/bench.sh --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid), lighttpd, and nginx with fcgiwrap (a worker per stream) set up with `apache-conf/many-clients/` (README, \"How many clients one host holds\"). Memory is the PSS of the server's whole process tree (server, workers, programs; under nginx with fcgiwrap's tree) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
     writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | of which the server's | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for c in crowds {
         writeln!(
@@ -442,7 +515,7 @@ pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
         .collect();
     let hard = output("sh -c 'ulimit -Hn'");
     for c in crowds.iter().filter(|c| c.connected < c.clients) {
-        writeln!(w, "\nUnder {}, {} of {} clients of {} were served: the server ran out of descriptors at this machine's hard limit of {} per process, which a process here cannot raise (it lacks `CAP_SYS_RESOURCE`); `server.max-fds` asks for more. Its row compares the {} served; {}.", c.server, c.connected, c.clients, c.program, hard.trim(), c.connected, if c.connect_secs + 1.0 >= CONNECT_WAIT_SECS as f64 { format!("its connect time is the {CONNECT_WAIT_SECS} s the run waits for the others") } else { "its connect time runs until the server turned the others away".to_owned() }).unwrap();
+        writeln!(w, "\nUnder {}, {} of {} clients of {} were served: the server ran out of descriptors at this machine's hard limit of {} per process, which a process here cannot raise (it lacks `CAP_SYS_RESOURCE`); `server.max-fds` (lighttpd) or `worker_rlimit_nofile` (nginx) asks for more. Its row compares the {} served; {}.", c.server, c.connected, c.clients, c.program, hard.trim(), c.connected, if c.connect_secs + 1.0 >= CONNECT_WAIT_SECS as f64 { format!("its connect time is the {CONNECT_WAIT_SECS} s the run waits for the others") } else { "its connect time runs until the server turned the others away".to_owned() }).unwrap();
     }
     writeln!(w, "\nThe channel holds a message before the clients connect, as on a site that has published before: a channel made while 10,000 subscribers wait for it costs each of them a new watch and a look at its directory at once. The C floor writes no heartbeat, so under Apache, which notices a departed client only when it writes to it, its processes stay until the run ends them (its \"left\" column); ours leave at their second heartbeat.").unwrap();
     writeln!(w, "\nTargets: delivery p99 within 1.3× of the C floor's and under 1 s, at most 2 GB for the whole server, no process left: {}.\n", verdicts.join("; ")).unwrap();

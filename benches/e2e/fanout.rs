@@ -137,7 +137,7 @@ pub(crate) fn floor_fanout(
 }
 
 /// Scenario 3's rows, by key: `apache_spool`, `apache_redis`, `apache_floor`, `apache_mercure`,
-/// `lighttpd_spool`, `lighttpd_floor`.
+/// `lighttpd_spool`, `lighttpd_floor`, `nginx_spool`, `nginx_floor`.
 pub(crate) struct FanoutRows(Vec<(&'static str, Fanout)>);
 
 impl FanoutRows {
@@ -161,7 +161,7 @@ pub(crate) fn program_cpu(exe: &Path) -> u64 {
         .sum()
 }
 
-/// Scenario 3: ours over each store and the C floor, under Apache and lighttpd, and the
+/// Scenario 3: ours over each store and the C floor, under Apache, lighttpd and nginx, and the
 /// Mercure hub beside the channel stream (same store, same server).
 pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows {
     let r = sys.apache_redis.port;
@@ -206,6 +206,11 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
     reap(&sys.site.cgi_bin.display().to_string());
     let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages, floor_cpu);
     reap(&sys.site.cgi_bin.display().to_string());
+    let n = sys.nginx.port;
+    let fan_n = ours_fanout(n, stores.spool.as_mut(), subscribers, messages, cpu);
+    reap(&sys.site.cgi_bin.display().to_string());
+    let fan_n_floor = floor_fanout(n, &sys.floor_dir, subscribers, messages, floor_cpu);
+    reap(&sys.site.cgi_bin.display().to_string());
 
     FanoutRows(vec![
         ("apache_spool", fan),
@@ -214,5 +219,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
         ("apache_floor", fan_floor),
         ("lighttpd_spool", fan_l),
         ("lighttpd_floor", fan_l_floor),
+        ("nginx_spool", fan_n),
+        ("nginx_floor", fan_n_floor),
     ])
 }

@@ -32,6 +32,8 @@ pub(crate) struct Memory {
     pub(crate) kib_per_client: f64,
     /// What Redis holds per client for its connection, when the system uses Redis.
     pub(crate) redis_kib_per_client: Option<f64>,
+    /// What the figure is made of, when it adds several parts.
+    pub(crate) parts: Option<String>,
 }
 
 /// Redis's memory for its normal clients' connections (`INFO memory`, `mem_clients_normal`),
@@ -116,6 +118,52 @@ pub(crate) fn memory(
         clients: n,
         kib_per_client: kib as f64 / n as f64,
         redis_kib_per_client,
+        parts: None,
+    }
+}
+
+/// PSS per stream of serverpush under nginx, everything a stream adds: its program, the
+/// fcgiwrap worker it holds (each worker is preforked and costs the same busy or idle, so the
+/// workers' PSS over their count), and nginx's share (its tree with the clients minus without:
+/// the client's connection and the FastCGI one).
+pub(crate) fn nginx_memory(sys: &Systems, n: usize) -> Memory {
+    let program = sys.site.program("nph-longpoll").display().to_string();
+    settle();
+    let nginx_idle = tree_pss(sys.nginx.pid());
+    let clients = hold(
+        sys.nginx.port,
+        "/cgi-bin/nph-longpoll/idle?transport=sse",
+        n,
+        b"retry:",
+        &[],
+    );
+    settle();
+    let programs: u64 = pids_matching(&program).into_iter().map(pss_kib).sum();
+    let nginx = tree_pss(sys.nginx.pid()).saturating_sub(nginx_idle);
+    let workers: Vec<u32> = sys
+        .nginx
+        .helper_pid()
+        .map(tree)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "fcgiwrap")
+        })
+        .collect();
+    let worker_kib =
+        workers.iter().map(|&pid| pss_kib(pid)).sum::<u64>() as f64 / workers.len().max(1) as f64;
+    drop(clients);
+    reap(&program);
+    let (program_kib, nginx_kib) = (programs as f64 / n as f64, nginx as f64 / n as f64);
+    Memory {
+        name: "serverpush nph-longpoll (SSE) under nginx + fcgiwrap".to_owned(),
+        clients: n,
+        kib_per_client: program_kib + worker_kib + nginx_kib,
+        redis_kib_per_client: None,
+        parts: Some(format!(
+            "program {program_kib:.0} + fcgiwrap worker {worker_kib:.0} + nginx {nginx_kib:.0}"
+        )),
     }
 }
 
@@ -160,7 +208,7 @@ pub(crate) fn idle_cpu(
 /// Scenarios 4 and 5: memory per client at each count, then idle CPU; a row each.
 pub(crate) fn run(sys: &Systems, plan: &Plan) -> (Vec<Memory>, Vec<Idle>) {
     let apache_pid = sys.apache.pid();
-    let nginx_pid = sys.nginx.child.id();
+    let nginx_pid = sys.nginx.pid();
     let r = sys.apache_redis.port;
     eprintln!("e2e: 4 memory");
     let mut mem = Vec::new();
@@ -202,6 +250,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan) -> (Vec<Memory>, Vec<Idle>) {
             Some(&cgi_redis("nph-longpoll")),
             Some(&sys.redis),
         ));
+        mem.push(nginx_memory(sys, n));
         mem.push(memory(
             "nchan EventSource",
             nginx_pid,

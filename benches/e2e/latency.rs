@@ -344,6 +344,8 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
     let mut lat_seed = Latency::new("seed 004 PHP long-poll");
     let mut lat_l_lp = Latency::new("serverpush long-poll under lighttpd (HTTP publish)");
     let mut lat_l_sse = Latency::new("serverpush SSE under lighttpd (HTTP publish)");
+    let mut lat_n_lp = Latency::new("serverpush long-poll under nginx + fcgiwrap (HTTP publish)");
+    let mut lat_n_sse = Latency::new("serverpush SSE under nginx + fcgiwrap (HTTP publish)");
     let mut lat_r_lp = Latency::new("serverpush long-poll over Redis (HTTP publish)");
     let mut lat_r_sse = Latency::new("serverpush SSE over Redis (HTTP publish)");
     let mut lat_r_local = Latency::new("serverpush SSE over Redis (local publish)");
@@ -353,9 +355,11 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
     let mut lat_lp_close = Latency::new("serverpush long-poll, to the connection's close");
     let mut lat_l_lp_close =
         Latency::new("serverpush long-poll under lighttpd, to the connection's close");
-    let (mut cursor, mut l_cursor, mut r_cursor) = (0, 0, 0);
-    // [server][answer], Apache then lighttpd.
-    let mut one_shots: Vec<Vec<Latency>> = ["Apache", "lighttpd"]
+    let mut lat_n_lp_close =
+        Latency::new("serverpush long-poll under nginx + fcgiwrap, to the connection's close");
+    let (mut cursor, mut l_cursor, mut r_cursor, mut n_cursor) = (0, 0, 0, 0);
+    // [server][answer], Apache, lighttpd, nginx.
+    let mut one_shots: Vec<Vec<Latency>> = ["Apache", "lighttpd", "nginx + fcgiwrap"]
         .iter()
         .map(|server| {
             ONE_SHOTS
@@ -367,7 +371,8 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
     stores.spool.put("waiting", "a message for every long-poll");
     for round in 0..plan.rounds {
         let n = plan.latency_per_round;
-        for (server, port) in [sys.apache.port, sys.lighttpd.port].into_iter().enumerate() {
+        let ports = [sys.apache.port, sys.lighttpd.port, sys.nginx.port];
+        for (server, port) in ports.into_iter().enumerate() {
             for (which, row) in one_shots[server].iter_mut().enumerate() {
                 row.round(one_shot(port, which, n / 3));
             }
@@ -431,6 +436,21 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
             false,
             "lsse",
         ));
+        lat_n_lp.round(ours_longpoll(
+            sys.nginx.port,
+            "nlat",
+            n,
+            &mut n_cursor,
+            &mut closes,
+        ));
+        lat_n_lp_close.round(std::mem::take(&mut closes));
+        lat_n_sse.round(ours_sse(
+            stores.spool.as_mut(),
+            sys.nginx.port,
+            n,
+            false,
+            "nsse",
+        ));
         lat_nlp.round(nchan_longpoll(sys, n, &format!("lp{round}"), Nchan::Memory));
         lat_nes.round(nchan_sse(sys, n, &format!("es{round}"), Nchan::Memory));
         lat_nr_lp.round(nchan_longpoll(sys, n, &format!("rlp{round}"), Nchan::Redis));
@@ -448,6 +468,8 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
             ("hub_local", lat_hub_local),
             ("l_lp", lat_l_lp),
             ("l_sse", lat_l_sse),
+            ("n_lp", lat_n_lp),
+            ("n_sse", lat_n_sse),
             ("r_lp", lat_r_lp),
             ("r_sse", lat_r_sse),
             ("r_local", lat_r_local),
@@ -458,6 +480,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
             ("seed", lat_seed),
             ("lp_close", lat_lp_close),
             ("l_lp_close", lat_l_lp_close),
+            ("n_lp_close", lat_n_lp_close),
         ],
         one_shots,
     }

@@ -7,9 +7,9 @@
 //! Every system runs on loopback, started here and stopped at the end; every loop is bounded.
 //! Figures are reported, never asserted: a machine is noisy, ratios within one run are what count.
 //!
-//! Layout: `systems` starts what is measured (serverpush with the spool store under Apache and
-//! lighttpd, with the Redis store under a second Apache, the seeds' scripts, nchan in nginx with
-//! and without Redis); `measure` holds the helpers every scenario uses; one module per scenario
+//! Layout: `systems` starts what is measured (serverpush with the spool store under Apache,
+//! lighttpd and nginx through fcgiwrap, with the Redis store under a second Apache, the seeds'
+//! scripts, nchan in the same nginx with and without Redis); `measure` holds the helpers every scenario uses; one module per scenario
 //! (`latency`, `loss`, `fanout`, `footprint` for memory and idle CPU, `camera`, `spawn`), each
 //! with a `run` that returns its rows (a system, its figures, and a key the report's ratios look
 //! up); `report` renders the rows into BENCHMARKS.md and the plots. `main` runs the scenarios in
@@ -43,7 +43,7 @@ use serverpush::store::ChannelStore;
 
 use client::{request, send};
 use fixtures::{Redis, Server, Site, run_as};
-use util::{StoreExt, free_port, repo, wait_for};
+use util::{StoreExt, repo};
 
 mod camera;
 mod compare;
@@ -160,8 +160,8 @@ fn main() {
             .get(at + 1)
             .and_then(|a| a.parse().ok())
             .unwrap_or(10_000);
-        // `--crowd-under apache` (or `lighttpd`) runs one server's crowds only, for trying a
-        // change; its report goes under `target/`, since the committed one shows both.
+        // `--crowd-under apache` (or `lighttpd`, `nginx`) runs one server's crowds only, for trying a
+        // change; its report goes under `target/`, since the committed one shows them all.
         let under = args
             .iter()
             .position(|a| a == "--crowd-under")

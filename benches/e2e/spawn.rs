@@ -47,7 +47,8 @@ pub(crate) fn wrk(
     }
 }
 
-/// Scenario 7: `wrk` against the C floor, our publish under both servers, the PHP hello and
+/// Scenario 7: `wrk` against the C floor, our publish under each server (with the C hello
+/// under nginx, whose fcgiwrap adds its own cost), the PHP hello and
 /// nchan's publish; a row each, the floor first.
 pub(crate) fn run(sys: &Systems, plan: &Plan) -> Vec<Spawn> {
     let a = sys.apache.port;
@@ -77,6 +78,24 @@ pub(crate) fn run(sys: &Systems, plan: &Plan) -> Vec<Spawn> {
             "serverpush publish under lighttpd",
             sys.lighttpd.port,
             "/cgi-bin/nph-longpoll/lspawn",
+            true,
+            plan.wrk_secs,
+            rounds,
+            tmp.path(),
+        ),
+        wrk(
+            "C hello CGI under nginx + fcgiwrap",
+            sys.nginx.port,
+            "/cgi-bin/hello.cgi",
+            false,
+            plan.wrk_secs,
+            rounds,
+            tmp.path(),
+        ),
+        wrk(
+            "serverpush publish under nginx + fcgiwrap",
+            sys.nginx.port,
+            "/cgi-bin/nph-longpoll/nspawn",
             true,
             plan.wrk_secs,
             rounds,

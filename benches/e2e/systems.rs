@@ -1,5 +1,5 @@
-//! The systems under test: serverpush under Apache and lighttpd, the seeds' scripts, nchan in
-//! nginx, all started on loopback and stopped on drop.
+//! The systems under test: serverpush under Apache, lighttpd and nginx (through fcgiwrap), the
+//! seeds' scripts, nchan in the same nginx, all started on loopback and stopped on drop.
 
 #[allow(unused_imports)]
 use super::*;
@@ -26,7 +26,8 @@ pub(crate) struct Systems {
     pub(crate) site_redis: Site,
     pub(crate) apache_redis: Server,
     pub(crate) lighttpd: Server,
-    pub(crate) nginx: Nginx,
+    /// serverpush through fcgiwrap and nchan, in one nginx.
+    pub(crate) nginx: Server,
     pub(crate) peers: PathBuf,
     /// The directory `nph-sse-floor` watches.
     pub(crate) floor_dir: PathBuf,
@@ -42,7 +43,7 @@ pub(crate) enum Nchan {
 }
 
 impl Nchan {
-    /// The prefix of its locations in `nginx-nchan.conf.in`.
+    /// The prefix of its locations in `nchan.conf.in`.
     pub(crate) fn prefix(self) -> &'static str {
         match self {
             Nchan::Memory => "",
@@ -93,34 +94,34 @@ pub(crate) fn install_floor(site: &Site) -> PathBuf {
     floor_dir
 }
 
-/// nginx with nchan, stopped on drop.
-pub(crate) struct Nginx {
-    pub(crate) child: Child,
-    pub(crate) port: u16,
-    pub(crate) _root: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = wait_for_exit(&mut self.child, Duration::from_secs(5));
-    }
-}
-
-pub(crate) fn wait_for_exit(child: &mut Child, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return true;
+/// The test's nginx made the benchmark's: nchan loaded and its locations (`nchan_conf`) in the
+/// server beside serverpush's, nchan's worker and connection counts, and the program names of
+/// the C peers (`hello.cgi`) let through to fcgiwrap as well.
+pub(crate) fn with_nchan(name: &str, conf: String, nchan_conf: &Path) -> String {
+    match name {
+        "nginx.conf" => {
+            let conf = format!("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;\n{conf}")
+                .replace(
+                    "worker_processes 1;",
+                    "worker_processes 2;\nworker_rlimit_nofile 8192;",
+                )
+                .replace("worker_connections 4096;", "worker_connections 8192;");
+            let mut out = String::new();
+            for line in conf.lines() {
+                out.push_str(line);
+                out.push('\n');
+                if line.trim_start().starts_with("include")
+                    && line.contains("serverpush-nginx.conf")
+                {
+                    out.push_str(&format!("        include {};\n", nchan_conf.display()));
+                }
+            }
+            assert!(out.contains("nchan.conf;"), "nchan in the server block");
+            out
         }
-        std::thread::sleep(Duration::from_millis(20));
+        "serverpush-nginx.conf" => conf.replace("[a-z-]+", "[a-z.-]+"),
+        _ => conf,
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    false
 }
 
 pub(crate) fn sh(script: &str) {
@@ -148,7 +149,7 @@ pub(crate) fn output(cmd: &str) -> String {
 /// What the Redis site's config adds before the shared part.
 pub(crate) const CONFIG_STORE_REDIS: &str = "store = \"redis\"\n";
 
-pub(crate) const CONFIG: &str = "spool_dir = \"@SPOOL@\"\nopen_channels = [\"lat\", \"llat\", \"sse\", \"lsse\", \"loss\", \"fan\", \"idle\", \"spawn\", \"lspawn\", \"once\", \"waiting\", \"crowd\"]\n\
+pub(crate) const CONFIG: &str = "spool_dir = \"@SPOOL@\"\nopen_channels = [\"lat\", \"llat\", \"nlat\", \"sse\", \"lsse\", \"nsse\", \"nspawn\", \"loss\", \"fan\", \"idle\", \"spawn\", \"lspawn\", \"once\", \"waiting\", \"crowd\"]\n\
 retention_messages = 20000\nlongpoll_timeout_secs = 120\nheartbeat_secs = 15\nkeepalive_secs = 5\n\
 mercure_anonymous = true\njwt_secret = \"the-benchmark-hub-secret-of-32-bytes-or-more\"\n\
 [cameras]\ndefault = \"@CAMS@/cam.jpg\"\n";
@@ -219,31 +220,14 @@ pub(crate) fn start(plan: &Plan) -> Systems {
     // The same programs under lighttpd, for the scenarios where the server makes a difference.
     let lighttpd = Server::lighttpd(&site);
 
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        root.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let port = free_port();
-    let conf = root.path().join("nginx.conf");
-    let text = std::fs::read_to_string(peers.join("nginx-nchan.conf.in"))
+    // serverpush through fcgiwrap as the shipped snippets run it, and nchan, in one nginx.
+    let nchan_conf = site.dir.path().join("nchan.conf");
+    let text = std::fs::read_to_string(peers.join("nchan.conf.in"))
         .unwrap()
-        .replace("@PORT@", &port.to_string())
-        .replace("@ROOT@", &root.path().display().to_string())
-        .replace("@USER@", &user)
         .replace("@REDIS_URL@", &format!("redis://127.0.0.1:{}", redis.port));
-    std::fs::write(&conf, text).unwrap();
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(root.path())
-        .args(["-g", "daemon off;"])
-        .spawn()
-        .expect("start nginx");
-    wait_for(Duration::from_secs(10), "nginx", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    std::fs::write(&nchan_conf, text).unwrap();
+    let nginx = Server::nginx_with(&site, workers, |name, conf| {
+        with_nchan(name, conf, &nchan_conf)
     });
     Systems {
         site,
@@ -252,11 +236,7 @@ pub(crate) fn start(plan: &Plan) -> Systems {
         site_redis,
         apache_redis,
         lighttpd,
-        nginx: Nginx {
-            child,
-            port,
-            _root: root,
-        },
+        nginx,
         peers,
         data_file,
         peer_cam,

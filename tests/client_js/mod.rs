@@ -290,11 +290,14 @@ fn falls_back_to_long_poll_behind_a_buffering_server() {
 #[test]
 fn falls_back_to_long_poll_behind_a_buffering_fcgiwrap() {
     let site = site("");
-    let nginx = Server::nginx_with(&site, 64, |conf| {
-        let unbuffered = "fastcgi_param NO_BUFFERING 1;";
-        assert!(conf.contains(unbuffered));
-        conf.replace(unbuffered, "")
+    let nginx = Server::nginx_with(&site, 64, |_, conf| {
+        conf.replace("fastcgi_param NO_BUFFERING 1;", "")
     });
+    assert!(
+        !nginx
+            .config("serverpush-fastcgi.conf")
+            .contains("NO_BUFFERING")
+    );
     falls_back_to_long_poll(&nginx);
 }
 

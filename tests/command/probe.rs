@@ -112,9 +112,14 @@ fn probe_names_fcgiwrap_buffering_behind_nginx() {
     }
     drop(nginx);
     let site = Site::new("");
-    let buffering = Server::nginx_with(&site, 4, |conf| {
+    let buffering = Server::nginx_with(&site, 4, |_, conf| {
         conf.replace("fastcgi_param NO_BUFFERING 1;", "")
     });
+    assert!(
+        !buffering
+            .config("serverpush-fastcgi.conf")
+            .contains("NO_BUFFERING")
+    );
     let (live, report) = probe(&format!(
         "http://127.0.0.1:{}/cgi-bin/nph-clock",
         buffering.port
