@@ -618,3 +618,58 @@ fn a_file_in_a_waiting_rooms_place_falls_back_to_inotify() {
         "left as it was"
     );
 }
+
+/// A watched file through every server: a long-poll parked on its version answers with the
+/// rewritten file as soon as it changes.
+#[test]
+fn a_watched_file_through_every_server() {
+    for (name, start) in crate::fixtures::SERVERS {
+        let site = crate::fixtures::Site::new("[files]\nstatus = \"@CAMS@/status.json\"\n");
+        let file = site.cams.join("status.json");
+        std::fs::write(&file, "v0").unwrap();
+        let server = start(&site);
+        let get = |query: &str| -> Value {
+            let mut r = crate::client::request(
+                server.port,
+                "GET",
+                &format!("/cgi-bin/nph-longpoll?{query}"),
+                "HTTP/1.0",
+                &[],
+            );
+            assert_eq!(r.status(), 200, "{name}: {}", r.head_text());
+            r.read_complete(T);
+            serde_json::from_slice(&r.body)
+                .unwrap_or_else(|e| panic!("{name}: {e}: {:?}", String::from_utf8_lossy(&r.body)))
+        };
+        let v = get("file=status");
+        assert_eq!(v["data"], "v0", "{name}");
+        let version = v["version"].as_str().unwrap().to_owned();
+        let mut parked = crate::client::send(
+            server.port,
+            "GET",
+            &format!("/cgi-bin/nph-longpoll?file=status&since={version}&timeout=20"),
+            "HTTP/1.0",
+            &[],
+        );
+        // The program is waiting before the file changes.
+        let program = site.program("nph-longpoll");
+        wait_for(T, "the parked long-poll's program", || {
+            (!crate::util::pids_of(&program).is_empty()).then_some(())
+        });
+        let written = Instant::now();
+        std::fs::write(&file, "v1").unwrap();
+        parked.wait_head();
+        parked.read_complete(T);
+        let v: Value = serde_json::from_slice(&parked.body).unwrap();
+        assert_eq!(
+            (v["changed"].clone(), v["data"].clone()),
+            (Value::Bool(true), "v1".into()),
+            "{name}"
+        );
+        assert!(
+            written.elapsed() < Duration::from_secs(5),
+            "{name}: {:?}",
+            written.elapsed()
+        );
+    }
+}
