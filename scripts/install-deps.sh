@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   apache2          # Apache httpd 2.4 (mpm_event, mod_cgid): the main deployment target
+  apache2-suexec-pristine  # suEXEC: the shared-hosting test runs an account's programs as the account
   lighttpd         # lighttpd 1.4: the second deployment target
   lighttpd-mod-openssl  # lighttpd's TLS, for the HTTP/2-over-HTTPS tests
   nginx            # nginx: the third server; the tests start their own on loopback

@@ -1,9 +1,15 @@
 //! The *config* is one TOML file shared by every program, whose path the web server passes in
-//! `SERVERPUSH_CONFIG` (`SetEnv` in Apache, `setenv.add-environment` in lighttpd).
+//! `SERVERPUSH_CONFIG` (`SetEnv` in Apache, `setenv.add-environment` in lighttpd,
+//! `fastcgi_param` in nginx), or which the programs find themselves ([`search`]: beside them, or
+//! above the site's document root, as on a shared host whose suEXEC passes no such variable).
 //!
 //! Every key has a default, so no file at all is a valid setup. Unknown keys and out-of-range
 //! values are errors that name the file and the key: a typo must not silently fall back to a
-//! default.
+//! default. Relative paths in a file (`spool_dir = "spool"`) are relative to the file's
+//! directory, so an account's config can name its home's directories without knowing where
+//! the home is.
+
+pub mod search;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -226,7 +232,8 @@ impl Config {
         }
     }
 
-    /// Loads the file at `path`, or the defaults when `path` is `None`.
+    /// Loads the file at `path`, or the defaults when `path` is `None` (the operator's
+    /// command, which names its file or takes the system's).
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let Some(path) = path else {
             return Ok(Config::default());
@@ -236,7 +243,24 @@ impl Config {
             key: None,
             message: e.to_string(),
         })?;
-        Config::parse(&text).map_err(|(key, message)| ConfigError {
+        Config::parse_file(&text, path)
+    }
+
+    /// Loads the file at `path` as a CGI program does, when the file is one its user may trust
+    /// ([`search::open_trusted`]), or the defaults when `path` is `None`.
+    pub fn load_trusted(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = search::open_trusted(path)?;
+        Config::parse_file(&text, path)
+    }
+
+    /// Parses the text of the file at `path`, its relative paths taken from the file's
+    /// directory.
+    fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let base = path.parent().unwrap_or(Path::new(""));
+        Config::parse_in(text, Some(base)).map_err(|(key, message)| ConfigError {
             path: path.to_owned(),
             key,
             message,
@@ -245,18 +269,50 @@ impl Config {
 
     /// Parses TOML text; the error is the key (when known) and a one-line message.
     pub fn parse(text: &str) -> Result<Config, (Option<String>, String)> {
+        Config::parse_in(text, None)
+    }
+
+    /// Parses TOML text whose relative paths are relative to `base` (the file's directory).
+    pub fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, (Option<String>, String)> {
         let one_line = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let deserializer = toml::Deserializer::parse(text)
             .map_err(|e| (None, one_line(e.message().to_owned())))?;
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let key = (key != ".").then_some(key);
             (key, one_line(e.into_inner().message().to_owned()))
         })?;
+        if let Some(base) = base.filter(|b| !b.as_os_str().is_empty()) {
+            config.resolve_relative(base);
+        }
         config
             .validate()
             .map_err(|(key, m)| (Some(key.to_owned()), m))?;
         Ok(config)
+    }
+
+    /// Makes the relative paths absolute from `base`. A template path (`frame_cache_dir`,
+    /// `streams_dir`) stays as it is when `base` is not UTF-8, and validation then names it.
+    fn resolve_relative(&mut self, base: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() && !path.as_os_str().is_empty() {
+                *path = base.join(&*path);
+            }
+        };
+        resolve(&mut self.spool_dir);
+        if let Some(key) = &mut self.jwt_public_key {
+            resolve(key);
+        }
+        self.cameras.values_mut().for_each(resolve);
+        self.files.values_mut().for_each(resolve);
+        for template in [&mut self.frame_cache_dir, &mut self.streams_dir] {
+            if !template.is_empty()
+                && !template.starts_with('/')
+                && let Some(base) = base.to_str()
+            {
+                *template = format!("{}/{template}", base.trim_end_matches('/'));
+            }
+        }
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
@@ -411,10 +467,16 @@ impl Config {
             ));
         }
         if !self.frame_cache_dir.starts_with('/') {
-            return Err(("frame_cache_dir", "must be an absolute path".into()));
+            return Err((
+                "frame_cache_dir",
+                "must be an absolute path, or relative to the config file".into(),
+            ));
         }
         if !self.streams_dir.is_empty() && !self.streams_dir.starts_with('/') {
-            return Err(("streams_dir", "must be an absolute path (or empty)".into()));
+            return Err((
+                "streams_dir",
+                "must be an absolute path, relative to the config file, or empty".into(),
+            ));
         }
         if !(1..=7 * 24 * 3600).contains(&self.idempotency_secs) {
             return Err(("idempotency_secs", "must be from 1 to 604800".into()));
@@ -438,6 +500,56 @@ mod tests {
     fn the_example_file_is_the_defaults() {
         let text = include_str!("../apache-conf/serverpush.toml");
         assert_eq!(Config::parse(text), Ok(Config::default()));
+    }
+
+    /// The hosting archive's config: relative to its folder (the account's home), and valid.
+    #[test]
+    fn the_hosting_example_is_relative_to_its_folder() {
+        let text = include_str!("../hosting/serverpush.toml");
+        let config = Config::parse_in(text, Some(Path::new("/home/a"))).unwrap();
+        assert_eq!(config.spool_dir, Path::new("/home/a/serverpush-spool"));
+        assert_eq!(
+            config.cameras["default"],
+            Path::new("/home/a/camera/cam.jpg")
+        );
+        assert_eq!(config.open_channels, ["chat"]);
+        assert_eq!(config.max_streams, 20);
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_files_folder() {
+        let text = "spool_dir = \"spool\"\nstreams_dir = \"slots/{uid}\"\n\
+                    frame_cache_dir = \"frames\"\njwt_public_key = \"keys/k.pem\"\n\
+                    [files]\nstatus = \"status.json\"\n[cameras]\ncam = \"/srv/cam.jpg\"\n";
+        let config = Config::parse_in(text, Some(Path::new("/home/a/"))).unwrap();
+        assert_eq!(config.spool_dir, Path::new("/home/a/spool"));
+        assert_eq!(config.streams_dir, "/home/a/slots/{uid}");
+        assert_eq!(config.frame_cache_dir, "/home/a/frames");
+        assert_eq!(
+            config.jwt_public_key.as_deref(),
+            Some(Path::new("/home/a/keys/k.pem"))
+        );
+        assert_eq!(config.files["status"], Path::new("/home/a/status.json"));
+        assert_eq!(
+            config.cameras["cam"],
+            Path::new("/srv/cam.jpg"),
+            "absolute stays"
+        );
+        // Without a file (text alone), a relative template path is an error naming the key.
+        assert_eq!(
+            Config::parse(text).unwrap_err().0.as_deref(),
+            Some("frame_cache_dir")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serverpush.toml");
+        std::fs::write(&path, "spool_dir = \"spool\"\n").unwrap();
+        let loaded = Config::load_trusted(Some(&path)).unwrap();
+        assert_eq!(loaded.spool_dir, dir.path().join("spool"));
+        assert_eq!(
+            Config::load(Some(&path)).unwrap(),
+            loaded,
+            "the command reads it alike"
+        );
     }
 
     #[test]

@@ -132,7 +132,8 @@ impl Exit {
 pub struct Invocation {
     /// The file name the program was started under (it decides NPH mode).
     pub program_name: String,
-    /// The `SERVERPUSH_CONFIG` path, if set.
+    /// The config file: `SERVERPUSH_CONFIG`, or the one the search found
+    /// ([`crate::config::search`]); `None` for the defaults.
     pub config_path: Option<PathBuf>,
     /// The server that started it, from `SERVER_SOFTWARE`.
     pub server: Server,
@@ -189,13 +190,14 @@ where
         return refuse(&mut response, log, name, &error, time);
     }
 
-    match Config::load(invocation.config_path.as_deref()) {
+    match Config::load_trusted(invocation.config_path.as_deref()) {
         Ok(config) => response.config = config,
         Err(error) => {
             let _ = writeln!(log, "{name}: {error}");
             let refusal = RequestError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "the server's serverpush configuration is invalid; see the error log",
+                "the server's serverpush configuration is invalid or not safe to use; see the \
+                 error log",
             );
             let _ = refuse(&mut response, log, name, &refusal, time);
             return Exit::Failed;
@@ -312,8 +314,8 @@ macro_rules! cgi_main {
 }
 
 /// The whole life of a program's process: `args` and `vars` are the process's arguments and
-/// environment as the binary read them; `SERVERPUSH_CONFIG` is taken from `vars`, the program
-/// name from the first argument.
+/// environment as the binary read them; the config file is `SERVERPUSH_CONFIG` from `vars` or
+/// what the search from the program's place finds, the program name from the first argument.
 pub fn run_process<P, A, V, R, W, L>(
     program: &P,
     args: A,
@@ -338,10 +340,9 @@ where
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
         .unwrap_or_default();
     let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
-    let config_path = vars
-        .iter()
-        .find(|(k, v)| k == "SERVERPUSH_CONFIG" && !v.is_empty())
-        .map(|(_, v)| PathBuf::from(v));
+    let config_path = crate::config::search::Search::from_vars(&vars, std::path::Path::new(&argv0))
+        .find()
+        .map(|(_, path)| path);
     let server = vars
         .iter()
         .find(|(k, _)| k == "SERVER_SOFTWARE")

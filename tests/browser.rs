@@ -218,7 +218,7 @@ fn clock_page_panes_change() {
 }
 
 /// Waits until every pane of the clock page shows a value; the page's values.
-fn clock_panes_shown(browser: &Browser, what: &str) -> Value {
+pub fn clock_panes_shown(browser: &Browser, what: &str) -> Value {
     wait_for(
         Duration::from_secs(20),
         &format!("{what}: every pane's first value"),
@@ -237,7 +237,7 @@ fn clock_panes_shown(browser: &Browser, what: &str) -> Value {
 }
 
 /// Waits until every streamed pane shows another value than in `first`; the page's values.
-fn clock_panes_changed(browser: &Browser, what: &str, first: &Value) -> Value {
+pub fn clock_panes_changed(browser: &Browser, what: &str, first: &Value) -> Value {
     wait_for(
         Duration::from_secs(20),
         &format!("{what}: every streamed pane to change"),
@@ -368,7 +368,7 @@ pub(crate) const CHAT_LINES: &str = r##"
 
 /// Opens the chat page `url` for alice (long-polling) and bob (on SSE), and has alice send
 /// "hello bob".
-fn say_hello_bob(alice: &Browser, bob: &Browser, url: &str) {
+pub fn say_hello_bob(alice: &Browser, bob: &Browser, url: &str) {
     alice.open(url);
     bob.open(&format!("{url}?sse"));
     wait_for(Duration::from_secs(10), "both pages loaded", || {

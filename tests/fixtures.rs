@@ -411,12 +411,37 @@ impl Server {
         server
     }
 
+    /// Apache from a config of the test's own (`conf`, listening on `port`, its error log in
+    /// `conf`'s directory), ready once `ready` (a one-shot program's URL) answers 200: a host
+    /// the test plays, such as a shared host with suEXEC and user directories.
+    pub fn apache_from(conf: &Path, port: u16, ready: &str) -> Server {
+        require_tool("/usr/sbin/apache2", "apache2");
+        let command = argv(&["/usr/sbin/apache2", "-f"], conf, &["-DFOREGROUND"]);
+        let log = conf
+            .parent()
+            .expect("a config in a directory")
+            .join("error.log");
+        Server::wait_up_at("apache", port, None, command, vec![log], ready)
+    }
+
     fn wait_up(
         name: &'static str,
         port: u16,
         tls_port: Option<u16>,
         command: Vec<OsString>,
         error_logs: Vec<PathBuf>,
+    ) -> Server {
+        let ready = "/cgi-bin/nph-clock?transport=json";
+        Server::wait_up_at(name, port, tls_port, command, error_logs, ready)
+    }
+
+    fn wait_up_at(
+        name: &'static str,
+        port: u16,
+        tls_port: Option<u16>,
+        command: Vec<OsString>,
+        error_logs: Vec<PathBuf>,
+        ready: &str,
     ) -> Server {
         let mut child = launch(&command, name);
         for port in std::iter::once(port).chain(tls_port) {
@@ -441,13 +466,7 @@ impl Server {
             Duration::from_secs(15),
             &format!("{name} to run CGI programs"),
             || {
-                let mut r = crate::client::send(
-                    port,
-                    "GET",
-                    "/cgi-bin/nph-clock?transport=json",
-                    "HTTP/1.0",
-                    &[],
-                );
+                let mut r = crate::client::send(port, "GET", ready, "HTTP/1.0", &[]);
                 r.wait_head();
                 (r.status() == 200).then_some(())
             },
@@ -571,9 +590,13 @@ fn argv(fixed: &[&str], file: &Path, rest: &[&str]) -> Vec<OsString> {
 }
 
 fn launch(command: &[OsString], name: &str) -> Child {
+    use std::os::unix::process::CommandExt;
     Command::new(&command[0])
         .args(&command[1..])
         .stdin(Stdio::null())
+        // A process group of its own: Apache's prefork MPM ends its whole group on shutdown
+        // (killpg), which in the test's group would be the test run itself.
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("start {name}: {e}"))
 }

@@ -80,9 +80,12 @@ impl<'a> CgiRequest<'a> {
         if !self.body.is_empty() {
             cmd.env("CONTENT_LENGTH", self.body.len().to_string());
         }
-        if let Some(config) = self.config {
-            cmd.env("SERVERPUSH_CONFIG", config);
-        }
+        // Without a config of its own, an empty one (the defaults): with no variable the program
+        // would look for the system's file, which the package test installs meanwhile.
+        cmd.env(
+            "SERVERPUSH_CONFIG",
+            self.config.unwrap_or_else(|| empty_config()),
+        );
         for (k, v) in &self.vars {
             cmd.env(k, std::ffi::OsStr::from_bytes(v));
         }
@@ -97,6 +100,16 @@ impl<'a> CgiRequest<'a> {
             out: Vec::new(),
         }
     }
+}
+
+/// An empty config file (every key at its default), in the build's directory for tests.
+fn empty_config() -> &'static Path {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serverpush-defaults.toml");
+        std::fs::write(&path, "").unwrap();
+        path
+    })
 }
 
 fn reader(mut stdout: ChildStdout) -> Receiver<Vec<u8>> {

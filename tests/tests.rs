@@ -7,6 +7,8 @@
 //! - `http2`: the same servers over HTTP/2 (h2 over TLS and h2c) and HTTP/1.1 over TLS, with
 //!   curl and a minimal HTTP/2 client (`h2`) that resets streams.
 //! - `browser`: the demo pages in headless Chromium; `client_js`: `www/serverpush.js` in it.
+//! - `hosting`: the release archive installed by a hosting account under Apache with suEXEC
+//!   and user directories, and its programs on an otherwise empty root.
 //! - `package`: the Debian package installed on this machine, served by the distribution's own
 //!   Apache and lighttpd in a private network namespace, then purged; `command`: the
 //!   `serverpush` operator command, a module per subcommand.
@@ -38,6 +40,7 @@ mod client_js;
 mod command;
 mod heartbeat;
 mod hostile;
+mod hosting;
 mod http2;
 mod layers;
 mod lighttpd;

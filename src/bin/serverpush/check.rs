@@ -8,6 +8,7 @@
 mod access;
 mod apache;
 mod fcgiwrap;
+mod hosting;
 mod lighttpd;
 mod nginx;
 mod secrets;
@@ -29,6 +30,8 @@ pub enum Level {
     Error,
     /// Worth a look; the exit status stays 0.
     Warning,
+    /// What the check found out about the host, for the reader to know.
+    Note,
 }
 
 /// One thing found wrong.
@@ -46,6 +49,7 @@ impl fmt::Display for Finding {
         let level = match self.level {
             Level::Error => "error",
             Level::Warning => "warning",
+            Level::Note => "note",
         };
         write!(
             f,
@@ -78,11 +82,8 @@ impl Report {
         });
     }
 
-    fn errors(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.level == Level::Error)
-            .count()
+    fn count(&self, level: Level) -> usize {
+        self.findings.iter().filter(|f| f.level == level).count()
     }
 }
 
@@ -106,6 +107,14 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
     if let (Some(config), Some(account)) = (&config, &account) {
         check_paths(&mut report, config, account, config_path.as_deref());
     }
+    if let Some(account) = &account {
+        hosting::check(
+            &mut report,
+            config.as_ref(),
+            config_path.as_deref(),
+            account,
+        );
+    }
     if let Some(config) = &config {
         secrets::check(
             &mut report,
@@ -121,13 +130,27 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
             .map_or(100, |c| u64::try_from(c.max_streams).unwrap_or(u64::MAX))
     });
     check_inotify(&mut report, Path::new("/proc/sys/fs/inotify"), clients);
-    if args.apache_dir.is_dir() {
+    // Run by the programs' own user, not root: a hosting account checking its own setup over
+    // SSH. The host's server configuration is not the account's to read or change.
+    let euid = rustix::process::geteuid().as_raw();
+    let own_account = euid != 0 && account.as_ref().is_some_and(|a| a.uid() == euid);
+    if own_account {
+        report.add(
+            Level::Note,
+            "web servers",
+            "run as the programs' own user, so the web servers' configuration is not checked \
+             (a hosting account's server is the host's)",
+            "an admin checks it with `serverpush check` as root",
+        );
+    }
+    let servers = !own_account;
+    if servers && args.apache_dir.is_dir() {
         apache::check(&mut report, args, config_path.as_deref(), clients);
     }
-    if args.lighttpd_dir.is_dir() {
+    if servers && args.lighttpd_dir.is_dir() {
         lighttpd::check(&mut report, args, config_path.as_deref());
     }
-    if args.nginx_conf.is_file() {
+    if servers && args.nginx_conf.is_file() {
         let expected = nginx::Expected {
             config: config_path.as_deref(),
             heartbeat_secs: config
@@ -141,8 +164,8 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
     for finding in &report.findings {
         println!("{finding}");
     }
-    let errors = report.errors();
-    let warnings = report.findings.len() - errors;
+    let errors = report.count(Level::Error);
+    let warnings = report.count(Level::Warning);
     let config_name = config_path.map_or_else(
         || "the built-in defaults".to_owned(),
         |p| p.display().to_string(),
@@ -464,9 +487,9 @@ mod tests {
         std::fs::write(dir.path().join("max_user_watches"), "65536\n").ok();
         let mut report = Report::default();
         check_inotify(&mut report, dir.path(), 100);
-        assert_eq!(report.errors(), 0);
+        assert_eq!(report.count(Level::Error), 0);
         check_inotify(&mut report, dir.path(), 500);
-        assert_eq!(report.errors(), 1);
+        assert_eq!(report.count(Level::Error), 1);
         assert!(report.findings[0].place.ends_with("max_user_instances"));
     }
 }

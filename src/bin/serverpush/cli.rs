@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use serverpush::name::Channel;
 
 /// The default config, where the Debian package installs it.
-pub const PACKAGE_CONFIG: &str = "/etc/serverpush/serverpush.toml";
+pub const PACKAGE_CONFIG: &str = serverpush::config::search::SYSTEM_PATH;
 
 /// Operate serverpush: publish to channels, check an installation, probe a live stream.
 ///
@@ -44,8 +44,9 @@ pub enum Command {
 /// The config file option every store-using subcommand shares.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// The serverpush config file [default: $SERVERPUSH_CONFIG, else
-    /// /etc/serverpush/serverpush.toml when it exists, else the built-in defaults]
+    /// The serverpush config file [default: $SERVERPUSH_CONFIG, else serverpush.toml beside
+    /// this command (in cgi-bin/, as on a shared host), else ~/serverpush.toml, else
+    /// /etc/serverpush/serverpush.toml, the first that exists, else the built-in defaults]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -53,13 +54,26 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// The config file to read, `None` for the defaults.
     pub fn config_path(&self) -> Option<PathBuf> {
-        self.config
-            .clone()
-            .or_else(|| std::env::var_os("SERVERPUSH_CONFIG").map(PathBuf::from))
-            .or_else(|| {
-                let package = PathBuf::from(PACKAGE_CONFIG);
-                package.exists().then_some(package)
-            })
+        use serverpush::config::search::FILE_NAME;
+        if let Some(path) = &self.config {
+            return Some(path.clone());
+        }
+        if let Some(path) = std::env::var_os("SERVERPUSH_CONFIG").filter(|v| !v.is_empty()) {
+            return Some(path.into());
+        }
+        // The places an account's programs find theirs (config::search), as far as a command run
+        // from a shell knows them: beside itself, and the home above the account's public_html.
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(FILE_NAME)));
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(FILE_NAME));
+        beside
+            .into_iter()
+            .chain(home)
+            .chain([PathBuf::from(PACKAGE_CONFIG)])
+            .find(|p| p.exists())
     }
 }
 

@@ -261,6 +261,28 @@ fn culprit(a: &Arrivals, delivery: &Delivery) -> Vec<String> {
     found
 }
 
+/// Why a program's URL may give a refusal or the file itself: CGI is not enabled where it sits.
+const CGI_OFF: &str = "CGI may be off where the programs are: their folder needs \
+    `Options +ExecCGI` and `SetHandler cgi-script` (the archive's cgi-bin/.htaccess has both), and \
+    where an .htaccess sets them the host's `AllowOverride` must allow Options and FileInfo; \
+    under suEXEC a program or folder writable by others is refused. The server's error log says \
+    which.";
+
+/// A content type a server gives a file it serves rather than a program's answer: none at all
+/// (Apache's, for a file whose name has no known extension; every program's answer has one) or
+/// a binary one.
+fn is_a_file(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    media.is_empty()
+        || matches!(
+            media.to_ascii_lowercase().as_str(),
+            "application/octet-stream"
+                | "application/x-executable"
+                | "application/x-sharedlib"
+                | "application/x-pie-executable"
+        )
+}
+
 fn seconds(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -291,9 +313,20 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     if a.status() != Some(200) {
         let status = a.head.lines().next().unwrap_or_default();
         println!("  not live: the answer is {}, not 200 OK", escape(status));
+        if matches!(a.status(), Some(403 | 500)) {
+            println!("  likely culprit: {CGI_OFF}");
+        }
         return Ok(ExitCode::from(1));
     }
     let content_type = a.header("content-type").unwrap_or_default();
+    if is_a_file(content_type) {
+        println!(
+            "  not live: the server sent the program's file (Content-Type: {}) instead of \
+             running it: {CGI_OFF}",
+            escape(content_type)
+        );
+        return Ok(ExitCode::from(1));
+    }
     if !content_type.starts_with("text/event-stream") {
         println!(
             "  head not intact: Content-Type is \"{}\", not text/event-stream (is this the \
@@ -388,6 +421,14 @@ fn round_trip(args: &ProbeArgs, channel: &str) -> Result<bool> {
         }
         let out = c.args(["--data-binary", text]).arg(&url).output()?;
         let answer = String::from_utf8_lossy(&out.stdout);
+        // Sent with a token yet unauthenticated: the header never reached the program.
+        if args.token.is_some() && answer.contains("needs authorization") {
+            bail!(
+                "publishing to {url}: the Authorization header does not reach the programs: the \
+                 server hides it from CGI programs unless told (Apache: `CGIPassAuth On` where the \
+                 programs are, in the server's config or their folder's .htaccess)"
+            );
+        }
         let v: serde_json::Value = serde_json::from_str(&answer)
             .with_context(|| format!("publishing to {url}: {answer}"))?;
         v["id"]
@@ -395,6 +436,9 @@ fn round_trip(args: &ProbeArgs, channel: &str) -> Result<bool> {
             .with_context(|| format!("publishing to {url}: {answer}"))
     };
     let first = publish("serverpush probe 1")?;
+    if args.token.is_some() {
+        println!("  the publish with the token was accepted");
+    }
     let start = Instant::now();
     let waiting = curl()
         .args(["--max-time", "20"])
@@ -427,6 +471,15 @@ mod tests {
 
     fn ms(list: &[u64]) -> Vec<Duration> {
         list.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn a_served_file_is_told_from_an_answer() {
+        assert!(is_a_file(""));
+        assert!(is_a_file("application/octet-stream"));
+        assert!(is_a_file("Application/X-Executable; charset=binary"));
+        assert!(!is_a_file("text/event-stream"));
+        assert!(!is_a_file("text/plain; charset=utf-8"));
     }
 
     #[test]

@@ -144,7 +144,7 @@ mod tests {
             };
             let mut report = Report::default();
             check(&mut report, &config, None, None);
-            assert_eq!(report.errors() == 1, weak, "{token}");
+            assert_eq!(report.count(Level::Error) == 1, weak, "{token}");
         }
     }
 
