@@ -14,9 +14,16 @@ version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
 arch="$(uname -m)"
 name="serverpush-$version-$arch-linux"
 # The oldest kernel the static C library inside the programs accepts (its ABI note).
-kernel="$(readelf -n "$SERVERPUSH_RELEASE/nph-clock" | sed -n 's/.*OS: Linux, ABI: //p' | head -1)"
+notes="$(readelf -n "$SERVERPUSH_RELEASE/nph-clock")"
+kernel="$(sed -n 's/.*OS: Linux, ABI: //p' <<<"$notes" | head -1)"
+if [[ -z "$kernel" ]]; then
+  echo "the programs carry no Linux ABI note (not a glibc build?): INSTALL could not say which" \
+    "kernel they need" >&2
+  exit 1
+fi
 # Static (static-pie has a dynamic section, but names no library to load).
-if readelf -d "$SERVERPUSH_RELEASE/nph-clock" | grep -q NEEDED; then
+dynamic="$(readelf -d "$SERVERPUSH_RELEASE/nph-clock")"
+if grep -q NEEDED <<<"$dynamic"; then
   echo "the programs are not static (see scripts/build-env.sh): no archive for other hosts" >&2
   exit 1
 fi

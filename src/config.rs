@@ -1,7 +1,7 @@
 //! The *config* is one TOML file shared by every program, whose path the web server passes in
 //! `SERVERPUSH_CONFIG` (`SetEnv` in Apache, `setenv.add-environment` in lighttpd,
 //! `fastcgi_param` in nginx), or which the programs find themselves ([`search`]: beside them, or
-//! above the site's document root, as on a shared host whose suEXEC passes no such variable).
+//! in their user's home, as on a shared host whose suEXEC passes no such variable).
 //!
 //! Every key has a default, so no file at all is a valid setup. Unknown keys and out-of-range
 //! values are errors that name the file and the key: a typo must not silently fall back to a
@@ -259,7 +259,10 @@ impl Config {
     /// Parses the text of the file at `path`, its relative paths taken from the file's
     /// directory.
     fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let base = path.parent().unwrap_or(Path::new(""));
+        // A relative SERVERPUSH_CONFIG is relative to the program's working folder (where the
+        // server starts it): its relative paths are taken from there too.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let base = absolute.parent().unwrap_or(Path::new(""));
         Config::parse_in(text, Some(base)).map_err(|(key, message)| ConfigError {
             path: path.to_owned(),
             key,

@@ -340,9 +340,21 @@ where
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
         .unwrap_or_default();
     let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
-    let config_path = crate::config::search::Search::from_vars(&vars, std::path::Path::new(&argv0))
-        .find()
-        .map(|(_, path)| path);
+    let mut search = crate::config::search::Search::from_vars(&vars, std::path::Path::new(&argv0));
+    // The password file names the program's user's home (a root without one, a bare container,
+    // has no home to look in). Read a line at a time up to that user's: a host with many
+    // accounts has a long one, and a server that names the config never needs it.
+    if search.environment.is_none()
+        && let Ok(passwd) = std::fs::File::open("/etc/passwd")
+    {
+        use std::io::BufRead;
+        let uid = rustix::process::geteuid().as_raw();
+        search.home = std::io::BufReader::new(passwd)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| crate::config::search::home_in(&line, uid));
+    }
+    let config_path = search.find().map(|(_, path)| path);
     let server = vars
         .iter()
         .find(|(k, _)| k == "SERVER_SOFTWARE")

@@ -197,14 +197,14 @@ fn install_as_instructed(account: &Account) {
     let dir = archive_dir_name();
     // A hosting account comes with its public_html.
     account.sh_ok("mkdir -m 755 public_html");
-    // The commands of INSTALL's steps 1 to 4, as written there.
+    // The commands of INSTALL's steps 1 to 3, as written there.
     let install = std::fs::read_to_string(repo().join("hosting/INSTALL.in")).unwrap();
     let version = dir.split('-').nth(1).unwrap().to_owned();
     let arch = dir.split('-').nth(2).unwrap().to_owned();
     let commands: Vec<String> = install
         .lines()
         .skip_while(|l| !l.starts_with("Install"))
-        .take_while(|l| !l.starts_with("Where the programs"))
+        .take_while(|l| !l.starts_with("  4."))
         .filter(|l| l.starts_with("       "))
         .map(|l| {
             l.trim()
@@ -455,6 +455,22 @@ fn serves_an_account(cgi: Cgi) {
         let arrivals = h2.read_until_count(b"\ndata: ", 2, T);
         assert!(h2.status_line().starts_with("HTTP/2 200"), "{}", h2.head());
         assert!(!h2.ended && arrivals.len() >= 2, "h2c streams live");
+        // A channel whose name starts like a program's keeps its name through the rewrite.
+        let odd = format!("{base}/cgi-bin/nph-longpoll/nph-x");
+        let token = format!("Authorization: Bearer {TOKEN}");
+        assert_eq!(post(port, &odd, "data=odd", &[&token]).status(), 201);
+        let mut read = curl(&apache, Protocol::H2c, &format!("{odd}?since=0"), &[]);
+        read.read_to_end(T);
+        assert!(
+            read.status_line().starts_with("HTTP/2 200"),
+            "{}",
+            read.head()
+        );
+        assert!(
+            read.text().contains("\"channel\":\"nph-x\""),
+            "{}",
+            read.text()
+        );
     }
 
     // The demo pages in Chromium, from the account's folder: every pane of the clock moves,
@@ -632,10 +648,11 @@ fn serves_an_account(cgi: Cgi) {
 
     // The operator's command, run by the account over SSH, reads the same config and says what
     // the host allows.
-    let report = account.sh_ok(&format!(
-        "prlimit --nproc=64 bin/serverpush check --user {}",
-        account.name
-    ));
+    let report = account.sh_ok("prlimit --nproc=64 bin/serverpush check");
+    assert!(
+        report.contains(&format!("streams as {}", account.name)),
+        "the account's own check, as itself: {report}"
+    );
     assert!(report.contains("suEXEC is installed"), "{report}");
     assert!(report.contains("may run 64 processes"), "{report}");
     assert!(report.contains("serverpush.toml: 0 error(s)"), "{report}");

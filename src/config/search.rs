@@ -6,11 +6,10 @@
 //! 1. `SERVERPUSH_CONFIG`, when set and not empty (and then only there);
 //! 2. `serverpush.toml` beside the program, in its `cgi-bin/`: the server runs what is there,
 //!    it does not serve it as a file (and the shipped `.htaccess` denies it anyway);
-//! 3. `serverpush.toml` in the directory just above the tree the server serves the program's
-//!    site from (`CONTEXT_DOCUMENT_ROOT`, else `DOCUMENT_ROOT`) when the program lives inside
-//!    that tree: for `~account/public_html/cgi-bin/`, the account's home. Never a directory the
-//!    server serves: a `serverpush.toml` in `public_html/` would be anyone's to download,
-//!    secrets included;
+//! 3. `serverpush.toml` in the home folder of the program's user (from `/etc/passwd`: suEXEC
+//!    passes no `HOME`), the folder above an account's `public_html/` or `domains/`; not when
+//!    that home is inside a tree the server serves (`DOCUMENT_ROOT`, `CONTEXT_DOCUMENT_ROOT`): a
+//!    `serverpush.toml` in a served folder would be anyone's to download, secrets included;
 //! 4. the system's, `/etc/serverpush/serverpush.toml` (the Debian package's);
 //!
 //! and with none of them, the built-in defaults.
@@ -43,8 +42,8 @@ pub enum Origin {
     Environment,
     /// `serverpush.toml` beside the program.
     BesideProgram,
-    /// `serverpush.toml` in the directory above the site's document root.
-    AboveSite,
+    /// `serverpush.toml` in the home folder of the program's user.
+    Home,
     /// The system's file.
     System,
 }
@@ -54,7 +53,7 @@ impl std::fmt::Display for Origin {
         f.write_str(match self {
             Origin::Environment => "named by SERVERPUSH_CONFIG",
             Origin::BesideProgram => "beside the program",
-            Origin::AboveSite => "above the site's document root",
+            Origin::Home => "in the home folder of the programs' user",
             Origin::System => "the system's",
         })
     }
@@ -69,6 +68,8 @@ pub struct Search {
     pub program: Option<PathBuf>,
     /// The trees the server serves files from (`CONTEXT_DOCUMENT_ROOT`, `DOCUMENT_ROOT`).
     pub served: Vec<PathBuf>,
+    /// The home folder of the program's user ([`home_in`]).
+    pub home: Option<PathBuf>,
     /// The system's file: [`SYSTEM_PATH`] but in tests.
     pub system: PathBuf,
 }
@@ -94,6 +95,7 @@ impl Search {
             environment: var("SERVERPUSH_CONFIG"),
             program,
             served,
+            home: None,
             system: PathBuf::from(SYSTEM_PATH),
         }
     }
@@ -106,22 +108,18 @@ impl Search {
         let mut places = Vec::new();
         if let Some(dir) = self.program.as_deref().and_then(Path::parent) {
             places.push((Origin::BesideProgram, dir.join(FILE_NAME)));
+        }
+        if let Some(home) = &self.home {
             // Compared as the kernel resolves them: a home reached through a symbolic link is
-            // still the same tree.
-            let served: Vec<PathBuf> = self
+            // still inside the tree it points into.
+            let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+            let home_real = real(home);
+            let served = self
                 .served
                 .iter()
-                .filter_map(|p| p.canonicalize().ok())
-                .collect();
-            if let Ok(dir) = dir.canonicalize() {
-                for root in served.iter().filter(|root| dir.starts_with(root)) {
-                    let Some(above) = root.parent() else { continue };
-                    let is_served = served.iter().any(|r| above.starts_with(r));
-                    let place = (Origin::AboveSite, above.join(FILE_NAME));
-                    if !is_served && !places.contains(&place) {
-                        places.push(place);
-                    }
-                }
+                .any(|root| home_real.starts_with(real(root)));
+            if !served {
+                places.push((Origin::Home, home.join(FILE_NAME)));
             }
         }
         places.push((Origin::System, self.system.clone()));
@@ -130,14 +128,28 @@ impl Search {
 
     /// The file to read: the one `SERVERPUSH_CONFIG` names (present or not: a named file that
     /// is missing is an error, not a reason to read another), else the first place that holds
-    /// one; `None` for the built-in defaults.
+    /// one, or that cannot be looked at (a folder the programs may not enter: reading it then
+    /// says why, where skipping it would quietly take another file); `None` for the built-in
+    /// defaults.
     pub fn find(&self) -> Option<(Origin, PathBuf)> {
         let places = self.places();
         if let Some((Origin::Environment, _)) = places.first() {
             return places.into_iter().next();
         }
-        places.into_iter().find(|(_, path)| path.exists())
+        places
+            .into_iter()
+            .find(|(_, path)| path.try_exists().unwrap_or(true))
     }
+}
+
+/// The home folder of the user `uid` in the text of `/etc/passwd`, when it names one.
+pub fn home_in(passwd: &str, uid: u32) -> Option<PathBuf> {
+    let uid = uid.to_string();
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let home = *fields.get(5)?;
+        (fields.get(2) == Some(&uid.as_str()) && home.starts_with('/')).then(|| home.into())
+    })
 }
 
 /// Reads the config file at `path` if the program's user may trust it ([`refusal`]), at most
@@ -195,25 +207,36 @@ fn distrust(path: &Path, meta: &std::fs::Metadata, user: u32) -> Option<String> 
             meta.mode() & 0o7777
         ));
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
+    // The folder of the name, and of the file a symbolic link leads to: someone who may change
+    // either could put another file in its place.
+    let folder = |p: &Path| match p.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
     };
-    let dir_meta = match std::fs::metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) => return Some(format!("{}: {e}", dir.display())),
-    };
-    let dir_mode = Mode::from_raw_mode(dir_meta.mode());
-    let others_may_replace =
-        dir_mode.intersects(group_or_other_write) && !dir_mode.contains(Mode::SVTX);
-    if !may_own(dir_meta.uid()) || others_may_replace {
-        return Some(format!(
-            "is in {}, a folder another user can change (owner {}, mode {:04o}), where one could \
-             replace it: {fix}; keep the file in a folder of the programs' user",
-            dir.display(),
-            dir_meta.uid(),
-            dir_meta.mode() & 0o7777
-        ));
+    let mut folders = vec![folder(path)];
+    if let Ok(real) = path.canonicalize() {
+        let real_folder = folder(&real);
+        if real_folder.canonicalize().ok() != folders[0].canonicalize().ok() {
+            folders.push(real_folder);
+        }
+    }
+    for dir in folders {
+        let dir_meta = match std::fs::metadata(&dir) {
+            Ok(meta) => meta,
+            Err(e) => return Some(format!("{}: {e}", dir.display())),
+        };
+        let dir_mode = Mode::from_raw_mode(dir_meta.mode());
+        let others_may_replace =
+            dir_mode.intersects(group_or_other_write) && !dir_mode.contains(Mode::SVTX);
+        if !may_own(dir_meta.uid()) || others_may_replace {
+            return Some(format!(
+                "is in {}, a folder another user can change (owner {}, mode {:04o}), where one \
+                 could replace it: {fix}; keep the file in a folder of the programs' user",
+                dir.display(),
+                dir_meta.uid(),
+                dir_meta.mode() & 0o7777
+            ));
+        }
     }
     None
 }
@@ -223,11 +246,12 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn search(program: &Path, served: &[&Path], system: &Path) -> Search {
+    fn search(program: &Path, served: &[&Path], home: Option<&Path>, system: &Path) -> Search {
         Search {
             environment: None,
             program: Some(program.to_owned()),
             served: served.iter().map(|p| p.to_path_buf()).collect(),
+            home: home.map(Path::to_owned),
             system: system.to_owned(),
         }
     }
@@ -246,7 +270,7 @@ mod tests {
     #[test]
     fn environment_alone_when_set() {
         let (home, site, _, program) = account();
-        let mut s = search(&program, &[&site], &home.path().join("system.toml"));
+        let mut s = search(&program, &[&site], Some(home.path()), Path::new("/x"));
         s.environment = Some("/nowhere/x.toml".into());
         assert_eq!(
             s.find(),
@@ -256,58 +280,73 @@ mod tests {
     }
 
     #[test]
-    fn beside_the_program_then_above_the_site_then_the_system() {
+    fn beside_the_program_then_the_home_then_the_system() {
         let (home, site, cgi, program) = account();
         let system = home.path().join("system.toml");
-        let s = search(&program, &[&site], &system);
-        let home_dir = home.path().canonicalize().unwrap();
+        let s = search(&program, &[&site], Some(home.path()), &system);
         assert_eq!(
             s.places(),
             vec![
                 (Origin::BesideProgram, cgi.join(FILE_NAME)),
-                (Origin::AboveSite, home_dir.join(FILE_NAME)),
+                (Origin::Home, home.path().join(FILE_NAME)),
                 (Origin::System, system.clone()),
             ]
         );
         assert_eq!(s.find(), None, "nothing anywhere: the defaults");
         std::fs::write(&system, "").unwrap();
         assert_eq!(s.find(), Some((Origin::System, system.clone())));
-        std::fs::write(home_dir.join(FILE_NAME), "").unwrap();
-        assert_eq!(s.find().unwrap().0, Origin::AboveSite);
+        std::fs::write(home.path().join(FILE_NAME), "").unwrap();
+        assert_eq!(s.find().unwrap().0, Origin::Home);
         std::fs::write(cgi.join(FILE_NAME), "").unwrap();
         assert_eq!(s.find().unwrap().0, Origin::BesideProgram);
     }
 
     #[test]
-    fn never_a_directory_the_server_serves() {
+    fn never_a_home_the_server_serves() {
         let (home, site, _, program) = account();
-        // A file in public_html/ is served to anyone: it is never looked for, even when it is
-        // there, and a served root inside another adds nothing served either.
-        std::fs::write(site.join(FILE_NAME), "").unwrap();
-        let inner = site.join("cgi-bin");
-        let s = search(&program, &[&inner, &site], &home.path().join("none"));
-        let places = s.places();
-        assert!(
-            places.iter().all(|(_, p)| p != &site.join(FILE_NAME)
-                && p != &site.canonicalize().unwrap().join(FILE_NAME)),
-            "{places:?}"
-        );
+        // A host that serves the whole home (or a tree holding it): its serverpush.toml would be
+        // anyone's to download, so it is not looked for, even when it is there.
+        std::fs::write(home.path().join(FILE_NAME), "").unwrap();
+        for served in [home.path(), home.path().parent().unwrap()] {
+            let s = search(
+                &program,
+                &[&site, served],
+                Some(home.path()),
+                Path::new("/x"),
+            );
+            assert!(
+                s.places().iter().all(|(origin, _)| *origin != Origin::Home),
+                "{:?}",
+                s.places()
+            );
+            assert_eq!(s.find(), None);
+        }
+        // Through a symbolic link to it, the same home.
+        let link = tempfile::tempdir().unwrap();
+        let alias = link.path().join("home");
+        std::os::unix::fs::symlink(home.path(), &alias).unwrap();
+        let s = search(&program, &[&alias], Some(home.path()), Path::new("/x"));
         assert_eq!(s.find(), None);
     }
 
     #[test]
-    fn a_program_outside_the_served_tree_looks_only_beside_itself() {
-        let (home, site, _, _) = account();
-        let elsewhere = home.path().join("cgi");
-        std::fs::create_dir_all(&elsewhere).unwrap();
-        let s = search(&elsewhere.join("nph-clock"), &[&site], Path::new("/x"));
-        assert_eq!(
-            s.places(),
-            vec![
-                (Origin::BesideProgram, elsewhere.join(FILE_NAME)),
-                (Origin::System, PathBuf::from("/x")),
-            ]
-        );
+    fn a_folder_that_cannot_be_looked_at_is_not_skipped() {
+        // A path through a file: looking it up fails otherwise than "not found".
+        let (_home, _, _, program) = account();
+        let s = search(&program, &[], Some(&program.join("x")), Path::new("/x"));
+        assert_eq!(s.find().unwrap().0, Origin::Home);
+    }
+
+    #[test]
+    fn homes_from_the_password_file() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      broken\n\
+                      acct:x:1001:1001::/home/acct:/bin/sh\n\
+                      odd:x:1002:1002::relative:/bin/sh\n";
+        assert_eq!(home_in(passwd, 1001), Some(PathBuf::from("/home/acct")));
+        assert_eq!(home_in(passwd, 0), Some(PathBuf::from("/root")));
+        assert_eq!(home_in(passwd, 1002), None, "not an absolute path");
+        assert_eq!(home_in(passwd, 7), None);
     }
 
     #[test]
@@ -361,6 +400,20 @@ mod tests {
         // Sticky (as /tmp): no one else may remove or rename the file.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
         open_trusted(&path).unwrap();
+    }
+
+    #[test]
+    fn a_link_to_a_file_in_a_folder_others_may_change_is_refused() {
+        let shared = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let target = shared.path().join("target.toml");
+        std::fs::write(&target, "").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let own = tempfile::tempdir().unwrap();
+        let link = own.path().join(FILE_NAME);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let error = open_trusted(&link).unwrap_err();
+        assert!(error.message.contains("one could replace it"), "{error}");
     }
 
     #[test]

@@ -91,7 +91,8 @@ impl Report {
 pub fn run(args: &CheckArgs) -> Result<ExitCode> {
     let mut report = Report::default();
     let config_path = args.store.config_path();
-    let account = match Account::lookup(&args.user) {
+    let user = args.user();
+    let account = match Account::lookup(&user) {
         Ok(account) => Some(account),
         Err(e) => {
             report.add(
@@ -172,8 +173,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
     );
     println!(
         "serverpush check: {config_name}: {errors} error(s), {warnings} warning(s) for \
-         {clients} streams as {}",
-        args.user
+         {clients} streams as {user}"
     );
     Ok(if errors == 0 {
         ExitCode::SUCCESS

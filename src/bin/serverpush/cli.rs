@@ -45,10 +45,32 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// The serverpush config file [default: $SERVERPUSH_CONFIG, else serverpush.toml beside
-    /// this command (in cgi-bin/, as on a shared host), else ~/serverpush.toml, else
-    /// /etc/serverpush/serverpush.toml, the first that exists, else the built-in defaults]
+    /// this command, else in its user's home, else /etc/serverpush/serverpush.toml, the first
+    /// that exists, else the built-in defaults]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    /// The programs' user: `--user`, else www-data for root, else the user running the check.
+    pub fn user(&self) -> String {
+        if let Some(user) = &self.user {
+            return user.clone();
+        }
+        let uid = rustix::process::geteuid().as_raw();
+        if uid == 0 {
+            return "www-data".to_owned();
+        }
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        passwd
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == uid.to_string()).then(|| name.to_owned())
+            })
+            .unwrap_or_else(|| "www-data".to_owned())
+    }
 }
 
 impl StoreArgs {
@@ -62,13 +84,16 @@ impl StoreArgs {
             return Some(path.into());
         }
         // The places an account's programs find theirs (config::search), as far as a command run
-        // from a shell knows them: beside itself, and the home above the account's public_html.
+        // from a shell knows them: beside itself, and its user's home (from the password file,
+        // as the programs take it).
         let beside = std::env::current_exe()
             .ok()
             .and_then(|exe| Some(exe.parent()?.join(FILE_NAME)));
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| PathBuf::from(h).join(FILE_NAME));
+        let uid = rustix::process::geteuid().as_raw();
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| serverpush::config::search::home_in(&passwd, uid))
+            .map(|home| home.join(FILE_NAME));
         beside
             .into_iter()
             .chain(home)
@@ -138,9 +163,10 @@ pub struct CamsimArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// The user the web server runs CGI programs as
-    #[arg(long, default_value = "www-data")]
-    pub user: String,
+    /// The user the web server runs CGI programs as [default: www-data when run as root, else
+    /// the user running it: a hosting account, whose programs suEXEC runs as itself]
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
     /// The streams (viewers and waiting subscribers) expected at once: checked against the
     /// inotify limits, Apache's MaxRequestWorkers and fcgiwrap's workers [default: the config's max_streams]
     #[arg(long, value_name = "N")]

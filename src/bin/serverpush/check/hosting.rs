@@ -62,8 +62,8 @@ pub fn check(
                 "suEXEC is installed: where Apache runs the programs through it (an account's \
                  public_html, a SuexecUserGroup site), they run as the account and are not \
                  given SERVERPUSH_CONFIG; they read serverpush.toml beside them in cgi-bin/, \
-                 else the one above the site's document root (your home, for public_html), \
-                 else {SYSTEM_PATH} (this check read: {found})"
+                 else the one in the account's home, else {SYSTEM_PATH} (this check read: \
+                 {found})"
             ),
             "keep the config in one of those places, writable by the account alone",
         );
