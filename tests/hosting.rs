@@ -18,7 +18,7 @@ use crate::browser::{Browser, CHAT_LINES, clock_panes_changed, clock_panes_shown
 use crate::client::{request, send};
 use crate::curl::{Protocol, curl};
 use crate::fixtures::Server;
-use crate::util::{free_port, repo, require_tool, wait_for};
+use crate::util::{add_user, free_port, repo, require_tool, run_build_script, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 const SUEXEC: &str = "/usr/lib/apache2/suexec";
@@ -29,31 +29,12 @@ const TOKEN: &str = "Kq3vT9xZp2Lm8RwY4sNb7HdJc6FgA1eU";
 fn archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
     ARCHIVE.get_or_init(|| {
-        // The shared target directory, so the archive reuses this run's release build (as the
-        // package test does).
-        let mut target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .unwrap()
-            .to_owned();
-        if let Ok(triple) = std::env::var("CARGO_BUILD_TARGET")
-            && target.file_name().is_some_and(|name| *name == *triple)
-        {
-            target.pop();
-        }
         let dest = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dist");
-        let output = Command::new(repo().join("scripts/build-tarball.sh"))
-            .arg(&dest)
-            .env("CARGO_TARGET_DIR", &target)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "scripts/build-tarball.sh failed");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+        let path = run_build_script("scripts/build-tarball.sh", &[&dest]);
         assert!(
             path.to_string_lossy().ends_with("-linux.tar.gz") && path.is_file(),
-            "{stdout}"
+            "{}",
+            path.display()
         );
         path
     })
@@ -79,22 +60,22 @@ struct Account {
 
 impl Account {
     fn new() -> Account {
-        require_tool("/usr/sbin/useradd", "passwd");
         static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let name = format!("sphost{}x{n}", std::process::id() % 100_000);
         let home = PathBuf::from("/home").join(&name);
         let _ = Command::new("userdel").args(["--remove", &name]).output();
-        // useradd refuses while another holds the password file's lock: try again.
-        wait_for(T, "useradd", || {
-            let made = Command::new("useradd")
-                .args(["--create-home", "--shell", "/bin/sh", "--home-dir"])
-                .arg(&home)
-                .arg(&name)
-                .output()
-                .unwrap();
-            made.status.success().then_some(())
-        });
+        let home_option = home.display().to_string();
+        add_user(
+            &name,
+            &[
+                "--create-home",
+                "--shell",
+                "/bin/sh",
+                "--home-dir",
+                &home_option,
+            ],
+        );
         let out = Command::new("id").arg("-u").arg(&name).output().unwrap();
         let uid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
         set_mode(&home, 0o711);

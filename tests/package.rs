@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{request, send};
 use crate::namespace::{Distro, Namespace};
-use crate::util::{repo, require_tool, wait_for};
+use crate::util::{require_tool, wait_for};
 
 const T: Duration = Duration::from_secs(15);
 const TOKEN: &str = "package-test-token-5b1f0c8e2d47a9";
@@ -203,31 +203,12 @@ impl Drop for Machine {
 
 /// Builds the package with the project's one command; its path.
 fn build_package() -> PathBuf {
-    // The shared target directory, so the package reuses this run's release build: the
-    // parent of this crate's scratch directory, and above the triple's directory when the
-    // build names its target (scripts/build-env.sh).
-    let mut target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    if let Ok(triple) = std::env::var("CARGO_BUILD_TARGET")
-        && target.file_name().is_some_and(|name| *name == *triple)
-    {
-        target.pop();
-    }
     let start = Instant::now();
-    let output = Command::new(repo().join("scripts/build-deb.sh"))
-        .env("CARGO_TARGET_DIR", &target)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "scripts/build-deb.sh failed");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let deb = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    let deb = crate::util::run_build_script("scripts/build-deb.sh", &[]);
     assert!(
         deb.extension().is_some_and(|e| e == "deb") && deb.is_file(),
-        "{stdout}"
+        "{}",
+        deb.display()
     );
     eprintln!("package built in {:?}: {}", start.elapsed(), deb.display());
     deb

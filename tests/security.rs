@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Cgi, CgiRequest, split_head};
 use crate::longpoll::{Spool, TOKEN};
-use crate::util::{bin, require_tool, wait_for};
+use crate::util::{add_user, bin, require_tool, wait_for};
 
 const T: Duration = Duration::from_secs(20);
 const SECRET: &str = "a-test-secret-of-more-than-32-bytes!";
@@ -26,26 +26,19 @@ struct ThrowawayUser {
 
 impl ThrowawayUser {
     fn new() -> ThrowawayUser {
-        require_tool("/usr/sbin/useradd", "passwd");
         // One name per test of this run: tests run in parallel.
         static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let name = format!("sptest{}x{n}", std::process::id() % 100_000);
-        let _ = Command::new("userdel").arg(&name).output();
-        // useradd refuses while another holds the password file's lock: try again.
-        wait_for(T, "useradd", || {
-            let made = Command::new("useradd")
-                .args([
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                ])
-                .arg(&name)
-                .output()
-                .unwrap();
-            made.status.success().then_some(())
-        });
+        add_user(
+            &name,
+            &[
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+            ],
+        );
         ThrowawayUser { name }
     }
 

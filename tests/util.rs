@@ -151,3 +151,45 @@ impl<S: serverpush::store::ChannelStore + ?Sized> StoreExt for S {
         self.head(&ch(channel)).unwrap().0
     }
 }
+
+/// Runs one of the project's build scripts (`scripts/build-deb.sh`, `scripts/build-tarball.sh`)
+/// with `args` in the shared target directory, so that it reuses this run's release build; the
+/// last line it prints (the path of what it made).
+pub fn run_build_script(script: &str, args: &[&Path]) -> PathBuf {
+    // The parent of this crate's scratch directory, and above the triple's directory when the
+    // build names its target (scripts/build-env.sh).
+    let mut target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    if let Ok(triple) = std::env::var("CARGO_BUILD_TARGET")
+        && target.file_name().is_some_and(|name| *name == *triple)
+    {
+        target.pop();
+    }
+    let output = std::process::Command::new(repo().join(script))
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{script} failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+}
+
+/// Makes the user `name` with useradd's `options`, trying again while another process holds the
+/// password file's lock (tests run in parallel).
+pub fn add_user(name: &str, options: &[&str]) {
+    require_tool("/usr/sbin/useradd", "passwd");
+    let _ = std::process::Command::new("userdel").arg(name).output();
+    wait_for(Duration::from_secs(20), "useradd", || {
+        let made = std::process::Command::new("useradd")
+            .args(options)
+            .arg(name)
+            .output()
+            .unwrap();
+        made.status.success().then_some(())
+    });
+}
