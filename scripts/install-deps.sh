@@ -16,6 +16,7 @@ packages=(
   libcgi-pm-perl   # Perl CGI.pm, to check compat=cgipm byte for byte
   redis-server     # the Redis channel store; the tests start their own servers on private ports
   curl             # the tests' and `serverpush probe`'s HTTP client
+  prometheus       # promtool, which checks the text `serverpush metrics` writes
   time             # /usr/bin/time, for the peak memory of a program in the tests
   strace           # kills a publisher at each step of a publish in the crash-safety tests
   passwd           # useradd: the root-publish test's throwaway spool owner

@@ -41,6 +41,11 @@ pub trait Program {
         false
     }
 
+    /// What a held answer serves, written into its slot for presence ([`crate::slots`]).
+    fn presence(&self, _plan: &Self::Plan) -> Presence {
+        Presence::default()
+    }
+
     /// Waits for what the answer needs before its head (a camera's first frame), once the
     /// answer's slot is held: a wait in [`Program::prepare`] would hold a connection that the
     /// streams cap does not count. A refusal here is still a complete error response.
@@ -60,6 +65,18 @@ pub trait Program {
         response: &mut Response<W>,
         time: &mut T,
     ) -> io::Result<()>;
+}
+
+/// What a held answer serves, as a program says it: the envelope adds who runs it, where and
+/// since when ([`crate::slots::Record`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Presence {
+    /// The transport (`sse`, `longpoll`, `iframe`, `chunked`, `mixed`, `mjpeg`, `image`).
+    pub transport: &'static str,
+    /// Channel names, or `file:NAME`, `camera:NAME`, `clock`, `mercure:SELECTOR`.
+    pub resources: Vec<String>,
+    /// Who, when the program knows better than `REMOTE_USER` (a token's subject).
+    pub subscriber: Option<String>,
 }
 
 /// The output side of one response, with what a program needs to frame it.
@@ -235,6 +252,26 @@ where
     } else {
         None
     };
+    if let Some(slot) = &_slot {
+        let presence = program.presence(&plan);
+        let record = crate::slots::Record {
+            program: name.to_owned(),
+            transport: presence.transport.to_owned(),
+            resources: presence.resources,
+            subscriber: presence.subscriber.or_else(|| request.remote_user.clone()),
+            server: invocation.server.name().to_owned(),
+            since_ms: u64::try_from(time.wall().timestamp_millis()).unwrap_or(0),
+            pid: std::process::id(),
+        };
+        // Presence is a report, not a duty: a stream whose record cannot be written serves on.
+        if let Err(error) = slot.describe(&record) {
+            let _ = writeln!(
+                log,
+                "{name}: presence not recorded in slot {}: {error}",
+                slot.number
+            );
+        }
+    }
 
     // A HEAD request's answer is its head: nothing to wait for, and no slot held.
     let plan = if response.head_only {

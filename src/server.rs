@@ -17,6 +17,16 @@ pub enum Server {
 }
 
 impl Server {
+    /// Its name in presence records and metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Apache => "apache",
+            Server::Lighttpd => "lighttpd",
+            Server::Nginx => "nginx",
+            Server::Other => "other",
+        }
+    }
+
     /// The server named by `SERVER_SOFTWARE` (`Apache/2.4.71 (Debian)`, `lighttpd/1.4.69`,
     /// `nginx/1.22.1`, as Debian's `fastcgi_params` passes it).
     pub fn from_software(software: &[u8]) -> Server {

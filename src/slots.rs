@@ -6,17 +6,61 @@
 //! `streams_dir` held under an exclusive `flock` for the life of the process. The kernel drops
 //! the lock when the process ends however it ends (exit, SIGKILL, a crash), so the count can
 //! never leak; a new stream probes the slots without waiting and is refused when all are held.
+//!
+//! The slots are also the host's record of who is connected (*presence*): a stream writes a
+//! [`Record`] into its slot once, when it starts (what it serves, to whom, since when), and
+//! never again; [`live`] reads the records of the held slots. A slot whose lock is free is an
+//! ended stream, whatever its file still says, so a stream killed by SIGKILL leaves the record
+//! at once.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The largest record read back: a record is a few hundred bytes; a bigger file is not one.
+const MAX_RECORD_BYTES: u64 = 16 * 1024;
 
 /// A held slot; the lock goes with the process (or when this is dropped).
 #[derive(Debug)]
 pub struct Slot {
-    _file: File,
+    file: File,
     /// Its number, for logs.
     pub number: usize,
+}
+
+/// What a live stream serves, written into its slot when it starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The program's name (`nph-longpoll`).
+    pub program: String,
+    /// Its transport (`sse`, `longpoll`, `iframe`, `chunked`, `mixed`, `mjpeg`, `image`).
+    pub transport: String,
+    /// What it serves: channel names, and `file:NAME`, `camera:NAME`, `clock`,
+    /// `mercure:SELECTOR` for the others.
+    pub resources: Vec<String>,
+    /// Who, when the request says: the user the server authenticated (`REMOTE_USER`) or the
+    /// token's subject.
+    pub subscriber: Option<String>,
+    /// The server that runs it (`apache`, `lighttpd`, `nginx`, `other`).
+    pub server: String,
+    /// When it started, in milliseconds since 1970.
+    pub since_ms: u64,
+    /// Its process.
+    pub pid: u32,
+}
+
+impl Slot {
+    /// Writes `record` into the slot, in place of what an ended stream left there: once, at the
+    /// stream's start, so presence costs nothing per message.
+    pub fn describe(&self, record: &Record) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.file.set_len(0)?;
+        self.file.write_all_at(&line, 0)
+    }
 }
 
 /// Why no slot was taken.
@@ -65,10 +109,7 @@ pub fn take(dir: &Path, max: usize) -> Result<Slot, SlotError> {
             .map_err(|e| SlotError::Unusable(format!("{}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => {
-                return Ok(Slot {
-                    _file: file,
-                    number,
-                });
+                return Ok(Slot { file, number });
             }
             Err(TryLockError::WouldBlock) => continue,
             Err(TryLockError::Error(e)) => {
@@ -79,9 +120,98 @@ pub fn take(dir: &Path, max: usize) -> Result<Slot, SlotError> {
     Err(SlotError::Full)
 }
 
+/// A held slot as a reader finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    /// The slot's number.
+    pub number: usize,
+    /// What its stream wrote, `None` while it is starting (or wrote something else).
+    pub record: Option<Record>,
+}
+
+/// The held slots in `dir` and their records, by slot number.
+///
+/// A slot is tested by asking for a shared lock without waiting: refused, it is held. Granted,
+/// the slot is free and the lock is let go at once; a stream starting in that instant passes to
+/// the next slot, so a reader can make a nearly full host answer one 503 early, never let one
+/// stream too many in.
+pub fn live(dir: &Path) -> std::io::Result<Vec<Live>> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(number) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("slot-"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        // Not through a link another user planted, and never blocking on a FIFO.
+        let Ok(file) = crate::regular::open(&entry.path(), crate::regular::Links::Refuse) else {
+            continue;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => continue,
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(_)) => continue,
+        }
+        let mut text = Vec::new();
+        let record = (&file)
+            .take(MAX_RECORD_BYTES)
+            .read_to_end(&mut text)
+            .ok()
+            .and_then(|_| serde_json::from_slice::<Record>(text.trim_ascii()).ok());
+        found.push(Live { number, record });
+    }
+    found.sort_by_key(|l| l.number);
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_slots_say_what_they_serve_and_ended_ones_say_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let slots = dir.path().join("streams");
+        let first = take(&slots, 4).unwrap();
+        let record = Record {
+            program: "nph-longpoll".into(),
+            transport: "sse".into(),
+            resources: vec!["room".into()],
+            subscriber: Some("alice".into()),
+            server: "apache".into(),
+            since_ms: 1,
+            pid: 7,
+        };
+        first.describe(&record).unwrap();
+        let second = take(&slots, 4).unwrap();
+        // A longer record before it: what is left must not show through.
+        second
+            .describe(&Record {
+                resources: vec!["a-much-longer-name-than-the-next".into()],
+                ..record.clone()
+            })
+            .unwrap();
+        second.describe(&record).unwrap();
+        let found = live(&slots).unwrap();
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|l| l.record.as_ref() == Some(&record)));
+        drop(first);
+        let found = live(&slots).unwrap();
+        assert_eq!(found.len(), 1, "an ended stream leaves at once");
+        assert_eq!(found[0].number, second.number);
+        // Reading took nothing: every free slot can still be taken.
+        let rest: Vec<Slot> = (0..3).filter_map(|_| take(&slots, 4).ok()).collect();
+        assert_eq!(rest.len(), 3);
+        assert!(live(&dir.path().join("none")).unwrap().is_empty());
+    }
 
     #[test]
     fn slots_are_counted_and_come_back() {

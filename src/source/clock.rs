@@ -21,7 +21,7 @@ use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::head::Head;
 use crate::pacing::{Pacing, Schedule, Time};
-use crate::program::{Program, Response};
+use crate::program::{Presence, Program, Response};
 use crate::source::clockface;
 use crate::stream::{self, Event, Flow, Output, Part, Source, Unit, Writer};
 use crate::transport::accepts_event_stream;
@@ -262,6 +262,22 @@ impl Program for Clock {
 
     fn holds_connection(&self, plan: &ClockPlan) -> bool {
         plan.delivery != Delivery::Json
+    }
+
+    fn presence(&self, plan: &ClockPlan) -> Presence {
+        let transport = match plan.delivery {
+            Delivery::Mixed { .. } => "mixed",
+            Delivery::Chunked { .. } => "chunked",
+            Delivery::Iframe(_) => "iframe",
+            Delivery::Sse => "sse",
+            Delivery::Image { .. } => "image",
+            Delivery::Json => "json",
+        };
+        Presence {
+            transport,
+            resources: vec!["clock".to_owned()],
+            subscriber: None,
+        }
     }
 
     fn allow(&self) -> &'static str {

@@ -24,7 +24,7 @@ use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::head::{Caching, Head, http_date};
 use crate::pacing::{Pacing, Time};
-use crate::program::{Program, Response};
+use crate::program::{Presence, Program, Response};
 use crate::rights::Rights;
 use crate::source::frame::{Frame, FrameError, Transform, read_frame};
 use crate::stream::{self, Flow, Output, Part, Source, Unit, Writer};
@@ -64,6 +64,8 @@ pub enum Action {
 /// A validated webcam request.
 #[derive(Clone, Debug)]
 pub struct WebcamPlan {
+    /// The camera's name (empty for the list of cameras).
+    pub camera: String,
     /// The camera's file.
     pub path: PathBuf,
     /// What to apply to each frame.
@@ -177,6 +179,7 @@ impl WebcamPlan {
                 .cloned()
                 .collect();
             return Ok(WebcamPlan {
+                camera: String::new(),
                 path: PathBuf::new(),
                 transform: Transform::default(),
                 action: Action::List(names),
@@ -207,6 +210,7 @@ impl WebcamPlan {
         let (name, path) = camera(request, config, &mut rights)?;
         rights.check_subscribe(&[format!("camera:{name}")])?;
         let path = path.clone();
+        let name = name.clone();
         if let Some(agent) = request.header_str("user-agent")?
             && config
                 .still_image_user_agents
@@ -227,6 +231,7 @@ impl WebcamPlan {
                 })
             });
             return Ok(WebcamPlan {
+                camera: name,
                 path,
                 transform,
                 action: Action::Snapshot {
@@ -237,6 +242,7 @@ impl WebcamPlan {
         }
 
         Ok(WebcamPlan {
+            camera: name,
             path,
             transform,
             action: Action::Awaiting {
@@ -313,6 +319,14 @@ impl Program for Webcam {
 
     fn holds_connection(&self, plan: &WebcamPlan) -> bool {
         matches!(plan.action, Action::Awaiting { .. } | Action::Stream { .. })
+    }
+
+    fn presence(&self, plan: &WebcamPlan) -> Presence {
+        Presence {
+            transport: "mjpeg",
+            resources: vec![format!("camera:{}", plan.camera)],
+            subscriber: None,
+        }
     }
 
     fn ready<T: Time>(

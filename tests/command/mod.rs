@@ -9,6 +9,7 @@ use crate::util::bin;
 
 mod channels;
 mod check;
+mod presence;
 mod probe;
 
 /// Runs `serverpush ARGS`; the output.
@@ -57,7 +58,9 @@ fn every_subcommand_has_help_and_a_man_page() {
     let dir = tempfile::tempdir().unwrap();
     let out = serverpush(&["man", "--dir", &dir.path().display().to_string()]);
     assert!(out.status.success(), "{}", text(&out));
-    for sub in ["publish", "camsim", "check", "probe", "channels", "tail"] {
+    for sub in [
+        "publish", "camsim", "check", "probe", "channels", "tail", "presence", "metrics",
+    ] {
         let help = serverpush(&[sub, "--help"]);
         assert!(help.status.success(), "{}", text(&help));
         assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: serverpush"));

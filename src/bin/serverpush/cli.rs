@@ -36,6 +36,11 @@ pub enum Command {
     Channels(StoreArgs),
     /// Print a channel's messages as they are published
     Tail(TailArgs),
+    /// List the streams open now (who is connected, to what, since when), or a channel's
+    Presence(PresenceArgs),
+    /// Print this host's figures in Prometheus's text format (for node_exporter's textfile
+    /// collector or a scrape)
+    Metrics(MetricsArgs),
     /// Write the man pages
     #[command(hide = true)]
     Man(ManArgs),
@@ -230,6 +235,31 @@ pub struct ProbeArgs {
     /// Accept a certificate that does not verify (a self-signed test server)
     #[arg(long, short = 'k')]
     pub insecure: bool,
+}
+
+/// `serverpush presence`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Read from the stream slots: every stream and waiting long-poll writes what it \
+    serves into its slot when it starts, and a slot is free again the moment its process ends, \
+    however it ends. A subscriber is the user the web server authenticated (REMOTE_USER), when \
+    there is one."
+)]
+pub struct PresenceArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only the streams serving this channel
+    pub channel: Option<Channel>,
+}
+
+/// `serverpush metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The most channels given a figure of their own (a label per channel)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
 }
 
 /// `serverpush tail`.

@@ -15,6 +15,7 @@ mod check;
 mod cli;
 mod man;
 mod owner;
+mod presence;
 mod probe;
 mod publish;
 mod terminal;
@@ -51,6 +52,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe(args) => probe::run(&args),
         Command::Channels(args) => channels::list(&args).map(|()| ExitCode::SUCCESS),
         Command::Tail(args) => channels::tail(&args).map(|()| ExitCode::SUCCESS),
+        Command::Presence(args) => presence::list(&args).map(|()| ExitCode::SUCCESS),
+        Command::Metrics(args) => presence::metrics(&args).map(|()| ExitCode::SUCCESS),
         Command::Man(args) => man::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

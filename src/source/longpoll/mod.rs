@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::head::{self, Head};
 use crate::name::Channel;
 use crate::pacing::Time;
-use crate::program::{Program, Response};
+use crate::program::{Presence, Program, Response};
 use crate::rights::Rights;
 use crate::store::{self, ChannelStore, StoreError};
 use crate::transport::accepts_event_stream;
@@ -268,6 +268,30 @@ pub(crate) fn refuse_late<W: Write, T: Time>(
 
 impl Program for LongPoll {
     type Plan = LongPollPlan;
+
+    fn presence(&self, plan: &LongPollPlan) -> Presence {
+        match plan {
+            LongPollPlan::Published(_) => Presence::default(),
+            LongPollPlan::File(file) => Presence {
+                transport: "longpoll",
+                resources: vec![format!("file:{}", file.name)],
+                subscriber: None,
+            },
+            LongPollPlan::Subscribe {
+                start, delivery, ..
+            } => Presence {
+                transport: match delivery {
+                    Delivery::LongPoll { .. } => "longpoll",
+                    Delivery::Sse { .. } => "sse",
+                    Delivery::Iframe(_) => "iframe",
+                    Delivery::Chunked => "chunked",
+                    Delivery::Mixed => "mixed",
+                },
+                resources: start.iter().map(|(c, _)| c.to_string()).collect(),
+                subscriber: None,
+            },
+        }
+    }
 
     fn holds_connection(&self, plan: &LongPollPlan) -> bool {
         match plan {

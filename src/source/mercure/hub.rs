@@ -56,6 +56,16 @@ pub struct Subscription {
     cors: Cors,
 }
 
+impl Subscription {
+    /// The request's selectors as written, for presence (`mercure:SELECTOR`).
+    pub fn presence(&self) -> Vec<String> {
+        self.selectors
+            .iter()
+            .map(|s| format!("mercure:{}", s.text()))
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")

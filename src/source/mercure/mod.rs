@@ -32,7 +32,7 @@ use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::head::Head;
 use crate::pacing::Time;
-use crate::program::{Program, Response};
+use crate::program::{Presence, Program, Response};
 
 /// The most topics one update or one subscription may have.
 pub const MAX_TOPICS: usize = 64;
@@ -132,6 +132,17 @@ impl Program for Mercure {
 
     fn holds_connection(&self, plan: &MercurePlan) -> bool {
         matches!(plan, MercurePlan::Subscribe(_))
+    }
+
+    fn presence(&self, plan: &MercurePlan) -> Presence {
+        match plan {
+            MercurePlan::Subscribe(subscription) => Presence {
+                transport: "sse",
+                resources: subscription.presence(),
+                subscriber: None,
+            },
+            _ => Presence::default(),
+        }
     }
 
     fn prepare(

@@ -75,6 +75,15 @@ impl Selector {
         Ok(Selector::Exact(text.to_owned()))
     }
 
+    /// The selector as the request wrote it.
+    pub fn text(&self) -> &str {
+        match self {
+            Selector::All => "*",
+            Selector::Exact(topic) => topic,
+            Selector::Template(template) => &template.text,
+        }
+    }
+
     /// True when the selector matches `topic`.
     pub fn matches(&self, topic: &str) -> bool {
         match self {

@@ -78,6 +78,108 @@ const SUFFIX: &str = ".msg";
 const MAX_MESSAGE_FILE: u64 = (16 << 20) + 4096;
 
 impl SpoolStore {
+    /// [`ChannelStore::read_within`], before the epoch is made sure of.
+    fn read_batch(
+        &mut self,
+        channel: &Channel,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Batch, StoreError> {
+        let Some(dir) = self.existing_dir(channel)? else {
+            return Ok(Batch::default());
+        };
+        let mut batch = Batch {
+            epoch: self.epoch_of(&dir),
+            ..Batch::default()
+        };
+        // The usual case: the next ids are there; read them until one is not.
+        let mut next = after + 1;
+        // The size read so far, kept as messages come rather than summed again at each look.
+        let size = std::cell::Cell::new(0usize);
+        let room = |batch: &Batch| batch.messages.len() < limit && size.get() < max_bytes;
+        let read = |id: u64, batch: &mut Batch| -> io::Result<bool> {
+            let path = Self::message_path(&dir, id);
+            match regular::read(&path, Links::Refuse, MAX_MESSAGE_FILE) {
+                Ok(Some(bytes)) => {
+                    match Self::parse(channel, id, &bytes) {
+                        Some(message) => {
+                            size.set(size.get() + super::answer_size(&message));
+                            batch.messages.push(message);
+                        }
+                        None => batch.unreadable.push(id),
+                    }
+                    Ok(true)
+                }
+                Ok(None) => Ok(false),
+                // Something other than a message file in its place (a symlink, a FIFO): it is
+                // passed over like a damaged message, never followed or waited on.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                    batch.unreadable.push(id);
+                    Ok(true)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        // A stream woken by the message `landed` knows it is there and need not look for the
+        // one after it: that look, for a name not yet made, waits for the directory's lock, which
+        // the publisher still holds while its rename wakes the watchers. A later message wakes
+        // the next wait at once.
+        let landed = self.subscription.take_landed(channel, after);
+        while room(&batch) && read(next, &mut batch)? {
+            if landed == Some(next) {
+                batch.last_id = next;
+                return Ok(batch);
+            }
+            next += 1;
+        }
+        if batch.found_any() {
+            batch.last_id = next - 1;
+            return Ok(batch);
+        }
+        // Nothing after the reader: it is up to date, retention dropped what it had not seen,
+        // or it is ahead of the channel. Ids are given in order with no gaps and retention
+        // drops from the oldest end, so while the reader's own last message is still there
+        // nothing newer can be: it is up to date, known with one look instead of the hint and
+        // the names past it (every stream's start and every parked long-poll asks this). A
+        // hole made by hand in the middle of a channel would hide the messages past it from
+        // this look, so only the first look before a wait takes it: a reader woken later
+        // counts the last id as below, and finds them.
+        if !self.subscription.has_waited() && after > 0 && Self::message_path(&dir, after).exists()
+        {
+            batch.last_id = after;
+            return Ok(batch);
+        }
+        batch.last_id = Self::last_in(&dir)?;
+        if batch.last_id <= after {
+            return Ok(batch);
+        }
+        // The next message may have landed between the first look and the last id: look again
+        // before calling anything missed. Retention drops from the oldest end only, so if the
+        // next id is still absent while later ones exist, it was dropped.
+        next = after + 1;
+        while room(&batch) && read(next, &mut batch)? {
+            next += 1;
+        }
+        if batch.found_any() {
+            batch.last_id = batch.last_id.max(next - 1);
+            return Ok(batch);
+        }
+        let Some(oldest) = Self::ids(&dir)?.into_iter().find(|&id| id > after) else {
+            return Ok(batch);
+        };
+        batch.missed = true;
+        next = oldest;
+        while room(&batch) && next <= batch.last_id {
+            if !read(next, &mut batch)? {
+                // Dropped by retention while we read: the reader missed it too.
+                batch.missed = true;
+            }
+            next += 1;
+        }
+        Ok(batch)
+    }
+
     /// A store in `root`, which is created when missing.
     pub fn new(root: &Path, retention: Retention) -> SpoolStore {
         SpoolStore {
@@ -256,96 +358,16 @@ impl ChannelStore for SpoolStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Batch, StoreError> {
-        let Some(dir) = self.existing_dir(channel)? else {
-            return Ok(Batch::default());
-        };
-        let mut batch = Batch {
-            epoch: self.epoch_of(&dir),
-            ..Batch::default()
-        };
-        // The usual case: the next ids are there; read them until one is not.
-        let mut next = after + 1;
-        // The size read so far, kept as messages come rather than summed again at each look.
-        let size = std::cell::Cell::new(0usize);
-        let room = |batch: &Batch| batch.messages.len() < limit && size.get() < max_bytes;
-        let read = |id: u64, batch: &mut Batch| -> io::Result<bool> {
-            let path = Self::message_path(&dir, id);
-            match regular::read(&path, Links::Refuse, MAX_MESSAGE_FILE) {
-                Ok(Some(bytes)) => {
-                    match Self::parse(channel, id, &bytes) {
-                        Some(message) => {
-                            size.set(size.get() + super::answer_size(&message));
-                            batch.messages.push(message);
-                        }
-                        None => batch.unreadable.push(id),
-                    }
-                    Ok(true)
-                }
-                Ok(None) => Ok(false),
-                // Something other than a message file in its place (a symlink, a FIFO): it is
-                // passed over like a damaged message, never followed or waited on.
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-                    batch.unreadable.push(id);
-                    Ok(true)
-                }
-                Err(e) => Err(e),
-            }
-        };
-        // A stream woken by the message `landed` knows it is there and need not look for the
-        // one after it: that look, for a name not yet made, waits for the directory's lock, which
-        // the publisher still holds while its rename wakes the watchers. A later message wakes
-        // the next wait at once.
-        let landed = self.subscription.take_landed(channel, after);
-        while room(&batch) && read(next, &mut batch)? {
-            if landed == Some(next) {
-                batch.last_id = next;
-                return Ok(batch);
-            }
-            next += 1;
-        }
-        if batch.found_any() {
-            batch.last_id = next - 1;
-            return Ok(batch);
-        }
-        // Nothing after the reader: it is up to date, retention dropped what it had not seen,
-        // or it is ahead of the channel. Ids are given in order with no gaps and retention
-        // drops from the oldest end, so while the reader's own last message is still there
-        // nothing newer can be: it is up to date, known with one look instead of the hint and
-        // the names past it (every stream's start and every parked long-poll asks this). A
-        // hole made by hand in the middle of a channel would hide the messages past it from
-        // this look, so only the first look before a wait takes it: a reader woken later
-        // counts the last id as below, and finds them.
-        if !self.subscription.has_waited() && after > 0 && Self::message_path(&dir, after).exists()
+        let mut batch = self.read_batch(channel, after, limit, max_bytes)?;
+        // The epoch is read before the messages, and a channel's first publish writes its epoch
+        // just before its first message: a reader between the two would see messages without
+        // an epoch, and take the epoch it finds on its next read for a log made anew, sending
+        // what it had sent again. Any message implies the epoch written before it.
+        if batch.epoch.is_none()
+            && (batch.found_any() || batch.last_id > 0)
+            && let Some(dir) = self.existing_dir(channel)?
         {
-            batch.last_id = after;
-            return Ok(batch);
-        }
-        batch.last_id = Self::last_in(&dir)?;
-        if batch.last_id <= after {
-            return Ok(batch);
-        }
-        // The next message may have landed between the first look and the last id: look again
-        // before calling anything missed. Retention drops from the oldest end only, so if the
-        // next id is still absent while later ones exist, it was dropped.
-        next = after + 1;
-        while room(&batch) && read(next, &mut batch)? {
-            next += 1;
-        }
-        if batch.found_any() {
-            batch.last_id = batch.last_id.max(next - 1);
-            return Ok(batch);
-        }
-        let Some(oldest) = Self::ids(&dir)?.into_iter().find(|&id| id > after) else {
-            return Ok(batch);
-        };
-        batch.missed = true;
-        next = oldest;
-        while room(&batch) && next <= batch.last_id {
-            if !read(next, &mut batch)? {
-                // Dropped by retention while we read: the reader missed it too.
-                batch.missed = true;
-            }
-            next += 1;
+            batch.epoch = self.epoch_of(&dir);
         }
         Ok(batch)
     }
