@@ -130,6 +130,10 @@ pub struct Config {
     /// Origins (`https://app.example.com`) whose pages may use the Mercure hub from another
     /// origin, with credentials; `*` lets any other page subscribe, without them.
     pub cors_origins: Vec<String>,
+    /// A bearer token that lets a scraper read the host's metrics (`nph-longpoll?metrics`).
+    pub metrics_token: Option<String>,
+    /// Users the web server authenticated (`REMOTE_USER`) who may read the metrics.
+    pub metrics_users: Vec<String>,
 }
 
 impl Default for Config {
@@ -176,6 +180,8 @@ impl Default for Config {
             files: BTreeMap::new(),
             mercure_anonymous: false,
             cors_origins: Vec::new(),
+            metrics_token: None,
+            metrics_users: Vec::new(),
         }
     }
 }
@@ -365,6 +371,16 @@ impl Config {
         {
             return Err((
                 "publish_token",
+                "must be at least 16 visible ASCII characters".into(),
+            ));
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err((
+                "metrics_token",
                 "must be at least 16 visible ASCII characters".into(),
             ));
         }

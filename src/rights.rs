@@ -384,6 +384,16 @@ impl<'a> Rights<'a> {
         }
     }
 
+    /// Who subscribes, for presence: the verified token's `sub`, else the user the server
+    /// authenticated; `None` for an anonymous subscriber. Asked after a check that verified
+    /// the token.
+    pub fn subscriber(&self) -> Option<String> {
+        match &self.token {
+            Some(Ok((Grants { sub: Some(sub), .. }, _))) => Some(sub.clone()),
+            _ => self.request.remote_user.clone(),
+        }
+    }
+
     /// The holder of the verified token: its `sub`, or, for a token without one, the token
     /// itself (by its digest, never its text). Asked by publishes only.
     fn holder(&self) -> String {
@@ -391,6 +401,39 @@ impl<'a> Rights<'a> {
             Some(Ok((Grants { sub: Some(sub), .. }, _))) => format!("sub:{sub}"),
             Some(Ok(_)) => token_digest(self.raw_token().ok().flatten().map_or("", |(t, _)| t)),
             _ => String::new(),
+        }
+    }
+
+    /// May the request read the host's metrics? The users of `metrics_users` may, and whoever
+    /// sends `metrics_token` as a bearer token; with neither set, metrics are off (404).
+    pub fn check_metrics(&self) -> Result<(), RequestError> {
+        if self.config.metrics_token.is_none() && self.config.metrics_users.is_empty() {
+            return Err(RequestError::new(
+                StatusCode::NOT_FOUND,
+                "metrics are off on this server (metrics_token, metrics_users)",
+            ));
+        }
+        if let Some(user) = self.request.remote_user.as_deref()
+            && self.config.metrics_users.iter().any(|u| u == user)
+        {
+            return Ok(());
+        }
+        let given = self.request.header_str("authorization")?.and_then(bearer);
+        match (&self.config.metrics_token, given) {
+            (Some(expected), Some(given))
+                if constant_time_eq(expected.as_bytes(), given.as_bytes()) =>
+            {
+                Ok(())
+            }
+            (_, Some(_)) => Err(forbidden("the metrics token is wrong")),
+            (_, None) if self.request.remote_user.is_some() => {
+                Err(forbidden("this user may not read the metrics"))
+            }
+            (_, None) => Err(RequestError::new(
+                StatusCode::UNAUTHORIZED,
+                "the metrics need authorization",
+            )
+            .with_header(WWW_AUTHENTICATE, "Bearer realm=\"serverpush\"")),
         }
     }
 

@@ -9,6 +9,7 @@
 //! - `browser`: the demo pages in headless Chromium; `client_js`: `www/serverpush.js` in it.
 //! - `hosting`: the release archive installed by a hosting account under Apache with suEXEC
 //!   and user directories, and its programs on an otherwise empty root.
+//! - `presence`: a channel's presence over HTTP, and the metrics scraped by a real Prometheus.
 //! - `package`: the Debian package installed on this machine, served by the distribution's own
 //!   Apache and lighttpd in a private network namespace, then purged; `command`: the
 //!   `serverpush` operator command, a module per subcommand.
@@ -49,6 +50,7 @@ mod mercure;
 mod namespace;
 mod nginx;
 mod package;
+mod presence;
 mod properties;
 mod protect;
 mod redis;

@@ -8,4 +8,5 @@ pub mod clockface;
 pub mod frame;
 pub mod longpoll;
 pub mod mercure;
+pub mod presence;
 pub mod webcam;

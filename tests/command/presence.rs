@@ -38,7 +38,7 @@ fn presence_and_metrics_count_the_streams_of_every_server() {
         let server = start(&site);
         let server_label = name.to_ascii_lowercase();
         let open = |target: &str| {
-            let mut r = request(
+            let r = request(
                 server.port,
                 "GET",
                 target,

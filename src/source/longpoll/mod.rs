@@ -92,9 +92,18 @@ pub enum LongPollPlan {
         start: Vec<(Channel, Option<Position>)>,
         /// How to deliver.
         delivery: Delivery,
+        /// Who subscribes (a token's `sub`, or `REMOTE_USER`), for presence.
+        subscriber: Option<String>,
     },
     /// A watched file.
     File(file::WatchedFile),
+    /// A report computed when asked: a channel's presence (JSON) or the host's metrics.
+    Report {
+        /// Its media type.
+        content_type: &'static str,
+        /// Its text.
+        body: String,
+    },
 }
 
 fn bad(reason: impl Into<String>) -> RequestError {
@@ -171,6 +180,13 @@ impl LongPollPlan {
             config.longpoll_timeout_secs,
         )?);
 
+        if q.get("metrics").is_some() {
+            return report_metrics(request, config);
+        }
+        if q.get("presence").is_some() {
+            return report_presence(request, config);
+        }
+
         if let Some(name) = q.get("file") {
             return file::WatchedFile::from_request(request, name, q.get("since"), timeout, config)
                 .map(LongPollPlan::File);
@@ -182,7 +198,9 @@ impl LongPollPlan {
                 "name a channel: /cgi-bin/nph-longpoll/NAME or ?channel=NAME",
             ));
         }
-        Rights::new(request, config).check_subscribe(&names)?;
+        let mut rights = Rights::new(request, config);
+        rights.check_subscribe(&names)?;
+        let subscriber = rights.subscriber();
         let transport = match q.get("transport") {
             None if accepts_event_stream(request)? => "sse",
             _ => q.choice(
@@ -229,8 +247,56 @@ impl LongPollPlan {
             store,
             start,
             delivery,
+            subscriber,
         })
     }
+}
+
+/// `?metrics`: the host's figures in Prometheus's text format, for the holders of
+/// `metrics_token` and the users of `metrics_users`.
+fn report_metrics(request: &Request, config: &Config) -> Result<LongPollPlan, RequestError> {
+    Rights::new(request, config).check_metrics()?;
+    let live = crate::slots::live(&config.streams_path()).map_err(|e| {
+        RequestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stream slots cannot be read; see the error log",
+        )
+        .with_detail(e.to_string())
+    })?;
+    // A store that cannot be read is a figure (store_up 0), not a failed scrape.
+    let heads = store::open(config)
+        .ok()
+        .and_then(|mut store| crate::source::presence::heads(store.as_mut()).ok());
+    let mut body = Vec::new();
+    crate::source::presence::write_metrics(&mut body, config, &live, heads.as_ref(), 20)
+        .map_err(|e| RequestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(LongPollPlan::Report {
+        content_type: crate::source::presence::METRICS_CONTENT_TYPE,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// `CHANNEL?presence`: who is on one channel now, for those who may subscribe to it.
+fn report_presence(request: &Request, config: &Config) -> Result<LongPollPlan, RequestError> {
+    let names = channels(request, config)?;
+    let [channel] = names.as_slice() else {
+        return Err(bad(
+            "presence is asked of one channel: /cgi-bin/nph-longpoll/NAME?presence",
+        ));
+    };
+    Rights::new(request, config).check_subscribe(std::slice::from_ref(channel))?;
+    let live = crate::slots::live(&config.streams_path()).map_err(|e| {
+        RequestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stream slots cannot be read; see the error log",
+        )
+        .with_detail(e.to_string())
+    })?;
+    let body = crate::source::presence::channel_presence(&live, channel.as_str()).to_string();
+    Ok(LongPollPlan::Report {
+        content_type: "application/json",
+        body,
+    })
 }
 
 fn json_response<W: Write, T: Time>(
@@ -271,14 +337,17 @@ impl Program for LongPoll {
 
     fn presence(&self, plan: &LongPollPlan) -> Presence {
         match plan {
-            LongPollPlan::Published(_) => Presence::default(),
+            LongPollPlan::Published(_) | LongPollPlan::Report { .. } => Presence::default(),
             LongPollPlan::File(file) => Presence {
                 transport: "longpoll",
                 resources: vec![format!("file:{}", file.name)],
                 subscriber: None,
             },
             LongPollPlan::Subscribe {
-                start, delivery, ..
+                start,
+                delivery,
+                subscriber,
+                ..
             } => Presence {
                 transport: match delivery {
                     Delivery::LongPoll { .. } => "longpoll",
@@ -288,14 +357,14 @@ impl Program for LongPoll {
                     Delivery::Mixed => "mixed",
                 },
                 resources: start.iter().map(|(c, _)| c.to_string()).collect(),
-                subscriber: None,
+                subscriber: subscriber.clone(),
             },
         }
     }
 
     fn holds_connection(&self, plan: &LongPollPlan) -> bool {
         match plan {
-            LongPollPlan::Published(_) => false,
+            LongPollPlan::Published(_) | LongPollPlan::Report { .. } => false,
             LongPollPlan::File(file) => !file.timeout.is_zero(),
             LongPollPlan::Subscribe { delivery, .. } => match delivery {
                 Delivery::LongPoll { timeout } => !timeout.is_zero(),
@@ -325,11 +394,18 @@ impl Program for LongPoll {
     ) -> io::Result<()> {
         match plan {
             LongPollPlan::Published(receipt) => receipt.respond(response, time),
+            LongPollPlan::Report { content_type, body } => {
+                let head = Head::new(StatusCode::OK)
+                    .header_static(CONTENT_TYPE, content_type)
+                    .header_static(http::header::CACHE_CONTROL, "no-store");
+                response.write_whole(head, body.as_bytes(), time)
+            }
             LongPollPlan::File(watched) => watched.respond(response, time),
             LongPollPlan::Subscribe {
                 store,
                 start,
                 delivery,
+                ..
             } => subscribe::subscribe(store, start, delivery, response, time),
         }
     }

@@ -40,6 +40,12 @@ fn secrets(config: &Config) -> Vec<Secret> {
             grants: "it publishes to every channel",
         });
     }
+    if config.metrics_token.is_some() {
+        found.push(Secret {
+            key: "metrics_token",
+            grants: "it reads the host's metrics: its channels' names and how many follow them",
+        });
+    }
     if config.jwt_secret.is_some() {
         found.push(Secret {
             key: "jwt_secret",

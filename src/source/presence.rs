@@ -1,0 +1,226 @@
+//! *Presence* and *metrics* read from the stream slots' records ([`crate::slots`]) and the
+//! channel store, computed when asked: nothing is counted while streams run. The operator's
+//! command prints them (`serverpush presence`, `serverpush metrics`), and `nph-longpoll`
+//! answers them over HTTP (`?presence` for a channel, to those who may subscribe to it;
+//! `?metrics`, to the holders of `metrics_token` or the users of `metrics_users`).
+//!
+//! What the records hold came from requests (a subscriber's name): it never becomes a metrics
+//! label, and a presence answer escapes it as JSON does.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::slots::Live;
+use crate::store::{ChannelStore, StoreError};
+
+/// The media type of Prometheus's text format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every channel's last id (the messages published to it), for [`write_metrics`].
+pub fn heads(store: &mut dyn ChannelStore) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut heads = BTreeMap::new();
+    for channel in store.channels()? {
+        let (last, _) = store.head(&channel)?;
+        heads.insert(channel.as_str().to_owned(), last);
+    }
+    Ok(heads)
+}
+
+/// The live streams serving `channel`: how many, and who, for those a user or token names.
+pub fn channel_presence(live: &[Live], channel: &str) -> Value {
+    let serving: Vec<_> = live
+        .iter()
+        .filter_map(|l| l.record.as_ref())
+        .filter(|r| r.resources.iter().any(|c| c == channel))
+        .collect();
+    let named: Vec<Value> = serving
+        .iter()
+        .filter_map(|r| {
+            let who = r.subscriber.as_ref()?;
+            Some(json!({ "subscriber": who, "transport": r.transport, "since_ms": r.since_ms }))
+        })
+        .collect();
+    json!({ "channel": channel, "count": serving.len(), "subscribers": named })
+}
+
+/// A label value as Prometheus's text format wants it.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes the figures for `live` and the store's channels (`heads`, `None` when the store could
+/// not be read) in Prometheus's text format; at most `top` channels.
+pub fn write_metrics(
+    out: &mut dyn Write,
+    config: &Config,
+    live: &[Live],
+    heads: Option<&BTreeMap<String, u64>>,
+    top: usize,
+) -> std::io::Result<()> {
+    let mut streams: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut subscribers: BTreeMap<String, u64> = BTreeMap::new();
+    for record in live.iter().filter_map(|l| l.record.as_ref()) {
+        *streams
+            .entry((
+                record.program.clone(),
+                record.transport.clone(),
+                record.server.clone(),
+            ))
+            .or_default() += 1;
+        for resource in &record.resources {
+            *subscribers.entry(resource.clone()).or_default() += 1;
+        }
+    }
+    writeln!(
+        out,
+        "# HELP serverpush_streams Streams and waiting long-polls open on this host now."
+    )?;
+    writeln!(out, "# TYPE serverpush_streams gauge")?;
+    for ((program, transport, server), n) in &streams {
+        writeln!(
+            out,
+            "serverpush_streams{{program=\"{}\",transport=\"{}\",server=\"{}\"}} {n}",
+            label(program),
+            label(transport),
+            label(server)
+        )?;
+    }
+    writeln!(
+        out,
+        "# HELP serverpush_stream_slots_used Stream slots held on this host (starting streams included)."
+    )?;
+    writeln!(out, "# TYPE serverpush_stream_slots_used gauge")?;
+    writeln!(out, "serverpush_stream_slots_used {}", live.len())?;
+    writeln!(
+        out,
+        "# HELP serverpush_stream_slots_max The streams cap, max_streams: the next stream gets 503."
+    )?;
+    writeln!(out, "# TYPE serverpush_stream_slots_max gauge")?;
+    writeln!(out, "serverpush_stream_slots_max {}", config.max_streams)?;
+
+    // The channels with the most subscribers, then by name, at most `top`: a label per channel
+    // would let a site with many channels swamp the monitoring.
+    let mut channels: Vec<(&String, u64)> = subscribers
+        .iter()
+        .filter(|(r, _)| !r.contains(':') && *r != "clock")
+        .map(|(r, n)| (r, *n))
+        .collect();
+    channels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    channels.truncate(top);
+    writeln!(
+        out,
+        "# HELP serverpush_channel_subscribers Streams and waiting long-polls on a channel now (the {top} channels with most)."
+    )?;
+    writeln!(out, "# TYPE serverpush_channel_subscribers gauge")?;
+    for (channel, n) in &channels {
+        writeln!(
+            out,
+            "serverpush_channel_subscribers{{channel=\"{}\"}} {n}",
+            label(channel)
+        )?;
+    }
+    writeln!(
+        out,
+        "# HELP serverpush_store_up 1 when the channel store could be read, 0 when not."
+    )?;
+    writeln!(out, "# TYPE serverpush_store_up gauge")?;
+    writeln!(out, "serverpush_store_up {}", u8::from(heads.is_some()))?;
+    if let Some(heads) = heads {
+        // The same channels, then others by name up to `top`.
+        let mut named: Vec<&String> = channels.iter().map(|(c, _)| *c).collect();
+        for channel in heads.keys() {
+            if named.len() >= top {
+                break;
+            }
+            if !named.contains(&channel) {
+                named.push(channel);
+            }
+        }
+        writeln!(
+            out,
+            "# HELP serverpush_channel_messages_total Messages published to a channel: its last id (it starts again from 1 when the channel is made anew, a counter reset)."
+        )?;
+        writeln!(out, "# TYPE serverpush_channel_messages_total counter")?;
+        for channel in named {
+            if let Some(last) = heads.get(channel) {
+                writeln!(
+                    out,
+                    "serverpush_channel_messages_total{{channel=\"{}\"}} {last}",
+                    label(channel)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::Record;
+
+    fn live(number: usize, transport: &str, resources: &[&str]) -> Live {
+        Live {
+            number,
+            record: Some(Record {
+                program: "nph-longpoll".into(),
+                transport: transport.into(),
+                resources: resources.iter().map(|r| r.to_string()).collect(),
+                subscriber: Some("\"mallory\"\n".into()),
+                server: "apache".into(),
+                since_ms: 0,
+                pid: 1,
+            }),
+        }
+    }
+
+    #[test]
+    fn metrics_count_streams_and_channels_within_the_top() {
+        let streams = [
+            live(0, "sse", &["room", "lobby"]),
+            live(1, "sse", &["room"]),
+            live(2, "longpoll", &["zoo"]),
+            Live {
+                number: 3,
+                record: None,
+            },
+        ];
+        let heads: BTreeMap<String, u64> = [
+            ("room".to_owned(), 7),
+            ("lobby".to_owned(), 2),
+            ("zoo".to_owned(), 1),
+        ]
+        .into();
+        let mut out = Vec::new();
+        write_metrics(&mut out, &Config::default(), &streams, Some(&heads), 2).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(
+            "serverpush_streams{program=\"nph-longpoll\",transport=\"sse\",server=\"apache\"} 2"
+        ));
+        assert!(text.contains("serverpush_stream_slots_used 4"));
+        assert!(text.contains("serverpush_stream_slots_max 100"));
+        assert!(text.contains("serverpush_channel_subscribers{channel=\"room\"} 2"));
+        // Top 2: room (2), then lobby and zoo (1 each) by name: lobby.
+        assert!(text.contains("serverpush_channel_subscribers{channel=\"lobby\"} 1"));
+        assert!(!text.contains("channel=\"zoo\""), "{text}");
+        assert!(text.contains("serverpush_channel_messages_total{channel=\"room\"} 7"));
+        assert!(text.contains("serverpush_store_up 1"));
+        assert!(!text.contains("mallory"), "a subscriber is never a label");
+        let mut out = Vec::new();
+        write_metrics(&mut out, &Config::default(), &streams, None, 2).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("serverpush_store_up 0"));
+        assert!(!text.contains("messages_total{"));
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,260 @@
+//! Presence and metrics over HTTP: a channel's presence (`?presence`) for those who may
+//! subscribe to it, and the host's metrics (`?metrics`) scraped by a real Prometheus (Debian's
+//! `prometheus`, started here on a private port with its own config and storage).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::client::request;
+use crate::fixtures::{Server, Site};
+use crate::harness::CgiRequest;
+use crate::longpoll::Spool;
+use crate::util::{bin, free_port, require_tool, wait_for};
+
+const T: Duration = Duration::from_secs(30);
+const SECRET: &str = "a-test-secret-of-more-than-32-bytes!";
+const METRICS_TOKEN: &str = "a-metrics-token-for-the-scraper";
+
+fn token(sub: &str, subscribe: &[&str]) -> String {
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &Header::default(),
+        &json!({ "exp": exp, "sub": sub, "serverpush": { "subscribe": subscribe } }),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn site() -> Site {
+    Site::new(&format!(
+        "spool_dir = \"@SPOOL@\"\njwt_secret = \"{SECRET}\"\nprivate_channels = [\"secret\"]\n\
+         metrics_token = \"{METRICS_TOKEN}\"\nheartbeat_secs = 2\n"
+    ))
+}
+
+/// An SSE subscriber to `channel` holding `token`.
+fn follow(server: &Server, channel: &str, token: &str) -> crate::client::Response {
+    let auth = format!("Authorization: Bearer {token}");
+    let r = request(
+        server.port,
+        "GET",
+        &format!("/cgi-bin/nph-longpoll/{channel}"),
+        "HTTP/1.1",
+        &["Accept: text/event-stream", &auth],
+    );
+    assert_eq!(r.status(), 200, "{}", r.head_text());
+    r
+}
+
+fn get(server: &Server, target: &str, extra: &[&str]) -> crate::client::Response {
+    let mut lines = vec!["Connection: close"];
+    lines.extend_from_slice(extra);
+    let mut r = request(server.port, "GET", target, "HTTP/1.1", &lines);
+    r.read_to_end(T);
+    r
+}
+
+/// A private channel's presence: its count and the subscribers' token subjects, for a holder
+/// of the right to subscribe; refused to anyone else, as a subscription would be.
+#[test]
+fn a_channels_presence_is_for_those_who_may_follow_it() {
+    let site = site();
+    let apache = Server::apache(&site);
+    let alice = token("alice", &["secret"]);
+    let bob = token("bob", &["secret"]);
+    let _a = follow(&apache, "secret", &alice);
+    let _b = follow(&apache, "secret", &bob);
+    let asked = get(
+        &apache,
+        "/cgi-bin/nph-longpoll/secret?presence",
+        &[&format!("Authorization: Bearer {alice}")],
+    );
+    assert_eq!(asked.status(), 200, "{}", asked.head_text());
+    let v: Value = serde_json::from_slice(&asked.body).unwrap();
+    assert_eq!(v["count"], 2, "{v}");
+    let mut names: Vec<&str> = v["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subscriber"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bob"]);
+    let stranger = get(&apache, "/cgi-bin/nph-longpoll/secret?presence", &[]);
+    assert!(
+        matches!(stranger.status(), 401 | 403),
+        "{}",
+        stranger.head_text()
+    );
+    assert!(!String::from_utf8_lossy(&stranger.body).contains("alice"));
+    let other = token("carol", &["other"]);
+    let wrong = get(
+        &apache,
+        "/cgi-bin/nph-longpoll/secret?presence",
+        &[&format!("Authorization: Bearer {other}")],
+    );
+    assert_eq!(wrong.status(), 403, "{}", wrong.head_text());
+}
+
+/// The metrics are off without a token or users in the config, refused without the token or
+/// with a wrong one, and given to a listed user the server authenticated.
+#[test]
+fn the_metrics_are_guarded() {
+    let spool = Spool::new("");
+    let run = |vars: &[(&'static str, &str)]| {
+        let mut req: CgiRequest = spool.get("metrics");
+        for (k, v) in vars {
+            req = req.var(k, *v);
+        }
+        let (_, out, _) = req.spawn(&bin("nph-longpoll")).finish(T);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    assert!(run(&[]).starts_with("HTTP/1.1 404"), "off by default");
+    let mut config = std::fs::read_to_string(&spool.config).unwrap();
+    config.push_str(&format!(
+        "metrics_token = \"{METRICS_TOKEN}\"\nmetrics_users = [\"ops\"]\n"
+    ));
+    std::fs::write(&spool.config, config).unwrap();
+    assert!(run(&[]).starts_with("HTTP/1.1 401"));
+    assert!(
+        run(&[("HTTP_AUTHORIZATION", "Bearer not-the-metrics-token")]).starts_with("HTTP/1.1 403")
+    );
+    assert!(run(&[("REMOTE_USER", "eve")]).starts_with("HTTP/1.1 403"));
+    let by_token = run(&[("HTTP_AUTHORIZATION", &format!("Bearer {METRICS_TOKEN}"))]);
+    assert!(by_token.starts_with("HTTP/1.1 200"), "{by_token}");
+    assert!(by_token.contains("text/plain; version=0.0.4"), "{by_token}");
+    assert!(
+        by_token.contains("serverpush_stream_slots_max"),
+        "{by_token}"
+    );
+    assert!(run(&[("REMOTE_USER", "ops")]).starts_with("HTTP/1.1 200"));
+}
+
+/// A Prometheus started for the test, stopped on drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Scraping `server`'s metrics every second with the metrics token.
+    fn scraping(server: &Server) -> Prometheus {
+        require_tool("/usr/bin/prometheus", "prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                 scrape_configs:\n  - job_name: serverpush\n    metrics_path: /cgi-bin/nph-longpoll\n\
+                 \x20   params:\n      metrics: ['1']\n    authorization:\n      credentials: {METRICS_TOKEN}\n\
+                 \x20   static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+                server.port
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new("/usr/bin/prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        let prometheus = Prometheus {
+            child,
+            port,
+            _dir: dir,
+        };
+        wait_for(T, "prometheus to be ready", || {
+            ureq::get(&format!("http://127.0.0.1:{port}/-/ready"))
+                .call()
+                .ok()
+                .filter(|r| r.status() == 200)
+        });
+        prometheus
+    }
+
+    /// The value of the instant query `query`, when it has exactly one series.
+    fn value(&self, query: &str) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let mut answer = ureq::get(&url).query("query", query).call().ok()?;
+        let v: Value = answer.body_mut().read_json().ok()?;
+        let result = v["data"]["result"].as_array()?;
+        match result.as_slice() {
+            [one] => one["value"][1].as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// Waits until `query` reads `want`.
+    fn wait_value(&self, query: &str, want: &str) {
+        let mut last = None;
+        let found = (0..300).any(|_| {
+            last = self.value(query);
+            let done = last.as_deref() == Some(want);
+            if !done {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            done
+        });
+        assert!(found, "{query}: wanted {want}, Prometheus has {last:?}");
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real Prometheus scrapes the metrics while streams open and close and messages are
+/// published, and reads back what the test did.
+#[test]
+fn prometheus_scrapes_what_happens() {
+    let site = site();
+    let apache = Server::apache(&site);
+    let prometheus = Prometheus::scraping(&apache);
+    prometheus.wait_value("up{job=\"serverpush\"}", "1");
+    prometheus.wait_value("serverpush_store_up", "1");
+    let alice = token("alice", &["secret"]);
+    let first = follow(&apache, "secret", &alice);
+    let second = follow(&apache, "secret", &alice);
+    prometheus.wait_value("serverpush_channel_subscribers{channel=\"secret\"}", "2");
+    prometheus.wait_value(
+        "serverpush_streams{program=\"nph-longpoll\",transport=\"sse\",server=\"apache\"}",
+        "2",
+    );
+    let mut store = serverpush::store::SpoolStore::new(
+        &site.spool,
+        serverpush::store::Retention {
+            messages: 1000,
+            max_age: Duration::from_secs(3600),
+            idempotency: Duration::from_secs(60),
+        },
+    );
+    use crate::util::StoreExt;
+    for n in 0..3 {
+        store.put("secret", &format!("m{n}"));
+    }
+    prometheus.wait_value("serverpush_channel_messages_total{channel=\"secret\"}", "3");
+    drop(first);
+    drop(second);
+    // Apache notices a departed client at a write: a heartbeat's (every 2 s here).
+    prometheus.wait_value("serverpush_stream_slots_used", "0");
+}
