@@ -430,6 +430,28 @@ fn two_chat_pages_talk_through(site: &Site, server: &Server) {
     }
 }
 
+/// The chat page says how many are in the room, and one fewer when a browser closes.
+#[test]
+fn the_chat_page_shows_who_is_in_the_room() {
+    let site =
+        Site::new("spool_dir = \"@SPOOL@\"\nopen_channels = [\"chat\"]\nheartbeat_secs = 2\n");
+    let apache = Server::apache(&site);
+    let url = format!("http://127.0.0.1:{}/chat.html", apache.port);
+    let alice = Browser::start();
+    let bob = Browser::start();
+    alice.open(&url);
+    bob.open(&url);
+    let here = |b: &Browser| b.eval("return document.getElementById('here').textContent;");
+    wait_for(Duration::from_secs(20), "alice's page to count two", || {
+        (here(&alice) == json!("2 connections in the room")).then_some(())
+    });
+    // Bob's browser goes; his stream ends at its next heartbeat's write.
+    drop(bob);
+    wait_for(Duration::from_secs(20), "alice's page to count one", || {
+        (here(&alice) == json!("1 connection in the room")).then_some(())
+    });
+}
+
 // Chromium over HTTP/2 (HTTPS, h2 to both servers).
 
 /// The client ports of the connections that the running processes of `program` serve, from

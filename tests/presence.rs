@@ -258,3 +258,63 @@ fn prometheus_scrapes_what_happens() {
     // Apache notices a departed client at a write: a heartbeat's (every 2 s here).
     prometheus.wait_value("serverpush_stream_slots_used", "0");
 }
+
+/// 100 subscribers join and leave under Apache and under lighttpd; 10 of them are killed with
+/// SIGKILL: the count follows every change, and the killed ones leave the moment they are gone.
+#[test]
+fn a_hundred_join_and_leave_under_apache_and_lighttpd() {
+    let site =
+        Site::new("spool_dir = \"@SPOOL@\"\nopen_channels = [\"crowd\"]\nheartbeat_secs = 2\n");
+    let count = |site: &Site| -> u64 {
+        let out = Command::new(bin("serverpush"))
+            .args(["metrics", "--config"])
+            .arg(&site.config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("serverpush_channel_subscribers{channel=\"crowd\"} "))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let servers: [(&str, crate::fixtures::StartServer); 2] =
+        [("Apache", Server::apache), ("lighttpd", Server::lighttpd)];
+    for (name, start) in servers {
+        let server = start(&site);
+        let mut crowd: Vec<_> = (0..100)
+            .map(|_| {
+                let r = request(
+                    server.port,
+                    "GET",
+                    "/cgi-bin/nph-longpoll/crowd",
+                    "HTTP/1.1",
+                    &["Accept: text/event-stream"],
+                );
+                assert_eq!(r.status(), 200, "{name}: {}", r.head_text());
+                r
+            })
+            .collect();
+        wait_for(T, &format!("{name}: 100 on crowd"), || {
+            (count(&site) == 100).then_some(())
+        });
+        // Half leave.
+        crowd.truncate(50);
+        wait_for(T, &format!("{name}: 50 left"), || {
+            (count(&site) == 50).then_some(())
+        });
+        // Ten are killed.
+        let pids = crate::util::pids_of(&site.program("nph-longpoll"));
+        assert_eq!(pids.len(), 50, "{name}: {pids:?}");
+        for pid in &pids[..10] {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        wait_for(T, &format!("{name}: 40 after 10 were killed"), || {
+            (count(&site) == 40).then_some(())
+        });
+        drop(crowd);
+        wait_for(T, &format!("{name}: none left"), || {
+            (count(&site) == 0).then_some(())
+        });
+    }
+}
