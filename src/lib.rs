@@ -10,6 +10,7 @@
 
 pub mod cgi;
 pub mod config;
+pub mod counters;
 pub mod head;
 pub mod name;
 pub mod pacing;

@@ -223,7 +223,7 @@ where
 
     let plan = match program.prepare(&request, &response.config, body) {
         Ok(plan) => plan,
-        Err(error) => return refuse(&mut response, log, name, &error, time),
+        Err(error) => return refuse_counted(&mut response, log, name, &error, time),
     };
 
     // Held until the process ends: the kernel releases it however the process ends.
@@ -232,6 +232,10 @@ where
         match crate::slots::take(&config.streams_path(), config.max_streams) {
             Ok(slot) => Some(slot),
             Err(crate::slots::SlotError::Full) => {
+                let _ = crate::counters::add(
+                    &config.streams_path(),
+                    &crate::counters::name(&["capped", name]),
+                );
                 let error = RequestError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
@@ -240,7 +244,7 @@ where
                     ),
                 )
                 .with_header(http::header::RETRY_AFTER, "5");
-                return refuse(&mut response, log, name, &error, time);
+                return refuse_counted(&mut response, log, name, &error, time);
             }
             // A broken slot directory must not take the site's streams down with it: serve,
             // and say in the log that the cap is off.
@@ -279,7 +283,7 @@ where
     } else {
         match program.ready(plan, &response.config, time) {
             Ok(plan) => plan,
-            Err(error) => return refuse(&mut response, log, name, &error, time),
+            Err(error) => return refuse_counted(&mut response, log, name, &error, time),
         }
     };
 
@@ -306,6 +310,23 @@ pub fn is_client_gone(error: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
     )
+}
+
+/// [`refuse`], counted for the metrics beside the programs' slots ([`crate::counters`]). Only
+/// once the config is read: before, there is no place the site chose to count in, and a
+/// malformed request or a broken config is not counted.
+fn refuse_counted<W: Write, L: Write, T: Time>(
+    response: &mut Response<W>,
+    log: &mut L,
+    name: &str,
+    error: &RequestError,
+    time: &T,
+) -> Exit {
+    let _ = crate::counters::add(
+        &response.config.streams_path(),
+        &crate::counters::name(&["refused", name, error.status.as_str()]),
+    );
+    refuse(response, log, name, error, time)
 }
 
 fn refuse<W: Write, L: Write, T: Time>(

@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["refusal", "name", "regular", "server"],
     &["query"],
     &["cgi"],
-    &["config", "head", "pacing", "slots"],
+    &["config", "counters", "head", "pacing", "slots"],
     &["transport", "watch"],
     &["stream", "rights", "store"],
     &["program"],

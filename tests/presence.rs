@@ -134,7 +134,32 @@ fn the_metrics_are_guarded() {
         by_token.contains("serverpush_stream_slots_max"),
         "{by_token}"
     );
+    // The refusals above, counted across their processes.
+    for line in [
+        "serverpush_refusals_total{program=\"nph-longpoll\",status=\"404\"} 1",
+        "serverpush_refusals_total{program=\"nph-longpoll\",status=\"401\"} 1",
+        "serverpush_refusals_total{program=\"nph-longpoll\",status=\"403\"} 2",
+    ] {
+        assert!(by_token.contains(line), "no {line} in {by_token}");
+    }
     assert!(run(&[("REMOTE_USER", "ops")]).starts_with("HTTP/1.1 200"));
+
+    // A stream turned away by max_streams is counted apart.
+    let full = Spool::new("max_streams = 0\n");
+    let req: CgiRequest = full.get("transport=sse").var("PATH_INFO", "/open");
+    let (_, out, _) = req.spawn(&bin("nph-longpoll")).finish(T);
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 503"));
+    let out = Command::new(bin("serverpush"))
+        .args(["metrics", "--config"])
+        .arg(&full.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("serverpush_streams_capped_total 1"), "{text}");
+    assert!(
+        text.contains("serverpush_refusals_total{program=\"nph-longpoll\",status=\"503\"} 1"),
+        "{text}"
+    );
 }
 
 /// A Prometheus started for the test, stopped on drop.

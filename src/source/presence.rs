@@ -61,6 +61,7 @@ pub fn write_metrics(
     config: &Config,
     live: &[Live],
     heads: Option<&BTreeMap<String, u64>>,
+    counters: &BTreeMap<String, u64>,
     top: usize,
 ) -> std::io::Result<()> {
     let mut streams: BTreeMap<(String, String, String), u64> = BTreeMap::new();
@@ -125,6 +126,31 @@ pub fn write_metrics(
             label(channel)
         )?;
     }
+    writeln!(
+        out,
+        "# HELP serverpush_refusals_total Requests refused, by program and status (counted since the slots' folder was made)."
+    )?;
+    writeln!(out, "# TYPE serverpush_refusals_total counter")?;
+    let mut capped = 0;
+    for (name, n) in counters {
+        let parts: Vec<&str> = name.split('.').collect();
+        match parts.as_slice() {
+            ["refused", program, status] => writeln!(
+                out,
+                "serverpush_refusals_total{{program=\"{}\",status=\"{}\"}} {n}",
+                label(program),
+                label(status)
+            )?,
+            ["capped", _] => capped += n,
+            _ => {}
+        }
+    }
+    writeln!(
+        out,
+        "# HELP serverpush_streams_capped_total Streams turned away (503) because max_streams were open."
+    )?;
+    writeln!(out, "# TYPE serverpush_streams_capped_total counter")?;
+    writeln!(out, "serverpush_streams_capped_total {capped}")?;
     writeln!(
         out,
         "# HELP serverpush_store_up 1 when the channel store could be read, 0 when not."
@@ -198,11 +224,29 @@ mod tests {
         ]
         .into();
         let mut out = Vec::new();
-        write_metrics(&mut out, &Config::default(), &streams, Some(&heads), 2).unwrap();
+        let counters: BTreeMap<String, u64> = [
+            ("refused.nph-longpoll.401".to_owned(), 3),
+            ("capped.nph-clock".to_owned(), 2),
+            ("capped.nph-longpoll".to_owned(), 1),
+        ]
+        .into();
+        write_metrics(
+            &mut out,
+            &Config::default(),
+            &streams,
+            Some(&heads),
+            &counters,
+            2,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains(
             "serverpush_streams{program=\"nph-longpoll\",transport=\"sse\",server=\"apache\"} 2"
         ));
+        assert!(
+            text.contains("serverpush_refusals_total{program=\"nph-longpoll\",status=\"401\"} 3")
+        );
+        assert!(text.contains("serverpush_streams_capped_total 3"));
         assert!(text.contains("serverpush_stream_slots_used 4"));
         assert!(text.contains("serverpush_stream_slots_max 100"));
         assert!(text.contains("serverpush_channel_subscribers{channel=\"room\"} 2"));
@@ -213,7 +257,15 @@ mod tests {
         assert!(text.contains("serverpush_store_up 1"));
         assert!(!text.contains("mallory"), "a subscriber is never a label");
         let mut out = Vec::new();
-        write_metrics(&mut out, &Config::default(), &streams, None, 2).unwrap();
+        write_metrics(
+            &mut out,
+            &Config::default(),
+            &streams,
+            None,
+            &BTreeMap::new(),
+            2,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("serverpush_store_up 0"));
         assert!(!text.contains("messages_total{"));

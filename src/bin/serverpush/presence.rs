@@ -99,6 +99,14 @@ pub fn metrics(args: &MetricsArgs) -> Result<()> {
         .ok()
         .and_then(|mut store| presence::heads(store.as_mut()).ok());
     let mut out = std::io::stdout().lock();
-    write_metrics(&mut out, &config, &live, heads.as_ref(), args.top)?;
+    let counters = serverpush::counters::totals(&slots_dir(&config)).unwrap_or_default();
+    write_metrics(
+        &mut out,
+        &config,
+        &live,
+        heads.as_ref(),
+        &counters,
+        args.top,
+    )?;
     Ok(())
 }

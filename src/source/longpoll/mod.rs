@@ -267,8 +267,9 @@ fn report_metrics(request: &Request, config: &Config) -> Result<LongPollPlan, Re
     let heads = store::open(config)
         .ok()
         .and_then(|mut store| crate::source::presence::heads(store.as_mut()).ok());
+    let counters = crate::counters::totals(&config.streams_path()).unwrap_or_default();
     let mut body = Vec::new();
-    crate::source::presence::write_metrics(&mut body, config, &live, heads.as_ref(), 20)
+    crate::source::presence::write_metrics(&mut body, config, &live, heads.as_ref(), &counters, 20)
         .map_err(|e| RequestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(LongPollPlan::Report {
         content_type: crate::source::presence::METRICS_CONTENT_TYPE,
