@@ -134,6 +134,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Users the web server authenticated (`REMOTE_USER`) who may read the metrics.
     pub metrics_users: Vec<String>,
+    /// Count refused requests and streams turned away for the metrics: a byte per refusal
+    /// beside the slots, kept until a metrics read folds it, so only where something reads them.
+    pub metrics_counters: bool,
 }
 
 impl Default for Config {
@@ -182,6 +185,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             metrics_token: None,
             metrics_users: Vec::new(),
+            metrics_counters: false,
         }
     }
 }

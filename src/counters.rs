@@ -7,7 +7,10 @@
 //! ([`totals`]) folds the hours that are over into `NAME.base` and removes them, under a lock
 //! only readers take, so the files stay small while someone reads them (a scrape every few
 //! seconds), and the writers never wait. The counters live in a folder of the slots' directory:
-//! removing that directory resets them, which Prometheus reads as a counter reset.
+//! removing that directory resets them, which Prometheus reads as a counter reset. Only the
+//! programs' user folds, in folders that are its own and no symbolic link (what root reads, it
+//! only reads); and counting is on only where the config says something reads the metrics
+//! (`metrics_counters`), since the files grow until a read folds them.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -112,23 +115,39 @@ impl Base {
 
 /// Every counter's total, the hours that are over folded into their bases first.
 pub fn totals(slots: &Path) -> io::Result<BTreeMap<String, u64>> {
-    totals_at(slots, hour_now())
+    totals_at(slots, hour_now(), rustix::process::geteuid().as_raw())
 }
 
-fn totals_at(slots: &Path, now: u64) -> io::Result<BTreeMap<String, u64>> {
+/// [`totals`] at the hour `now`, read by the user `user`.
+fn totals_at(slots: &Path, now: u64, user: u32) -> io::Result<BTreeMap<String, u64>> {
     let dir = slots.join(FOLDER);
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
+    // Never through a symbolic link: the programs' user could point the folder anywhere, and a
+    // fold removes files.
+    let real_dir = |p: &Path| fs::symlink_metadata(p).map(|m| (m.is_dir(), m.uid()));
+    let (slots_dir, slots_owner) = match real_dir(slots) {
+        Ok(found) => found,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(e),
     };
-    // Only the counters' own user folds (a root reader would leave files the programs could
-    // not read): another reader adds the hours up as they are.
-    let own = fs::metadata(&dir).is_ok_and(|m| m.uid() == rustix::process::geteuid().as_raw());
-    if !own {
+    let (counters_dir, counters_owner) = match real_dir(&dir) {
+        Ok(found) => found,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e),
+    };
+    if !slots_dir || !counters_dir {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a folder of the programs", dir.display()),
+        ));
+    }
+    let entries = fs::read_dir(&dir)?;
+    // Only the counters' own user folds, and never root (a root reader would leave files the
+    // programs could not read): another reader adds the hours up as they are.
+    if user == 0 || slots_owner != user || counters_owner != user {
         return Ok(sum_as_they_are(&dir, entries));
     }
-    // Readers fold one at a time; writers never take this lock.
+    // Readers fold one at a time, and a reader that finds another folding adds up as they are;
+    // writers never take this lock.
     let lock = File::options()
         .read(true)
         .write(true)
@@ -137,7 +156,9 @@ fn totals_at(slots: &Path, now: u64) -> io::Result<BTreeMap<String, u64>> {
         .mode(0o600)
         .custom_flags(OFlags::NOFOLLOW.bits() as i32)
         .open(dir.join(".fold"))?;
-    lock.lock()?;
+    if lock.try_lock().is_err() {
+        return Ok(sum_as_they_are(&dir, fs::read_dir(&dir)?));
+    }
     let mut hours: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     let mut names: BTreeMap<String, ()> = BTreeMap::new();
     for entry in entries.flatten() {
@@ -171,7 +192,11 @@ fn totals_at(slots: &Path, now: u64) -> io::Result<BTreeMap<String, u64>> {
     for name in names.keys() {
         let mut base = Base::read(&dir.join(format!("{name}.base")));
         let shards = hours.remove(name).unwrap_or_default();
-        let (over, open): (Vec<_>, Vec<_>) = shards.into_iter().partition(|(h, _)| *h < now);
+        // The hour before this one stays open too: a writer that took the hour just before it
+        // turned may still be appending to it.
+        let (over, open): (Vec<_>, Vec<_>) = shards
+            .into_iter()
+            .partition(|(h, _)| h.saturating_add(1) < now);
         let fresh: Vec<&(u64, u64)> = over
             .iter()
             .filter(|(h, _)| !base.folded.contains(h))
@@ -236,6 +261,23 @@ fn size_of(path: &Path) -> u64 {
 mod tests {
     use super::*;
 
+    /// The user whose counters these are, as the programs' user would be: root does not fold,
+    /// so under root the folders are given to nobody, whom the test then plays.
+    fn owner(slots: &Path) -> u32 {
+        if !rustix::process::geteuid().is_root() {
+            return rustix::process::geteuid().as_raw();
+        }
+        for dir in [slots.to_owned(), slots.join(FOLDER)] {
+            let status = std::process::Command::new("chown")
+                .arg("65534")
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        65534
+    }
+
     #[test]
     fn counts_survive_their_processes_and_fold_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -246,18 +288,29 @@ mod tests {
         }
         add_at(&slots, &refused, 11).unwrap();
         add_at(&slots, &name(&["capped", "nph/clock"]), 11).unwrap();
-        let totals = totals_at(&slots, 11).unwrap();
+        let counters = slots.join(FOLDER);
+        // Root only reads.
+        assert_eq!(totals_at(&slots, 12, 0).unwrap()[&refused], 4);
+        assert!(counters.join(format!("{refused}.10")).exists());
+        let user = owner(&slots);
+        let totals = totals_at(&slots, 12, user).unwrap();
         assert_eq!(totals[&refused], 4);
         assert_eq!(totals["capped.nph_clock"], 1);
-        // Hour 10 was folded into the base and removed; hour 11 is still being counted.
-        let counters = slots.join(FOLDER);
+        // Hour 10 was folded into the base and removed; hour 11, the one before this, is still
+        // open (a writer may be finishing it).
         assert!(!counters.join(format!("{refused}.10")).exists());
         assert_eq!(size_of(&counters.join(format!("{refused}.11"))), 1);
         // Read again, and in a later hour: the same totals, nothing counted twice.
-        assert_eq!(totals_at(&slots, 11).unwrap()[&refused], 4);
-        add_at(&slots, &refused, 12).unwrap();
-        assert_eq!(totals_at(&slots, 13).unwrap()[&refused], 5);
-        assert_eq!(totals_at(&slots, 13).unwrap()[&refused], 5);
+        assert_eq!(totals_at(&slots, 12, user).unwrap()[&refused], 4);
+        // Another process's count in hour 12 (as that user would append it).
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(counters.join(format!("{refused}.12")))
+            .unwrap();
+        file.write_all(b"1").unwrap();
+        assert_eq!(totals_at(&slots, 14, user).unwrap()[&refused], 5);
+        assert_eq!(totals_at(&slots, 14, user).unwrap()[&refused], 5);
     }
 
     #[test]
@@ -274,7 +327,8 @@ mod tests {
         }
         .write(&counters, "c")
         .unwrap();
-        assert_eq!(totals_at(&slots, 6).unwrap()["c"], 2);
+        let user = owner(&slots);
+        assert_eq!(totals_at(&slots, 7, user).unwrap()["c"], 2);
         assert!(!counters.join("c.5").exists());
     }
 
@@ -298,6 +352,24 @@ mod tests {
             "the base, and hour 4 (hour 3 is in the base)"
         );
         assert!(counters.join("c.3").exists(), "nothing removed");
+    }
+
+    #[test]
+    fn a_folder_made_a_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let slots = dir.path().join("streams");
+        std::fs::create_dir(&slots).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("log.1"), "x").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, slots.join(FOLDER)).unwrap();
+        let user = rustix::process::geteuid().as_raw();
+        assert!(totals_at(&slots, 100, user).is_err());
+        assert!(
+            elsewhere.join("log.1").exists(),
+            "nothing removed through the link"
+        );
+        assert!(add(&slots, "c").is_err(), "nothing written through it");
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub trait Program {
 pub struct Presence {
     /// The transport (`sse`, `longpoll`, `iframe`, `chunked`, `mixed`, `mjpeg`, `image`).
     pub transport: &'static str,
-    /// Channel names, or `file:NAME`, `camera:NAME`, `clock`, `mercure:SELECTOR`.
+    /// Channel names, or `file:NAME`, `camera:NAME`, `clock:`, `mercure:SELECTOR`.
     pub resources: Vec<String>,
     /// Who, when the program knows better than `REMOTE_USER` (a token's subject).
     pub subscriber: Option<String>,
@@ -232,10 +232,12 @@ where
         match crate::slots::take(&config.streams_path(), config.max_streams) {
             Ok(slot) => Some(slot),
             Err(crate::slots::SlotError::Full) => {
-                let _ = crate::counters::add(
-                    &config.streams_path(),
-                    &crate::counters::name(&["capped", name]),
-                );
+                if config.metrics_counters {
+                    let _ = crate::counters::add(
+                        &config.streams_path(),
+                        &crate::counters::name(&["capped", name]),
+                    );
+                }
                 let error = RequestError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
@@ -322,10 +324,12 @@ fn refuse_counted<W: Write, L: Write, T: Time>(
     error: &RequestError,
     time: &T,
 ) -> Exit {
-    let _ = crate::counters::add(
-        &response.config.streams_path(),
-        &crate::counters::name(&["refused", name, error.status.as_str()]),
-    );
+    if response.config.metrics_counters {
+        let _ = crate::counters::add(
+            &response.config.streams_path(),
+            &crate::counters::name(&["refused", name, error.status.as_str()]),
+        );
+    }
     refuse(response, log, name, error, time)
 }
 

@@ -20,8 +20,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// The largest record read back: a record is a few hundred bytes; a bigger file is not one.
-const MAX_RECORD_BYTES: u64 = 16 * 1024;
+/// The largest record read back, and written: a record is a few hundred bytes, and a stream of
+/// `max_subscribe_channels` (at most 1000) names of 64 bytes fits.
+pub const MAX_RECORD_BYTES: u64 = 128 * 1024;
 
 /// A held slot; the lock goes with the process (or when this is dropped).
 #[derive(Debug)]
@@ -38,8 +39,8 @@ pub struct Record {
     pub program: String,
     /// Its transport (`sse`, `longpoll`, `iframe`, `chunked`, `mixed`, `mjpeg`, `image`).
     pub transport: String,
-    /// What it serves: channel names, and `file:NAME`, `camera:NAME`, `clock`,
-    /// `mercure:SELECTOR` for the others.
+    /// What it serves: channel names, and `file:NAME`, `camera:NAME`, `clock:`,
+    /// `mercure:SELECTOR` for the others (a `:` is in no channel's name).
     pub resources: Vec<String>,
     /// Who, when the request says: the user the server authenticated (`REMOTE_USER`) or the
     /// token's subject.
@@ -58,6 +59,12 @@ impl Slot {
     pub fn describe(&self, record: &Record) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        if line.len() as u64 > MAX_RECORD_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a record of {} bytes, over {MAX_RECORD_BYTES}", line.len()),
+            ));
+        }
         self.file.set_len(0)?;
         self.file.write_all_at(&line, 0)
     }
@@ -109,6 +116,10 @@ pub fn take(dir: &Path, max: usize) -> Result<Slot, SlotError> {
             .map_err(|e| SlotError::Unusable(format!("{}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => {
+                // What an ended stream left is not this one's: a reader finds it empty (starting)
+                // until the new record is written.
+                file.set_len(0)
+                    .map_err(|e| SlotError::Unusable(format!("{}: {e}", path.display())))?;
                 return Ok(Slot { file, number });
             }
             Err(TryLockError::WouldBlock) => continue,

@@ -107,7 +107,7 @@ fn a_channels_presence_is_for_those_who_may_follow_it() {
 /// with a wrong one, and given to a listed user the server authenticated.
 #[test]
 fn the_metrics_are_guarded() {
-    let spool = Spool::new("");
+    let spool = Spool::new("metrics_counters = true\n");
     let run = |vars: &[(&'static str, &str)]| {
         let mut req: CgiRequest = spool.get("metrics");
         for (k, v) in vars {
@@ -145,7 +145,7 @@ fn the_metrics_are_guarded() {
     assert!(run(&[("REMOTE_USER", "ops")]).starts_with("HTTP/1.1 200"));
 
     // A stream turned away by max_streams is counted apart.
-    let full = Spool::new("max_streams = 0\n");
+    let full = Spool::new("max_streams = 0\nmetrics_counters = true\n");
     let req: CgiRequest = full.get("transport=sse").var("PATH_INFO", "/open");
     let (_, out, _) = req.spawn(&bin("nph-longpoll")).finish(T);
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 503"));

@@ -275,7 +275,8 @@ impl Program for Clock {
         };
         Presence {
             transport,
-            resources: vec!["clock".to_owned()],
+            // Not a channel name (those have no `:`): a channel may be called "clock".
+            resources: vec!["clock:".to_owned()],
             subscriber: None,
         }
     }

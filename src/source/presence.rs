@@ -19,18 +19,58 @@ use crate::store::{ChannelStore, StoreError};
 /// The media type of Prometheus's text format.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Every channel's last id (the messages published to it), for [`write_metrics`].
-pub fn heads(store: &mut dyn ChannelStore) -> Result<BTreeMap<String, u64>, StoreError> {
+/// The channels the live streams follow, the most followed first (then by name), at most `top`:
+/// a label per channel would let a site with many channels swamp its monitoring.
+pub fn top_channels(live: &[Live], top: usize) -> Vec<(String, u64)> {
+    let mut subscribers: BTreeMap<&str, u64> = BTreeMap::new();
+    for record in live.iter().filter_map(|l| l.record.as_ref()) {
+        // Only channels: the other resources have a `:`, which no channel's name has.
+        for resource in record.resources.iter().filter(|r| !r.contains(':')) {
+            *subscribers.entry(resource).or_default() += 1;
+        }
+    }
+    let mut channels: Vec<(String, u64)> = subscribers
+        .into_iter()
+        .map(|(c, n)| (c.to_owned(), n))
+        .collect();
+    channels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    channels.truncate(top);
+    channels
+}
+
+/// The last id (the messages published) of at most `top` channels, for [`write_metrics`]: those
+/// of [`top_channels`] first, then others by name. Only those channels' heads are read.
+pub fn heads(
+    store: &mut dyn ChannelStore,
+    live: &[Live],
+    top: usize,
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let all = store.channels()?;
+    let mut chosen: Vec<&crate::name::Channel> = Vec::new();
+    for (name, _) in top_channels(live, top) {
+        if let Some(channel) = all.iter().find(|c| c.as_str() == name) {
+            chosen.push(channel);
+        }
+    }
+    for channel in &all {
+        if chosen.len() >= top {
+            break;
+        }
+        if !chosen.contains(&channel) {
+            chosen.push(channel);
+        }
+    }
     let mut heads = BTreeMap::new();
-    for channel in store.channels()? {
-        let (last, _) = store.head(&channel)?;
+    for channel in chosen {
+        let (last, _) = store.head(channel)?;
         heads.insert(channel.as_str().to_owned(), last);
     }
     Ok(heads)
 }
 
-/// The live streams serving `channel`: how many, and who, for those a user or token names.
-pub fn channel_presence(live: &[Live], channel: &str) -> Value {
+/// The live streams serving `channel`: how many, and (with `names`) who, for those a user or
+/// token names.
+pub fn channel_presence(live: &[Live], channel: &str, names: bool) -> Value {
     let serving: Vec<_> = live
         .iter()
         .filter_map(|l| l.record.as_ref())
@@ -38,6 +78,7 @@ pub fn channel_presence(live: &[Live], channel: &str) -> Value {
         .collect();
     let named: Vec<Value> = serving
         .iter()
+        .filter(|_| names)
         .filter_map(|r| {
             let who = r.subscriber.as_ref()?;
             Some(json!({ "subscriber": who, "transport": r.transport, "since_ms": r.since_ms }))
@@ -65,7 +106,6 @@ pub fn write_metrics(
     top: usize,
 ) -> std::io::Result<()> {
     let mut streams: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    let mut subscribers: BTreeMap<String, u64> = BTreeMap::new();
     for record in live.iter().filter_map(|l| l.record.as_ref()) {
         *streams
             .entry((
@@ -74,9 +114,6 @@ pub fn write_metrics(
                 record.server.clone(),
             ))
             .or_default() += 1;
-        for resource in &record.resources {
-            *subscribers.entry(resource.clone()).or_default() += 1;
-        }
     }
     writeln!(
         out,
@@ -105,15 +142,7 @@ pub fn write_metrics(
     writeln!(out, "# TYPE serverpush_stream_slots_max gauge")?;
     writeln!(out, "serverpush_stream_slots_max {}", config.max_streams)?;
 
-    // The channels with the most subscribers, then by name, at most `top`: a label per channel
-    // would let a site with many channels swamp the monitoring.
-    let mut channels: Vec<(&String, u64)> = subscribers
-        .iter()
-        .filter(|(r, _)| !r.contains(':') && *r != "clock")
-        .map(|(r, n)| (r, *n))
-        .collect();
-    channels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    channels.truncate(top);
+    let channels = top_channels(live, top);
     writeln!(
         out,
         "# HELP serverpush_channel_subscribers Streams and waiting long-polls on a channel now (the {top} channels with most)."
@@ -158,29 +187,17 @@ pub fn write_metrics(
     writeln!(out, "# TYPE serverpush_store_up gauge")?;
     writeln!(out, "serverpush_store_up {}", u8::from(heads.is_some()))?;
     if let Some(heads) = heads {
-        // The same channels, then others by name up to `top`.
-        let mut named: Vec<&String> = channels.iter().map(|(c, _)| *c).collect();
-        for channel in heads.keys() {
-            if named.len() >= top {
-                break;
-            }
-            if !named.contains(&channel) {
-                named.push(channel);
-            }
-        }
         writeln!(
             out,
             "# HELP serverpush_channel_messages_total Messages published to a channel: its last id (it starts again from 1 when the channel is made anew, a counter reset)."
         )?;
         writeln!(out, "# TYPE serverpush_channel_messages_total counter")?;
-        for channel in named {
-            if let Some(last) = heads.get(channel) {
-                writeln!(
-                    out,
-                    "serverpush_channel_messages_total{{channel=\"{}\"}} {last}",
-                    label(channel)
-                )?;
-            }
+        for (channel, last) in heads {
+            writeln!(
+                out,
+                "serverpush_channel_messages_total{{channel=\"{}\"}} {last}",
+                label(channel)
+            )?;
         }
     }
     Ok(())
@@ -217,12 +234,7 @@ mod tests {
                 record: None,
             },
         ];
-        let heads: BTreeMap<String, u64> = [
-            ("room".to_owned(), 7),
-            ("lobby".to_owned(), 2),
-            ("zoo".to_owned(), 1),
-        ]
-        .into();
+        let heads: BTreeMap<String, u64> = [("room".to_owned(), 7), ("lobby".to_owned(), 2)].into();
         let mut out = Vec::new();
         let counters: BTreeMap<String, u64> = [
             ("refused.nph-longpoll.401".to_owned(), 3),

@@ -97,9 +97,10 @@ pub fn metrics(args: &MetricsArgs) -> Result<()> {
     // A store that cannot be read is a figure (store_up 0), not a failed scrape.
     let heads = crate::owner::open_store(&config, serverpush::store::spool::owner::Use::Read)
         .ok()
-        .and_then(|mut store| presence::heads(store.as_mut()).ok());
+        .and_then(|mut store| presence::heads(store.as_mut(), &live, args.top).ok());
     let mut out = std::io::stdout().lock();
-    let counters = serverpush::counters::totals(&slots_dir(&config)).unwrap_or_default();
+    let counters = serverpush::counters::totals(&slots_dir(&config))
+        .context("reading the metrics' counters")?;
     write_metrics(
         &mut out,
         &config,

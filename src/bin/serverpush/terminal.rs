@@ -12,13 +12,23 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+/// Unicode's invisible format characters that change how a terminal shows the text around them:
+/// bidirectional embeddings, overrides and isolates (which can make `abc` show as `cba`), and
+/// the zero-width ones.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
 /// `text` with every control character (C0, DEL and C1) written as an escape that shows it:
 /// `\n`, `\r` and `\t` by their names, the other C0 characters and DEL as `\x1b`, C1 characters
-/// as `\u{9b}` (which names the character, not a byte of its UTF-8). A backslash becomes `\\`,
-/// so that every escape in the output came from here. Everything else, other languages'
-/// letters included, is kept as it is.
+/// and the invisible format characters as `\u{9b}` (which names the character, not a byte of its
+/// UTF-8). A backslash becomes `\\`, so that every escape in the output came from here.
+/// Everything else, other languages' letters included, is kept as it is.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() || c == '\\') {
+    if !text
+        .chars()
+        .any(|c| c.is_control() || is_format(c) || c == '\\')
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -32,7 +42,7 @@ pub fn escape(text: &str) -> Cow<'_, str> {
             c if c.is_ascii_control() => {
                 let _ = write!(out, "\\x{:02x}", u32::from(c));
             }
-            c if c.is_control() => {
+            c if c.is_control() || is_format(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
@@ -47,6 +57,12 @@ mod tests {
 
     fn check(text: &str, shown: &str) {
         assert_eq!(escape(text), shown, "escaping {text:?}");
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_shown_not_obeyed() {
+        check("abc\u{202e}fed", "abc\\u{202e}fed");
+        check("a\u{200b}b", "a\\u{200b}b");
     }
 
     #[test]

@@ -266,8 +266,16 @@ fn report_metrics(request: &Request, config: &Config) -> Result<LongPollPlan, Re
     // A store that cannot be read is a figure (store_up 0), not a failed scrape.
     let heads = store::open(config)
         .ok()
-        .and_then(|mut store| crate::source::presence::heads(store.as_mut()).ok());
-    let counters = crate::counters::totals(&config.streams_path()).unwrap_or_default();
+        .and_then(|mut store| crate::source::presence::heads(store.as_mut(), &live, 20).ok());
+    // A counter that cannot be read fails the scrape: left out, Prometheus would read its
+    // return as a reset.
+    let counters = crate::counters::totals(&config.streams_path()).map_err(|e| {
+        RequestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the metrics' counters cannot be read; see the error log",
+        )
+        .with_detail(e.to_string())
+    })?;
     let mut body = Vec::new();
     crate::source::presence::write_metrics(&mut body, config, &live, heads.as_ref(), &counters, 20)
         .map_err(|e| RequestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -285,7 +293,11 @@ fn report_presence(request: &Request, config: &Config) -> Result<LongPollPlan, R
             "presence is asked of one channel: /cgi-bin/nph-longpoll/NAME?presence",
         ));
     };
-    Rights::new(request, config).check_subscribe(std::slice::from_ref(channel))?;
+    let mut rights = Rights::new(request, config);
+    rights.check_subscribe(std::slice::from_ref(channel))?;
+    // Who the others are is for an asker who is someone too (a token's subject, a user the
+    // server authenticated): on a public channel, anyone may ask, and gets the count alone.
+    let names = rights.subscriber().is_some();
     let live = crate::slots::live(&config.streams_path()).map_err(|e| {
         RequestError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -293,7 +305,8 @@ fn report_presence(request: &Request, config: &Config) -> Result<LongPollPlan, R
         )
         .with_detail(e.to_string())
     })?;
-    let body = crate::source::presence::channel_presence(&live, channel.as_str()).to_string();
+    let body =
+        crate::source::presence::channel_presence(&live, channel.as_str(), names).to_string();
     Ok(LongPollPlan::Report {
         content_type: "application/json",
         body,

@@ -57,11 +57,19 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The request's selectors as written, for presence (`mercure:SELECTOR`).
+    /// The request's selectors as written, for presence (`mercure:SELECTOR`): as many as fit in
+    /// half a slot's record, so that the record always fits.
     pub fn presence(&self) -> Vec<String> {
+        let room = usize::try_from(crate::slots::MAX_RECORD_BYTES / 2).unwrap_or(usize::MAX);
+        let mut used = 0;
         self.selectors
             .iter()
             .map(|s| format!("mercure:{}", s.text()))
+            .take_while(|r| {
+                // Room for its quotes and escapes too.
+                used += 2 * r.len() + 3;
+                used <= room
+            })
             .collect()
     }
 }
