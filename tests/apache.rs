@@ -146,14 +146,7 @@ fn longpoll_publish_poll_and_sse() {
 fn sse_resumed_with_last_event_id_loses_and_repeats_nothing() {
     let site = Site::new(LONGPOLL_CONFIG);
     let apache = Server::apache(&site);
-    let mut store = serverpush::store::SpoolStore::new(
-        &site.spool,
-        serverpush::store::Retention {
-            messages: 1000,
-            max_age: Duration::from_secs(3600),
-            idempotency: Duration::from_secs(60),
-        },
-    );
+    let mut store = site.store();
     use crate::util::StoreExt;
     let mut received: Vec<String> = Vec::new();
     let mut last_event_id = "room:0".to_owned();

@@ -74,6 +74,18 @@ impl Site {
         }
     }
 
+    /// The site's spool store, opened as the programs open it (a thousand messages kept an hour).
+    pub fn store(&self) -> serverpush::store::SpoolStore {
+        serverpush::store::SpoolStore::new(
+            &self.spool,
+            serverpush::store::Retention {
+                messages: 1000,
+                max_age: Duration::from_secs(3600),
+                idempotency: Duration::from_secs(60),
+            },
+        )
+    }
+
     /// The path of an installed program.
     pub fn program(&self, name: &str) -> PathBuf {
         self.cgi_bin.join(name)

@@ -228,16 +228,9 @@ impl Prometheus {
 
     /// Waits until `query` reads `want`.
     fn wait_value(&self, query: &str, want: &str) {
-        let mut last = None;
-        let found = (0..300).any(|_| {
-            last = self.value(query);
-            let done = last.as_deref() == Some(want);
-            if !done {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            done
+        wait_for(T, &format!("Prometheus to read {want} for {query}"), || {
+            (self.value(query).as_deref() == Some(want)).then_some(())
         });
-        assert!(found, "{query}: wanted {want}, Prometheus has {last:?}");
     }
 }
 
@@ -265,14 +258,7 @@ fn prometheus_scrapes_what_happens() {
         "serverpush_streams{program=\"nph-longpoll\",transport=\"sse\",server=\"apache\"}",
         "2",
     );
-    let mut store = serverpush::store::SpoolStore::new(
-        &site.spool,
-        serverpush::store::Retention {
-            messages: 1000,
-            max_age: Duration::from_secs(3600),
-            idempotency: Duration::from_secs(60),
-        },
-    );
+    let mut store = site.store();
     use crate::util::StoreExt;
     for n in 0..3 {
         store.put("secret", &format!("m{n}"));

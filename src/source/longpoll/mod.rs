@@ -252,33 +252,36 @@ impl LongPollPlan {
     }
 }
 
+/// The live streams' slots, for a report.
+fn live_slots(config: &Config) -> Result<Vec<crate::slots::Live>, RequestError> {
+    crate::slots::live(&config.streams_path()).map_err(|e| unreadable("the stream slots", &e))
+}
+
+/// A report's refusal when `what` cannot be read; the reason goes to the log.
+fn unreadable(what: &str, error: &io::Error) -> RequestError {
+    RequestError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("{what} cannot be read; see the error log"),
+    )
+    .with_detail(error.to_string())
+}
+
 /// `?metrics`: the host's figures in Prometheus's text format, for the holders of
 /// `metrics_token` and the users of `metrics_users`.
 fn report_metrics(request: &Request, config: &Config) -> Result<LongPollPlan, RequestError> {
     Rights::new(request, config).check_metrics()?;
-    let live = crate::slots::live(&config.streams_path()).map_err(|e| {
-        RequestError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the stream slots cannot be read; see the error log",
-        )
-        .with_detail(e.to_string())
-    })?;
+    let live = live_slots(config)?;
     // A store that cannot be read is a figure (store_up 0), not a failed scrape.
     let heads = store::open(config)
         .ok()
         .and_then(|mut store| crate::source::presence::heads(store.as_mut(), &live, 20).ok());
     // A counter that cannot be read fails the scrape: left out, Prometheus would read its
     // return as a reset.
-    let counters = crate::counters::totals(&config.streams_path()).map_err(|e| {
-        RequestError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the metrics' counters cannot be read; see the error log",
-        )
-        .with_detail(e.to_string())
-    })?;
+    let counters = crate::counters::totals(&config.streams_path())
+        .map_err(|e| unreadable("the metrics' counters", &e))?;
     let mut body = Vec::new();
     crate::source::presence::write_metrics(&mut body, config, &live, heads.as_ref(), &counters, 20)
-        .map_err(|e| RequestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| unreadable("the metrics", &e))?;
     Ok(LongPollPlan::Report {
         content_type: crate::source::presence::METRICS_CONTENT_TYPE,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -298,13 +301,7 @@ fn report_presence(request: &Request, config: &Config) -> Result<LongPollPlan, R
     // Who the others are is for an asker who is someone too (a token's subject, a user the
     // server authenticated): on a public channel, anyone may ask, and gets the count alone.
     let names = rights.subscriber().is_some();
-    let live = crate::slots::live(&config.streams_path()).map_err(|e| {
-        RequestError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the stream slots cannot be read; see the error log",
-        )
-        .with_detail(e.to_string())
-    })?;
+    let live = live_slots(config)?;
     let body =
         crate::source::presence::channel_presence(&live, channel.as_str(), names).to_string();
     Ok(LongPollPlan::Report {
