@@ -24,6 +24,7 @@ const T: Duration = Duration::from_secs(20);
 const SUEXEC: &str = "/usr/lib/apache2/suexec";
 const SUEXEC_LOG: &str = "/var/log/apache2/suexec.log";
 const TOKEN: &str = "Kq3vT9xZp2Lm8RwY4sNb7HdJc6FgA1eU";
+const JWT_SECRET: &str = "f8Kd2LqP9sXv4ZmN7bRt1WcYh6GjE3uA5oTi0Qn";
 
 /// The release archive, built once per run with the project's own script.
 fn archive() -> &'static Path {
@@ -197,12 +198,12 @@ fn install_as_instructed(account: &Account) {
     for command in &commands {
         account.sh_ok(command);
     }
-    // Step 4: the two lines; and a third of the test's, a shorter heartbeat, so that a stream
-    // that writes nothing else learns sooner that its client left.
+    // Step 4: the two lines; and the test's own: a shorter heartbeat, so that a stream that
+    // writes nothing else learns sooner that its client left, and the Mercure hub's secret.
     account.sh_ok(&format!(
         "sed -i -e 's/^# publish_token = .*/publish_token = \"{TOKEN}\"/' \
-         -e 's/^open_channels = .*/open_channels = [\"chat\", \"open\"]\\nheartbeat_secs = 3/' \
-         serverpush.toml"
+         -e 's/^open_channels = .*/open_channels = [\"chat\", \"open\"]\\nheartbeat_secs = 3\\n\
+         jwt_secret = \"{JWT_SECRET}\"\\nmercure_anonymous = true/' serverpush.toml"
     ));
 }
 
@@ -407,6 +408,33 @@ fn serves_an_account(cgi: Cgi) {
         &[],
     );
     assert_eq!(open.status(), 201, "{}", open.head_text());
+
+    // The Mercure hub beside the pages: an anonymous subscriber gets what a publisher with a
+    // token signed by the account's secret sends.
+    let topic = "topic=https%3A%2F%2Fexample.com%2Fnews";
+    let mut hub = request(
+        port,
+        "GET",
+        &format!("{base}/cgi-bin/nph-mercure?{topic}"),
+        "HTTP/1.1",
+        &["Accept: text/event-stream"],
+    );
+    assert_eq!(hub.status(), 200, "{}", hub.head_text());
+    let publisher = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({ "mercure": { "publish": ["*"] } }),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let published = post(
+        port,
+        &format!("{base}/cgi-bin/nph-mercure"),
+        &format!("{topic}&data=hosted"),
+        &[&format!("Authorization: Bearer {publisher}")],
+    );
+    assert_eq!(published.status(), 200, "{}", published.head_text());
+    hub.read_until_count(b"data: hosted", 1, T);
+    hub.close();
 
     // The webcam: a picture the account puts in its camera folder (the simulator writes one
     // frame, as an upload and rename would), as a snapshot and as a stream.
