@@ -214,11 +214,11 @@ fn distrust(path: &Path, meta: &std::fs::Metadata, user: u32) -> Option<String> 
         _ => PathBuf::from("."),
     };
     let mut folders = vec![folder(path)];
-    if let Ok(real) = path.canonicalize() {
-        let real_folder = folder(&real);
-        if real_folder.canonicalize().ok() != folders[0].canonicalize().ok() {
-            folders.push(real_folder);
-        }
+    // Every program start with a config file asks this: resolve the path (a walk of every
+    // component) only when the name itself is a link; otherwise the file is in its own folder.
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link && let Ok(real) = path.canonicalize() {
+        folders.push(folder(&real));
     }
     for dir in folders {
         let dir_meta = match std::fs::metadata(&dir) {
