@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -180,14 +180,45 @@ impl LeaveOpen for DirWatch {}
 /// makes a new directory that the old watch knows nothing of. The kernel then ends the watch
 /// (`IN_IGNORED`; a directory moved away reports `IN_MOVE_SELF` first), and the directory is
 /// kept in [`DirWatch::take_lost`] for the caller to watch again once it is back.
+///
+/// A watched directory can also come: one watched in a waiting place ([`DirWatch::add_becoming`])
+/// and renamed to the name it was waiting for stays watched under that name, without a new
+/// watch. That is how a crowd waits for a channel not made yet at no cost when it is made: a
+/// watch added to a directory costs the kernel a walk of every other watch on it (and so does
+/// closing a descriptor of it), so ten thousand subscribers each adding theirs at once would
+/// take seconds of both cores. Such a watch reports files renamed into the directory only, not
+/// its own move, so that the rename that makes the channel wakes nobody: the crowd's first
+/// wake-up is the first message.
 #[derive(Debug)]
 pub struct DirWatch {
     fd: Option<OwnedFd>,
     buf: Vec<MaybeUninit<u8>>,
-    /// The watched directories by watch descriptor.
-    dirs: Vec<(i32, std::path::PathBuf)>,
+    /// The watched directories.
+    dirs: Vec<Watched>,
     /// Directories whose watch ended since the last [`DirWatch::take_lost`].
-    lost: Vec<std::path::PathBuf>,
+    lost: Vec<PathBuf>,
+}
+
+/// One watched directory.
+#[derive(Debug)]
+struct Watched {
+    wd: i32,
+    /// Where it is.
+    path: PathBuf,
+    /// Its device and inode when the watch was added: what tells the directory once moved to
+    /// the name it waited for.
+    inode: Option<(u64, u64)>,
+    /// The name it may be renamed to and stay watched under.
+    becomes: Option<PathBuf>,
+}
+
+/// A directory's device and inode, not through a symlink.
+fn inode_of(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl DirWatch {
@@ -198,6 +229,14 @@ impl DirWatch {
 
     /// What the spool's watch reports: channel directories made or renamed into it.
     const SPOOL: WatchFlags = WatchFlags::MOVED_TO.union(WatchFlags::CREATE);
+
+    /// What the spool's watch reports while every channel awaited has a waiting place: only
+    /// channel directories made there, since the ones renamed into it are the waiting places
+    /// (whose messages will wake the stream).
+    const SPOOL_MADE: WatchFlags = WatchFlags::CREATE;
+
+    /// What a waiting place's watch reports: files renamed into it (once it is the channel's).
+    const BECOMING: WatchFlags = WatchFlags::MOVED_TO;
 
     /// A watch on each of the channel directories `dirs`.
     pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
@@ -215,15 +254,37 @@ impl DirWatch {
 
     /// Watches one more channel directory (without inotify, the fallback looks anyway).
     pub fn add(&mut self, dir: &Path) -> io::Result<()> {
-        self.add_with(dir, Self::CHANNEL)
+        self.add_with(dir, Self::CHANNEL, None)
     }
 
-    /// Watches the spool directory for channel directories appearing.
-    pub fn add_spool(&mut self, dir: &Path) -> io::Result<()> {
-        self.add_with(dir, Self::SPOOL)
+    /// Watches the directory `dir`, which may be renamed to `becomes` and then stays watched
+    /// there ([`DirWatch::adopt`]). False when `dir` is gone (renamed already, say).
+    pub fn add_becoming(&mut self, dir: &Path, becomes: &Path) -> io::Result<bool> {
+        match self.add_with(dir, Self::BECOMING, Some(becomes.to_owned())) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    fn add_with(&mut self, dir: &Path, flags: WatchFlags) -> io::Result<()> {
+    /// Watches the spool directory for channel directories appearing; with `made_only`, for
+    /// those made in it, not renamed into it (see [`DirWatch::SPOOL_MADE`]). Watching it again
+    /// replaces what is watched for.
+    pub fn add_spool(&mut self, dir: &Path, made_only: bool) -> io::Result<()> {
+        let flags = if made_only {
+            Self::SPOOL_MADE
+        } else {
+            Self::SPOOL
+        };
+        self.add_with(dir, flags, None)
+    }
+
+    fn add_with(
+        &mut self,
+        dir: &Path,
+        flags: WatchFlags,
+        becomes: Option<PathBuf>,
+    ) -> io::Result<()> {
         let Some(fd) = &self.fd else {
             return Ok(());
         };
@@ -237,19 +298,48 @@ impl DirWatch {
             }
             Err(e) => return Err(e.into()),
         };
-        self.dirs.retain(|(known, _)| *known != wd);
-        if flags == Self::CHANNEL {
-            self.dirs.push((wd, dir.to_owned()));
+        self.dirs.retain(|w| w.wd != wd);
+        if flags == Self::CHANNEL || becomes.is_some() {
+            self.dirs.push(Watched {
+                wd,
+                path: dir.to_owned(),
+                inode: inode_of(dir),
+                becomes,
+            });
         }
         Ok(())
     }
 
-    /// Waits up to `timeout` for a file whose name `wanted` accepts to land in a watched
-    /// directory, or for a watched directory to go; true when either happened.
+    /// True when `to` is watched: it is a directory added with [`DirWatch::add_becoming`] and
+    /// renamed to `to` (its watch now follows `to`), or one watched there already.
+    pub fn adopt(&mut self, to: &Path) -> bool {
+        if self.dirs.iter().any(|w| w.path == to) {
+            return true;
+        }
+        let Some(now) = inode_of(to) else {
+            return false;
+        };
+        match self
+            .dirs
+            .iter_mut()
+            .find(|w| w.becomes.as_deref() == Some(to) && w.inode == Some(now))
+        {
+            Some(watched) => {
+                watched.path = to.to_owned();
+                watched.becomes = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits up to `timeout` for a file whose name `wanted` accepts (given the watched directory
+    /// it landed in, `None` for the spool's) to land, or for a watched directory to go; true
+    /// when either happened.
     pub fn wait_for(
         &mut self,
         timeout: Duration,
-        wanted: impl Fn(&[u8]) -> bool,
+        mut wanted: impl FnMut(Option<&Path>, &[u8]) -> bool,
     ) -> io::Result<bool> {
         let Self {
             fd,
@@ -259,27 +349,28 @@ impl DirWatch {
         } = self;
         wait_for_event(fd.as_ref(), buf, timeout, |event| {
             let flags = event.events();
+            let at = dirs.iter().position(|w| w.wd == event.wd());
             if flags.intersects(inotify::ReadFlags::IGNORED | inotify::ReadFlags::MOVE_SELF) {
-                let wd = event.wd();
-                if let Some(at) = dirs.iter().position(|(known, _)| *known == wd) {
-                    let (_, dir) = dirs.swap_remove(at);
-                    if let Some(fd) = fd.as_ref()
-                        && flags.contains(inotify::ReadFlags::MOVE_SELF)
-                    {
-                        // Moved away, the directory is not the channel's any more.
-                        let _ = inotify::remove_watch(fd, wd);
-                    }
-                    lost.push(dir);
-                    return true;
+                let Some(at) = at else {
+                    return false;
+                };
+                let watched = dirs.swap_remove(at);
+                if let Some(fd) = fd.as_ref()
+                    && flags.contains(inotify::ReadFlags::MOVE_SELF)
+                {
+                    // Moved away, the directory is not the channel's any more.
+                    let _ = inotify::remove_watch(fd, watched.wd);
                 }
-                return false;
+                lost.push(watched.path);
+                return true;
             }
-            event.file_name().is_some_and(|n| wanted(n.to_bytes()))
+            let dir = at.map(|at| dirs[at].path.as_path());
+            event.file_name().is_some_and(|n| wanted(dir, n.to_bytes()))
         })
     }
 
     /// The directories whose watch ended (removed or moved away) since the last call.
-    pub fn take_lost(&mut self) -> Vec<std::path::PathBuf> {
+    pub fn take_lost(&mut self) -> Vec<PathBuf> {
         std::mem::take(&mut self.lost)
     }
 }

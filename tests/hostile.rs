@@ -142,7 +142,8 @@ fn answers_are_bounded_whatever_the_channels_hold() {
 }
 
 /// A subscriber never creates a channel (any GET would leave directories behind), yet one
-/// waiting on a channel that does not exist wakes when its first message is published.
+/// waiting on a channel that does not exist wakes when its first message is published. A
+/// stream waits in the pending room, which no listing shows as a channel.
 #[test]
 fn subscribers_never_create_channels() {
     let spool = Spool::new("");
@@ -163,11 +164,19 @@ fn subscribers_never_create_channels() {
     let mut dirs: Vec<String> = std::fs::read_dir(&spool.spool)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        // The spool's waiting room for channels not made yet, where long-polls wait.
-        .filter(|name| name != serverpush::store::bell::NEW_CHANNELS_ROOM)
+        // The spool's rooms for channels not made yet, where long-polls and streams wait.
+        .filter(|name| {
+            name != serverpush::store::bell::NEW_CHANNELS_ROOM
+                && name != serverpush::store::spool::pending::PENDING_ROOM
+        })
         .collect();
     dirs.sort();
     assert_eq!(dirs, vec!["later"], "only the published channel exists");
+    let listed = serverpush::store::ChannelStore::channels(&mut spool.store()).unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        ["later"]
+    );
 }
 
 /// A FIFO where a camera, a watched file or a message should be, and symlinks in the spool:

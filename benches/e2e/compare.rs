@@ -65,6 +65,7 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
                 let fan = ours_fanout(
                     *port,
                     spool.as_mut(),
+                    "fan",
                     plan.fanout_subscribers,
                     plan.fanout_messages,
                     || 0,

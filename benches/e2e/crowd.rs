@@ -36,6 +36,9 @@ pub(crate) struct Crowd {
     pub(crate) p50: f64,
     pub(crate) p99: f64,
     pub(crate) max: f64,
+    /// The first message alone (p50, p99): for a channel made by it, the one a waiting crowd
+    /// sees the channel's creation with.
+    pub(crate) first: (f64, f64),
     /// Seconds from the clients' departure to the last program process gone.
     pub(crate) gone_secs: f64,
     /// Program processes still there at the deadline.
@@ -229,6 +232,7 @@ pub(crate) fn crowd(
     }
     let mut delays = Vec::new();
     let mut by_message = vec![Vec::new(); MESSAGES];
+    let mut first = (f64::NAN, f64::NAN);
     for (c, &b) in clients.all.iter().zip(&before) {
         for (k, at) in c.arrivals.iter().skip(b).take(MESSAGES).enumerate() {
             let d = ms(at.saturating_duration_since(sent[k]));
@@ -238,6 +242,9 @@ pub(crate) fn crowd(
     }
     for (k, d) in by_message.into_iter().enumerate() {
         let d = sorted(d);
+        if k == 0 {
+            first = (percentile(&d, 0.5), percentile(&d, 0.99));
+        }
         eprintln!(
             "e2e: crowd: message {k}: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
             percentile(&d, 0.5),
@@ -273,6 +280,7 @@ pub(crate) fn crowd(
         p50: percentile(&s, 0.5),
         p99: percentile(&s, 0.99),
         max: s.last().copied().unwrap_or(f64::NAN),
+        first,
         gone_secs,
         left,
     }
@@ -296,56 +304,37 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         std::fs::write(&tmp, format!("c{i}")).unwrap();
         std::fs::rename(&tmp, floor_dir.join("message")).unwrap();
     };
-    // The channel exists before anyone subscribes, as on a site that has published before (and
-    // as the floor's directory does): the crowd measures delivery, not the channel's creation.
+    // The first crowd's channel exists before anyone subscribes, as on a site that has published
+    // before (and as the floor's directory does); the second's is made by its first message.
     store.put("crowd", "before the crowd");
+    let programs = (ours.as_str(), floor.as_str());
     let mut out = Vec::new();
     if under.is_none_or(|s| s == "apache") {
         let apache = Server::apache_with(&site, |conf| crowd_apache(conf, n));
         let pid = [apache.pid()];
-        out.push(crowd(
-            ("Apache", "serverpush nph-longpoll (SSE)"),
-            &pid,
-            apache.port,
-            "/cgi-bin/nph-longpoll/crowd?transport=sse",
-            &ours,
+        let at = ("Apache", &pid[..], apache.port);
+        out.extend(crowds_at(
+            at,
             n,
-            |i| {
-                store.put("crowd", &format!("c{i}"));
-            },
-        ));
-        out.push(crowd(
-            ("Apache", "C floor"),
-            &pid,
-            apache.port,
+            &mut *store,
+            "apache",
+            programs,
             &floor_target,
-            &floor,
-            n,
-            publish_floor,
+            &publish_floor,
         ));
     }
     if under.is_none_or(|s| s == "lighttpd") {
         let lighttpd = Server::lighttpd_with(&site, |conf| crowd_lighttpd(conf, n));
         let pid = [lighttpd.pid()];
-        out.push(crowd(
-            ("lighttpd", "serverpush nph-longpoll (SSE)"),
-            &pid,
-            lighttpd.port,
-            "/cgi-bin/nph-longpoll/crowd?transport=sse",
-            &ours,
+        let at = ("lighttpd", &pid[..], lighttpd.port);
+        out.extend(crowds_at(
+            at,
             n,
-            |i| {
-                store.put("crowd", &format!("c{i}"));
-            },
-        ));
-        out.push(crowd(
-            ("lighttpd", "C floor"),
-            &pid,
-            lighttpd.port,
+            &mut *store,
+            "lighttpd",
+            programs,
             &floor_target,
-            &floor,
-            n,
-            publish_floor,
+            &publish_floor,
         ));
     }
     if under.is_none_or(|s| s == "nginx") {
@@ -361,28 +350,71 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
             .into_iter()
             .flatten()
             .collect();
-        out.push(crowd(
-            ("nginx + fcgiwrap", "serverpush nph-longpoll (SSE)"),
-            &pids,
-            nginx.port,
+        let at = ("nginx + fcgiwrap", &pids[..], nginx.port);
+        out.extend(crowds_at(
+            at,
+            n,
+            &mut *store,
+            "nginx",
+            programs,
+            &floor_target,
+            &publish_floor,
+        ));
+    }
+    out
+}
+
+/// The program's label in the report: a channel that held a message before the crowd came.
+const OURS: &str = "serverpush nph-longpoll (SSE)";
+/// The program's label for a crowd that waits for a channel its first message makes.
+const OURS_NEW: &str = "serverpush nph-longpoll (SSE), channel made by the first message";
+
+/// The three crowds of one server (`server`, its trees' pids, its port): ours on the channel
+/// that has a message, ours on a channel made by the crowd's first message (named after `tag`,
+/// so each server's is new), and the C floor.
+fn crowds_at(
+    (server, pids, port): (&'static str, &[u32], u16),
+    n: usize,
+    store: &mut dyn ChannelStore,
+    tag: &str,
+    (ours, floor): (&str, &str),
+    floor_target: &str,
+    publish_floor: &dyn Fn(usize),
+) -> Vec<Crowd> {
+    let new_channel = format!("crowd-new-{tag}");
+    vec![
+        crowd(
+            (server, OURS),
+            pids,
+            port,
             "/cgi-bin/nph-longpoll/crowd?transport=sse",
-            &ours,
+            ours,
             n,
             |i| {
                 store.put("crowd", &format!("c{i}"));
             },
-        ));
-        out.push(crowd(
-            ("nginx + fcgiwrap", "C floor"),
-            &pids,
-            nginx.port,
-            &floor_target,
-            &floor,
+        ),
+        crowd(
+            (server, OURS_NEW),
+            pids,
+            port,
+            &format!("/cgi-bin/nph-longpoll/{new_channel}?transport=sse"),
+            ours,
+            n,
+            |i| {
+                store.put(&new_channel, &format!("c{i}"));
+            },
+        ),
+        crowd(
+            (server, "C floor"),
+            pids,
+            port,
+            floor_target,
+            floor,
             n,
             publish_floor,
-        ));
-    }
-    out
+        ),
+    ]
 }
 
 /// nginx and fcgiwrap as `apache-conf/many-clients/nginx.conf` and `fcgiwrap-many.conf` set
@@ -486,38 +518,57 @@ pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
     let mut w = String::new();
     writeln!(w, "## 8. Ten thousand clients\n").unwrap();
     writeln!(w, "Measured by `scripts/bench.sh --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid), lighttpd, and nginx with fcgiwrap (a worker per stream) set up with `apache-conf/many-clients/` (README, \"How many clients one host holds\"). Memory is the PSS of the server's whole process tree (server, workers, programs; under nginx with fcgiwrap's tree) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
-    writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | of which the server's | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | of which the server's | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | first message p50 / p99 ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for c in crowds {
         writeln!(
             w,
-            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {} |",
+            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {:.1} | {} |",
             c.server, c.program, c.connected, c.connect_secs, c.tree_mib, c.kib_per_client, c.server_kib_per_client,
-            c.idle_percent, c.delivered, c.of, c.p50, c.p99, c.max, c.gone_secs, c.left
+            c.idle_percent, c.delivered, c.of, c.p50, c.p99, c.max, c.first.0, c.first.1, c.gone_secs, c.left
         )
         .unwrap();
     }
-    let verdicts: Vec<String> = crowds
-        .chunks(2)
-        .filter_map(|pair| match pair {
-            [ours, floor] => Some(format!(
-                "under {}: p99 {:.2}× the floor's ({}), under 1 s {}, tree {:.2} GB ({}), {} processes left ({})",
-                ours.server,
-                ours.p99 / floor.p99,
-                verdict(ours.delivered == ours.of && ours.p99 <= 1.3 * floor.p99),
-                verdict(ours.p99 < 1000.0),
-                ours.tree_mib / 1024.0,
-                verdict(ours.tree_mib <= 2048.0),
-                ours.left,
-                verdict(ours.left == 0),
-            )),
-            _ => None,
-        })
-        .collect();
+    let mut verdicts = Vec::new();
+    for server in crowds
+        .iter()
+        .map(|c| c.server)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let of = |program: &str| {
+            crowds
+                .iter()
+                .find(|c| c.server == server && c.program == program)
+        };
+        let (Some(ours), Some(floor)) = (of(OURS), of("C floor")) else {
+            continue;
+        };
+        let mut v = format!(
+            "under {}: p99 {:.2}× the floor's ({}), under 1 s {}, tree {:.2} GB ({}), {} processes left ({})",
+            ours.server,
+            ours.p99 / floor.p99,
+            verdict(ours.delivered == ours.of && ours.p99 <= 1.3 * floor.p99),
+            verdict(ours.p99 < 1000.0),
+            ours.tree_mib / 1024.0,
+            verdict(ours.tree_mib <= 2048.0),
+            ours.left,
+            verdict(ours.left == 0),
+        );
+        if let Some(new) = of(OURS_NEW) {
+            let (p50, p99) = (new.first.0 / ours.first.0, new.first.1 / ours.first.1);
+            write!(
+                v,
+                ", the first message to a new channel p50 {p50:.2}× and p99 {p99:.2}× the existing channel's ({})",
+                verdict(new.delivered == new.of && p50 <= 1.3 && p99 <= 1.3)
+            )
+            .unwrap();
+        }
+        verdicts.push(v);
+    }
     let hard = output("sh -c 'ulimit -Hn'");
     for c in crowds.iter().filter(|c| c.connected < c.clients) {
         writeln!(w, "\nUnder {}, {} of {} clients of {} were served: the server ran out of descriptors at this machine's hard limit of {} per process, which a process here cannot raise (it lacks `CAP_SYS_RESOURCE`); `server.max-fds` (lighttpd) or `worker_rlimit_nofile` (nginx) asks for more. Its row compares the {} served; {}.", c.server, c.connected, c.clients, c.program, hard.trim(), c.connected, if c.connect_secs + 1.0 >= CONNECT_WAIT_SECS as f64 { format!("its connect time is the {CONNECT_WAIT_SECS} s the run waits for the others") } else { "its connect time runs until the server turned the others away".to_owned() }).unwrap();
     }
-    writeln!(w, "\nThe channel holds a message before the clients connect, as on a site that has published before: a channel made while 10,000 subscribers wait for it costs each of them a new watch and a look at its directory at once. The C floor writes no heartbeat, so under Apache and under nginx's fcgiwrap, which notice a departed client only when it writes to it, its processes stay until the run ends them (its \"left\" column); ours leave at their second heartbeat.").unwrap();
-    writeln!(w, "\nTargets: delivery p99 within 1.3× of the C floor's and under 1 s, at most 2 GB for the whole server, no process left: {}.\n", verdicts.join("; ")).unwrap();
+    writeln!(w, "\nThe first crowd's channel holds a message before the clients connect, as on a site that has published before; the second crowd waits for a channel that its first message makes (a new room, an event's page opened before it starts), and its first message is compared with the first crowd's. The C floor writes no heartbeat, so under Apache and under nginx's fcgiwrap, which notice a departed client only when it writes to it, its processes stay until the run ends them (its \"left\" column); ours leave at their second heartbeat.").unwrap();
+    writeln!(w, "\nTargets: delivery p99 within 1.3× of the C floor's and under 1 s, at most 2 GB for the whole server, no process left, a new channel's first message within 1.3× of an existing one's: {}.\n", verdicts.join("; ")).unwrap();
     w
 }

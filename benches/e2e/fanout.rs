@@ -12,6 +12,8 @@ pub(crate) struct Fanout {
     pub(crate) p50: f64,
     pub(crate) p99: f64,
     pub(crate) max: f64,
+    /// The first message alone (p50, p99): on a channel made by it, what a waiting crowd sees.
+    pub(crate) first: (f64, f64),
     /// CPU time of the subscribers' processes per message delivered, in microseconds, from
     /// when all were subscribed to when the last message had reached them all.
     pub(crate) cpu_us: f64,
@@ -70,14 +72,20 @@ pub(crate) fn fanout(
         publish(&format!("m{i}"));
     }
     let mut delays = Vec::new();
+    let mut firsts = Vec::new();
     let mut open = Vec::new();
     for h in handles {
         let (arrivals, r) = h.join().unwrap();
         for (n, at) in arrivals {
-            delays.push(ms(at.duration_since(sent[n - 1]).unwrap_or_default()));
+            let d = ms(at.duration_since(sent[n - 1]).unwrap_or_default());
+            if n == 1 {
+                firsts.push(d);
+            }
+            delays.push(d);
         }
         open.push(r);
     }
+    let firsts = sorted(firsts);
     let cpu = cpu_of().saturating_sub(cpu_before);
     drop(open);
     let delivered = delays.len();
@@ -89,25 +97,27 @@ pub(crate) fn fanout(
         p50: percentile(&s, 0.5),
         p99: percentile(&s, 0.99),
         max: s.last().copied().unwrap_or(f64::NAN),
+        first: (percentile(&firsts, 0.5), percentile(&firsts, 0.99)),
         cpu_us: cpu as f64 / 1000.0 / delivered.max(1) as f64,
     }
 }
 
-/// Ours: the spool or Redis store's SSE channel `fan`, published into `store`.
+/// Ours: the spool or Redis store's SSE channel `channel`, published into `store`.
 pub(crate) fn ours_fanout(
     port: u16,
     store: &mut dyn ChannelStore,
+    channel: &str,
     subscribers: usize,
     messages: usize,
     cpu_of: impl Fn() -> u64,
 ) -> Fanout {
     fanout(
         port,
-        "/cgi-bin/nph-longpoll/fan?transport=sse",
+        &format!("/cgi-bin/nph-longpoll/{channel}?transport=sse"),
         subscribers,
         messages,
         |m| {
-            store.put("fan", m);
+            store.put(channel, m);
         },
         cpu_of,
     )
@@ -137,7 +147,8 @@ pub(crate) fn floor_fanout(
 }
 
 /// Scenario 3's rows, by key: `apache_spool`, `apache_redis`, `apache_floor`, `apache_mercure`,
-/// `lighttpd_spool`, `lighttpd_floor`, `nginx_spool`, `nginx_floor`.
+/// `lighttpd_spool`, `lighttpd_floor`, `nginx_spool`, `nginx_floor`, and with `_new` (Apache's
+/// spool and Redis, lighttpd's spool) the same on a channel its first message makes.
 pub(crate) struct FanoutRows(Vec<(&'static str, Fanout)>);
 
 impl FanoutRows {
@@ -172,9 +183,23 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
     let floor = sys.site.program("nph-sse-floor");
     let floor_cpu = || program_cpu(&floor);
     let redis_longpoll = sys.site_redis.program("nph-longpoll");
+    // The channel exists before its subscribers come, as on a site that has published before;
+    // the `_new` rows' channels are made by their first message, with the crowd waiting.
+    stores.spool.put("fan", "before");
+    stores.redis.put("fan", "before");
     let fan = ours_fanout(
         sys.apache.port,
         stores.spool.as_mut(),
+        "fan",
+        subscribers,
+        messages,
+        cpu,
+    );
+    reap(&sys.site.cgi_bin.display().to_string());
+    let fan_new = ours_fanout(
+        sys.apache.port,
+        stores.spool.as_mut(),
+        &format!("fan-new-apache-{}", std::process::id()),
         subscribers,
         messages,
         cpu,
@@ -189,9 +214,24 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
         || program_cpu(&hub),
     );
     reap(&sys.site.cgi_bin.display().to_string());
-    let fan_redis = ours_fanout(r, stores.redis.as_mut(), subscribers, messages, || {
-        program_cpu(&redis_longpoll)
-    });
+    let redis_cpu = || program_cpu(&redis_longpoll);
+    let fan_redis = ours_fanout(
+        r,
+        stores.redis.as_mut(),
+        "fan",
+        subscribers,
+        messages,
+        redis_cpu,
+    );
+    reap(&sys.site_redis.cgi_bin.display().to_string());
+    let fan_redis_new = ours_fanout(
+        r,
+        stores.redis.as_mut(),
+        &format!("fan-new-redis-{}", std::process::id()),
+        subscribers,
+        messages,
+        redis_cpu,
+    );
     reap(&sys.site_redis.cgi_bin.display().to_string());
     let fan_floor = floor_fanout(
         sys.apache.port,
@@ -202,22 +242,34 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
     );
     reap(&sys.site.cgi_bin.display().to_string());
     let l = sys.lighttpd.port;
-    let fan_l = ours_fanout(l, stores.spool.as_mut(), subscribers, messages, cpu);
+    let fan_l = ours_fanout(l, stores.spool.as_mut(), "fan", subscribers, messages, cpu);
+    reap(&sys.site.cgi_bin.display().to_string());
+    let fan_l_new = ours_fanout(
+        l,
+        stores.spool.as_mut(),
+        &format!("fan-new-lighttpd-{}", std::process::id()),
+        subscribers,
+        messages,
+        cpu,
+    );
     reap(&sys.site.cgi_bin.display().to_string());
     let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages, floor_cpu);
     reap(&sys.site.cgi_bin.display().to_string());
     let n = sys.nginx.port;
-    let fan_n = ours_fanout(n, stores.spool.as_mut(), subscribers, messages, cpu);
+    let fan_n = ours_fanout(n, stores.spool.as_mut(), "fan", subscribers, messages, cpu);
     reap(&sys.site.cgi_bin.display().to_string());
     let fan_n_floor = floor_fanout(n, &sys.floor_dir, subscribers, messages, floor_cpu);
     reap(&sys.site.cgi_bin.display().to_string());
 
     FanoutRows(vec![
         ("apache_spool", fan),
+        ("apache_spool_new", fan_new),
         ("apache_mercure", fan_mercure),
         ("apache_redis", fan_redis),
+        ("apache_redis_new", fan_redis_new),
         ("apache_floor", fan_floor),
         ("lighttpd_spool", fan_l),
+        ("lighttpd_spool_new", fan_l_new),
         ("lighttpd_floor", fan_l_floor),
         ("nginx_spool", fan_n),
         ("nginx_floor", fan_n_floor),

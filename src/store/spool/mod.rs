@@ -44,6 +44,7 @@ use crate::name::Channel;
 use crate::regular::{self, Links};
 
 pub mod owner;
+pub mod pending;
 mod publish;
 mod wait;
 use wait::Subscription;
@@ -195,25 +196,33 @@ impl SpoolStore {
         self.root.join(channel)
     }
 
-    /// Creates the channel's directory if needed (for a publish). The spool itself is made
-    /// when missing; the channel's directory is one name in it, made with `mkdir` (which never
-    /// follows a symlink) and then checked to be a directory.
-    pub fn ensure_channel(&self, channel: &Channel) -> io::Result<PathBuf> {
+    /// Creates the channel's directory if needed (for a publish); true when this call made it.
+    /// The spool itself is made when missing; the channel's directory is made of the waiting
+    /// place its streams watch, if there is one (see [`pending`], with `epoch` in it), or is
+    /// one name in the spool, made with `mkdir` (which never follows a symlink); it is then
+    /// checked to be a directory.
+    pub fn ensure_channel(&self, channel: &Channel, epoch: &str) -> io::Result<(PathBuf, bool)> {
         let dir = self.channel_dir(channel);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&self.root)?;
-                match fs::create_dir(&dir) {
-                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                    _ => {}
+        let missing =
+            fs::symlink_metadata(&dir).is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+        let mut made = missing && pending::adopt(&self.root, channel, epoch);
+        if missing && !made {
+            match fs::create_dir(&dir) {
+                Ok(()) => made = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(&self.root)?;
+                    match fs::create_dir(&dir) {
+                        Ok(()) => made = true,
+                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                        _ => {}
+                    }
                 }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
         Self::checked(&dir)?;
-        Ok(dir)
+        Ok((dir, made))
     }
 
     /// `dir` if it is a real directory; an error if something else (a symlink planted to send
@@ -467,6 +476,53 @@ mod tests {
         assert!(!b.missed);
         assert_eq!(b.last_id, 5);
         assert_eq!(s.read_after(&ch("b"), 0, 100).ok(), Some(Batch::default()));
+    }
+
+    #[test]
+    fn a_stream_waiting_for_a_new_channel_watches_the_directory_it_is_made_of() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut waiter = store(dir.path(), 1000, 3600);
+        waiter.watch(&[ch("new")], Waiting::Stream).unwrap();
+        let waiting = dir.path().join(pending::PENDING_ROOM).join("new");
+        let inode = std::fs::metadata(&waiting).unwrap().ino();
+        assert!(
+            !waiter
+                .wait(&[(&ch("new"), 0)], Duration::from_millis(50))
+                .unwrap()
+        );
+        let mut publisher = store(dir.path(), 1000, 3600);
+        publisher.publish(&ch("new"), &text("first")).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("new")).unwrap().ino(),
+            inode
+        );
+        // Woken by the message (not by the channel's making, nor its epoch), and the watch it
+        // had is the channel's: the next message wakes it too.
+        assert!(
+            waiter
+                .wait(&[(&ch("new"), 0)], Duration::from_secs(5))
+                .unwrap()
+        );
+        let b = waiter.read_after(&ch("new"), 0, 100).unwrap();
+        assert_eq!((b.messages.len(), b.missed), (1, false));
+        assert!(b.epoch.is_some());
+        publisher.publish(&ch("new"), &text("second")).unwrap();
+        assert!(
+            waiter
+                .wait(&[(&ch("new"), 1)], Duration::from_secs(5))
+                .unwrap()
+        );
+        assert_eq!(waiter.read_after(&ch("new"), 1, 100).unwrap().last_id, 2);
+        // A long-poll waits on doorbells, and makes no pending directory.
+        let mut poll = store(dir.path(), 1000, 3600);
+        poll.watch(&[ch("other")], Waiting::Once).unwrap();
+        assert!(
+            !dir.path()
+                .join(pending::PENDING_ROOM)
+                .join("other")
+                .exists()
+        );
     }
 
     #[test]

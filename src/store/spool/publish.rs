@@ -216,6 +216,7 @@ impl SpoolStore {
                 let _ = fs::remove_dir(entry.path());
             }
         }
+        super::pending::sweep(&self.root, cutoff);
     }
 
     /// The id an idempotency key was stored with, if it is still remembered.
@@ -261,13 +262,14 @@ impl SpoolStore {
         channel: &Channel,
         message: &NewMessage<'_>,
     ) -> Result<Published, StoreError> {
-        let dir = self.ensure_channel(channel)?;
+        let (dir, made) = self.ensure_channel(channel, &new_epoch())?;
         let lock = Self::open_lock(&dir)?;
         lock.lock()?;
         // Under the lock: no other publisher of this channel runs until it is dropped.
         Self::recover_pending(&dir)?;
         let (epoch, new_channel) = match Self::epoch_in(&dir) {
-            Some(epoch) => (epoch, false),
+            // Made of the streams' waiting place, the channel came with its epoch.
+            Some(epoch) => (epoch, made),
             None => {
                 let epoch = new_epoch();
                 Self::write_atomically(&dir, "epoch", epoch.as_bytes())?;

@@ -7,7 +7,9 @@
 //! message is in place: closing an inotify instance at exit would hold the answer's connection
 //! open for milliseconds. Where a doorbell cannot be made (a channel directory another user made
 //! without a waiting room), a long-poll watches as streams do. Channels not made yet are waited
-//! for in the spool itself: its `+waiting` room, or a watch of the spool for new directories.
+//! for in the spool itself: its `+waiting` room, or a watch of the spool for new directories
+//! and, for a stream, a watch of the channel's directory in the [pending room](super::pending),
+//! which the first publish renames into place so that the stream's watch is there already.
 //!
 //! A channel directory removed while its subscribers wait (an operator clearing the channel):
 //! a stream's watch ends with it, and the stream waits for the directory to be made again and
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use super::super::bell::{Doorbells, NEW_CHANNELS_ROOM, WAITING_ROOM};
 use super::super::{StoreError, Waiting};
-use super::{SpoolStore, message_id};
+use super::{SpoolStore, message_id, pending};
 use crate::name::Channel;
 use crate::watch::{DirWatch, LeaveOpen};
 
@@ -120,9 +122,56 @@ impl Subscription {
         }
         let mut watch = DirWatch::new(dirs.iter().map(|(_, d)| d.as_path()))?;
         if !self.pending.is_empty() {
-            watch.add_spool(root)?;
+            // A stream watches a waiting place of each channel it awaits, where one can be
+            // made: the channel is made of it, and then only channels made in the spool (by a
+            // publisher who could not take the place) are news in the spool's watch.
+            let places: Vec<Option<PathBuf>> = match self.waiting {
+                Waiting::Stream => self
+                    .pending
+                    .iter()
+                    .map(|c| pending::prepare(root, c))
+                    .collect(),
+                Waiting::Once => vec![None],
+            };
+            watch.add_spool(root, places.iter().all(Option::is_some))?;
+            for (channel, place) in self.pending.iter().zip(&places) {
+                if let Some(place) = place {
+                    // Gone already: the channel was made of it, and the next wait sees it.
+                    watch.add_becoming(place, &root.join(channel))?;
+                }
+            }
         }
         Ok(Waiter::Inotify(watch))
+    }
+
+    /// Takes the awaited channels whose directory exists now off `pending`: a channel made of
+    /// the waiting place this stream watches is watched already; another is watched now, and is
+    /// news, since its first message may have landed before the watch. True when there is news.
+    fn settle_appeared(&mut self, root: &Path) -> Result<bool, StoreError> {
+        let (appeared, pending): (Vec<Channel>, Vec<Channel>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|channel| SpoolStore::checked(&root.join(channel)).is_ok());
+        self.pending = pending;
+        if appeared.is_empty() {
+            return Ok(false);
+        }
+        let mut news = false;
+        match self.waiter.as_mut() {
+            Some(Waiter::Inotify(watch)) => {
+                for channel in &appeared {
+                    let dir = root.join(channel);
+                    if !watch.adopt(&dir) {
+                        watch.add(&dir)?;
+                        news = true;
+                    }
+                }
+            }
+            _ => {
+                self.waiter = Some(self.waiter(root)?);
+                news = true;
+            }
+        }
+        Ok(news)
     }
 
     /// Sleeps until a publish may have added to a watched channel, or `timeout`; true when
@@ -132,66 +181,75 @@ impl Subscription {
             return Err(StoreError::Failed("wait before watch".into()));
         }
         self.waited = true;
-        // A channel created since the last look: wait on it, and have the caller read, since
-        // its first message may have landed before.
-        let (appeared, pending): (Vec<Channel>, Vec<Channel>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|channel| SpoolStore::checked(&root.join(channel)).is_ok());
-        self.pending = pending;
-        if !appeared.is_empty() {
-            match self.waiter.as_mut() {
-                Some(Waiter::Inotify(watch)) => {
-                    for channel in &appeared {
-                        watch.add(&root.join(channel))?;
-                    }
-                }
-                _ => self.waiter = Some(self.waiter(root)?),
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            // A channel created since the last look: wait on it, and have the caller read when
+            // its first message may have landed before.
+            if self.settle_appeared(root)? {
+                return Ok(true);
             }
-            return Ok(true);
-        }
-        let pending = &self.pending;
-        let newest = std::cell::Cell::new(None::<u64>);
-        let woke = match self.waiter.as_mut() {
-            Some(Waiter::Doorbells(bells)) => !bells.wait(timeout)?.is_empty(),
-            Some(Waiter::Inotify(watch)) => {
-                // Only a message renamed into place, a new epoch, or an awaited channel
-                // appearing is news: the hints' renames and temporary files (dot names) would
-                // wake the caller for nothing.
-                let woke = watch.wait_for(timeout, |name| {
-                    if let Some(id) = message_id(name) {
-                        newest.set(newest.get().max(Some(id)));
-                        return true;
-                    }
-                    !name.starts_with(b".")
-                        && (name == b"epoch"
-                            || pending.iter().any(|c| c.as_str().as_bytes() == name))
-                })?;
-                // A channel directory removed (an operator clearing the channel): wait for it
-                // to be made again, as for a channel not made yet, and have the caller read
-                // now, which tells it what it missed.
-                let lost = watch.take_lost();
-                if !lost.is_empty() {
-                    for dir in &lost {
-                        if let Some(channel) = self.watched.iter().find(|c| root.join(c) == *dir)
-                            && !self.pending.contains(channel)
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let newest = std::cell::Cell::new(None::<u64>);
+            let news = std::cell::Cell::new(false);
+            let pending = &self.pending;
+            let woke = match self.waiter.as_mut() {
+                Some(Waiter::Doorbells(bells)) => return Ok(!bells.wait(left)?.is_empty()),
+                Some(Waiter::Inotify(watch)) => {
+                    // Only a message renamed into place, a new epoch, or an awaited channel
+                    // appearing is news: the hints' renames and temporary files (dot names)
+                    // would wake the caller for nothing.
+                    let woke = watch.wait_for(left, |dir, name| {
+                        if let Some(id) = message_id(name) {
+                            newest.set(newest.get().max(Some(id)));
+                        } else if name != b"epoch"
+                            && (dir.is_some()
+                                || !pending.iter().any(|c| c.as_str().as_bytes() == name))
                         {
-                            self.pending.push(channel.clone());
+                            return false;
+                        }
+                        news.set(true);
+                        true
+                    })?;
+                    // A channel directory removed (an operator clearing the channel): wait for
+                    // it to be made again, as for a channel not made yet, and have the caller
+                    // read now, which tells it what it missed. A waiting place removed (swept):
+                    // the spool's watch must report renames again, and that is no news.
+                    let lost = watch.take_lost();
+                    let mut channel_lost = false;
+                    for dir in &lost {
+                        if let Some(channel) = self.watched.iter().find(|c| root.join(c) == *dir) {
+                            channel_lost = true;
+                            if !self.pending.contains(channel) {
+                                self.pending.push(channel.clone());
+                            }
                         }
                     }
-                    watch.add_spool(root)?;
-                    self.landed = None;
-                    return Ok(true);
+                    if !lost.is_empty() {
+                        watch.add_spool(root, false)?;
+                    }
+                    if channel_lost {
+                        self.landed = None;
+                        return Ok(true);
+                    }
+                    if woke && !lost.is_empty() && !news.get() {
+                        continue;
+                    }
+                    woke
                 }
-                woke
+                None => return Err(StoreError::Failed("wait before watch".into())),
+            };
+            if !woke {
+                return Ok(false);
             }
-            None => return Err(StoreError::Failed("wait before watch".into())),
-        };
-        // With one channel watched, every message file named is that channel's.
-        self.landed = match (&self.watched[..], newest.get()) {
-            ([channel], Some(id)) if self.pending.is_empty() => Some((channel.clone(), id)),
-            _ => None,
-        };
-        Ok(woke)
+            // The channel a message landed in may be one made of its waiting place.
+            self.settle_appeared(root)?;
+            // With one channel watched, every message file named is that channel's.
+            self.landed = match (&self.watched[..], newest.get()) {
+                ([channel], Some(id)) if self.pending.is_empty() => Some((channel.clone(), id)),
+                _ => None,
+            };
+            return Ok(true);
+        }
     }
 
     /// The id of the newest message of `channel` past `after` that the last wait saw land, taken
