@@ -85,6 +85,7 @@ publisher_jwt="$jwt_head.$jwt_claims.$jwt_signature"
 {
   sed -e "s#^spool_dir = .*#spool_dir = \"$run/spool\"#" \
       -e 's#^open_channels = .*#open_channels = ["chat"]#' \
+      -e 's#^presence_events = .*#presence_events = ["chat"]#' \
       -e "s#^mercure_anonymous = .*#mercure_anonymous = true\njwt_secret = \"$secret\"#" \
       apache-conf/serverpush.toml
   printf '\n[cameras]\ndefault = "%s/cams/cam.jpg"\n' "$run"

@@ -137,6 +137,10 @@ pub struct Config {
     /// Count refused requests and streams turned away for the metrics: a byte per refusal
     /// beside the slots, kept until a metrics read folds it, so only where something reads them.
     pub metrics_counters: bool,
+    /// Channels (names, or prefixes ending in `*`) whose streams' starts and ends are published
+    /// as `join` and `leave` messages on the channel `NAME.presence`, which subscribers of the
+    /// channel may follow.
+    pub presence_events: Vec<String>,
 }
 
 impl Default for Config {
@@ -186,6 +190,7 @@ impl Default for Config {
             metrics_token: None,
             metrics_users: Vec::new(),
             metrics_counters: false,
+            presence_events: Vec::new(),
         }
     }
 }
@@ -398,6 +403,7 @@ impl Config {
             ("private_channels", &self.private_channels),
             ("private_files", &self.private_files),
             ("private_cameras", &self.private_cameras),
+            ("presence_events", &self.presence_events),
         ] {
             if let Some(bad) = list.iter().find(|p| p.contains(':') || !is_pattern(p)) {
                 return Err((

@@ -77,6 +77,8 @@ pub struct Presence {
     pub resources: Vec<String>,
     /// Who, when the program knows better than `REMOTE_USER` (a token's subject).
     pub subscriber: Option<String>,
+    /// The channels whose companion publishes this stream's join and leave (`presence_events`).
+    pub events: Vec<String>,
 }
 
 /// The output side of one response, with what a program needs to frame it.
@@ -227,7 +229,7 @@ where
     };
 
     // Held until the process ends: the kernel releases it however the process ends.
-    let _slot = if program.holds_connection(&plan) && !response.head_only {
+    let mut _slot = if program.holds_connection(&plan) && !response.head_only {
         let config = &response.config;
         match crate::slots::take(&config.streams_path(), config.max_streams) {
             Ok(slot) => Some(slot),
@@ -258,7 +260,8 @@ where
     } else {
         None
     };
-    if let Some(slot) = &_slot {
+    let mut joined = None;
+    if let Some(slot) = &mut _slot {
         let presence = program.presence(&plan);
         let record = crate::slots::Record {
             program: name.to_owned(),
@@ -268,14 +271,38 @@ where
             server: invocation.server.name().to_owned(),
             since_ms: u64::try_from(time.wall().timestamp_millis()).unwrap_or(0),
             pid: std::process::id(),
+            events: presence.events,
         };
         // Presence is a report, not a duty: a stream whose record cannot be written serves on.
-        if let Err(error) = slot.describe(&record) {
+        let described = slot.describe(&record);
+        if let Err(error) = &described {
             let _ = writeln!(
                 log,
                 "{name}: presence not recorded in slot {}: {error}",
                 slot.number
             );
+        }
+        let ended = slot.ended.take();
+        if ended.is_some() || (described.is_ok() && !record.events.is_empty()) {
+            let config = &response.config;
+            let notes = match crate::store::open(config) {
+                Ok(mut store) => {
+                    let mut notes = Vec::new();
+                    if let Some(ended) = ended {
+                        notes.extend(announce(config, store.as_mut(), &ended, "leave"));
+                    }
+                    if described.is_ok() && !record.events.is_empty() {
+                        notes.extend(sweep_leaves(config, store.as_mut()));
+                        notes.extend(announce(config, store.as_mut(), &record, "join"));
+                        joined = Some(record);
+                    }
+                    notes
+                }
+                Err(error) => vec![format!("joins and leaves not published: {error}")],
+            };
+            for note in notes {
+                let _ = writeln!(log, "{name}: {note}");
+            }
         }
     }
 
@@ -290,6 +317,20 @@ where
     };
 
     let result = program.respond(plan, &mut response, time);
+    // A stream that ends by itself (its lifetime, a store's failure) says its own leave; one
+    // whose client left ends in its signal handler, and the next sweep says it.
+    if let (Some(slot), Some(record)) = (&_slot, &joined)
+        && slot.clear().is_ok()
+    {
+        let config = &response.config;
+        match crate::store::open(config) {
+            Ok(mut store) => {
+                let notes = announce(config, store.as_mut(), record, "leave");
+                response.notes.extend(notes);
+            }
+            Err(error) => response.notes.push(format!("leave not published: {error}")),
+        }
+    }
     for note in response.notes.drain(..) {
         let _ = writeln!(log, "{name}: {note}");
     }
@@ -301,6 +342,69 @@ where
             Exit::Failed
         }
     }
+}
+
+/// Publishes `kind` (`join` or `leave`) of the stream `record` describes on the companion of
+/// each channel it names in `events`, with how many live streams of this host serve the
+/// channel now; returns what could not be published, for the log.
+pub fn announce(
+    config: &Config,
+    store: &mut dyn crate::store::ChannelStore,
+    record: &crate::slots::Record,
+    kind: &str,
+) -> Vec<String> {
+    let live = crate::slots::live(&config.streams_path()).unwrap_or_default();
+    let mut notes = Vec::new();
+    for channel in &record.events {
+        let companion = format!("{channel}{}", crate::rights::PRESENCE_SUFFIX);
+        let Ok(companion) = crate::name::Channel::parse(&companion) else {
+            notes.push(format!(
+                "no {kind} for {channel}: {companion} is not a channel's name"
+            ));
+            continue;
+        };
+        let count = live
+            .iter()
+            .filter_map(|l| l.record.as_ref())
+            .filter(|r| r.resources.iter().any(|c| c == channel))
+            .count();
+        let since =
+            chrono::DateTime::from_timestamp_millis(i64::try_from(record.since_ms).unwrap_or(0))
+                .map(crate::store::format_time);
+        let event = serde_json::json!({
+            "event": kind,
+            "channel": channel,
+            "stream": format!("{}-{}", record.since_ms, record.pid),
+            "subscriber": record.subscriber,
+            "transport": record.transport,
+            "since": since,
+            "count": count,
+        })
+        .to_string();
+        let message = crate::store::NewMessage {
+            content_type: "application/json",
+            data: &event,
+            idempotency_key: None,
+        };
+        if let Err(error) = store.publish(&companion, &message) {
+            notes.push(format!("{kind} not published on {companion}: {error}"));
+        }
+    }
+    notes
+}
+
+/// Publishes the leaves that ended streams of this host still owe ([`crate::slots::sweep`]);
+/// returns what could not be published, for the log.
+pub fn sweep_leaves(config: &Config, store: &mut dyn crate::store::ChannelStore) -> Vec<String> {
+    let mut owed = Vec::new();
+    let mut notes = Vec::new();
+    if let Err(error) = crate::slots::sweep(&config.streams_path(), |r| owed.push(r)) {
+        notes.push(format!("leaves not swept: {error}"));
+    }
+    for record in &owed {
+        notes.extend(announce(config, store, record, "leave"));
+    }
+    notes
 }
 
 /// True for the errors a write gets when the client (or the server on its behalf) closed the

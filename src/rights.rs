@@ -59,6 +59,25 @@ fn kind_and_name(s: &str) -> (&str, &str) {
     }
 }
 
+/// The suffix of a channel's companion, where its joins and leaves are published.
+pub const PRESENCE_SUFFIX: &str = ".presence";
+
+/// The channel whose joins and leaves `name` carries, when `name` is the companion of a channel
+/// the config's `presence_events` covers (a companion has none of its own).
+pub fn presence_base<'a>(config: &Config, name: &'a str) -> Option<&'a str> {
+    let base = name.strip_suffix(PRESENCE_SUFFIX)?;
+    (!base.ends_with(PRESENCE_SUFFIX) && has_presence_events(config, base)).then_some(base)
+}
+
+/// True when the config has `channel`'s joins and leaves published.
+pub fn has_presence_events(config: &Config, channel: &str) -> bool {
+    !channel.ends_with(PRESENCE_SUFFIX)
+        && config
+            .presence_events
+            .iter()
+            .any(|p| pattern_matches(p, channel))
+}
+
 /// True when `pattern` (an exact name, or a prefix ending in `*`) covers `name`. A pattern
 /// covers resources of its own kind only: `*` every channel, never a file or a camera.
 pub fn pattern_matches(pattern: &str, name: &str) -> bool {
@@ -352,10 +371,11 @@ impl<'a> Rights<'a> {
 
     /// May the request receive every one of `resources` (channels, `file:NAME`,
     /// `camera:NAME`)? Public ones need nothing.
+    /// A channel's companion (its joins and leaves) asks the channel's own right.
     pub fn check_subscribe<R: AsRef<str>>(&mut self, resources: &[R]) -> Result<(), RequestError> {
         let private: Vec<&str> = resources
             .iter()
-            .map(AsRef::as_ref)
+            .map(|r| presence_base(self.config, r.as_ref()).unwrap_or(r.as_ref()))
             .filter(|r| self.is_private(r))
             .collect();
         if private.is_empty() {
@@ -439,8 +459,14 @@ impl<'a> Rights<'a> {
     /// channel; the publish token; a token the page sent on purpose (header or query) that
     /// grants it; the authenticated user's channels; a cookie token's claims. The last two are
     /// credentials a browser sends by itself, so they also need an allowed origin.
+    /// A channel's companion is written by the programs alone: no one may forge a join.
     pub fn check_publish(&mut self, channel: &Channel) -> Result<Publisher, RequestError> {
         let channel = channel.as_str();
+        if let Some(base) = presence_base(self.config, channel) {
+            return Err(forbidden(format!(
+                "{channel} carries the joins and leaves of {base}: only the streams publish there"
+            )));
+        }
         if self.config.open_channels.iter().any(|c| c == channel) {
             return Ok(match self.request.remote_user.as_deref() {
                 Some(user) => Publisher::User(user.to_owned()),
@@ -569,6 +595,25 @@ mod tests {
         assert!(!pattern_matches("file:*", "camera:yard"));
         assert!(!pattern_matches("file:*", "status"));
         assert!(pattern_matches("camera:y*", "camera:yard"));
+    }
+
+    #[test]
+    fn a_channels_announcements_are_its_companion_only() {
+        let config = Config {
+            presence_events: vec!["room".into(), "chat-*".into()],
+            ..Config::default()
+        };
+        assert_eq!(presence_base(&config, "room.presence"), Some("room"));
+        assert_eq!(presence_base(&config, "chat-1.presence"), Some("chat-1"));
+        assert_eq!(presence_base(&config, "room"), None);
+        assert_eq!(
+            presence_base(&config, "lobby.presence"),
+            None,
+            "not announced"
+        );
+        // `chat-*` covers `chat-1.presence`, which announces nothing of its own.
+        assert!(!has_presence_events(&config, "chat-1.presence"));
+        assert_eq!(presence_base(&config, "chat-1.presence.presence"), None);
     }
 
     #[test]

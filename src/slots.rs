@@ -12,6 +12,13 @@
 //! never again; [`live`] reads the records of the held slots. A slot whose lock is free is an
 //! ended stream, whatever its file still says, so a stream killed by SIGKILL leaves the record
 //! at once.
+//!
+//! A stream whose channels publish joins and leaves (`presence_events`) names them in its
+//! record's `events`. Its leave is published by whoever first finds its slot free with that
+//! record still there: a stream of those channels at its heartbeat or start ([`sweep`]), or the
+//! next stream that takes the slot ([`Slot::ended`]); a stream that ends by itself says so and
+//! empties its record ([`Slot::clear`]). A departed client's stream ends in its signal handler,
+//! and a killed one cannot say anything: so a leave comes within a heartbeat of the end.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Read;
@@ -30,6 +37,9 @@ pub struct Slot {
     file: File,
     /// Its number, for logs.
     pub number: usize,
+    /// What an ended stream left in the slot when its joins still wait for their leave: the
+    /// taker publishes it.
+    pub ended: Option<Record>,
 }
 
 /// What a live stream serves, written into its slot when it starts.
@@ -51,6 +61,9 @@ pub struct Record {
     pub since_ms: u64,
     /// Its process.
     pub pid: u32,
+    /// The channels whose companion was told of its start, and is owed its end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
 }
 
 impl Slot {
@@ -68,6 +81,20 @@ impl Slot {
         self.file.set_len(0)?;
         self.file.write_all_at(&line, 0)
     }
+
+    /// Empties the record: the stream has published its own leave.
+    pub fn clear(&self) -> std::io::Result<()> {
+        self.file.set_len(0)
+    }
+}
+
+/// The record in `file`, when it is one that owes leaves.
+fn owing(file: &File) -> Option<Record> {
+    let mut text = Vec::new();
+    file.take(MAX_RECORD_BYTES).read_to_end(&mut text).ok()?;
+    serde_json::from_slice::<Record>(text.trim_ascii())
+        .ok()
+        .filter(|r| !r.events.is_empty())
 }
 
 /// Why no slot was taken.
@@ -110,17 +137,26 @@ pub fn take(dir: &Path, max: usize) -> Result<Slot, SlotError> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
             .map_err(|e| SlotError::Unusable(format!("{}: {e}", path.display())))?;
         match file.try_lock() {
             Ok(()) => {
+                let ended = match file.metadata() {
+                    Ok(meta) if meta.len() > 0 => owing(&file),
+                    _ => None,
+                };
                 // What an ended stream left is not this one's: a reader finds it empty (starting)
                 // until the new record is written.
                 file.set_len(0)
                     .map_err(|e| SlotError::Unusable(format!("{}: {e}", path.display())))?;
-                return Ok(Slot { file, number });
+                return Ok(Slot {
+                    file,
+                    number,
+                    ended,
+                });
             }
             Err(TryLockError::WouldBlock) => continue,
             Err(TryLockError::Error(e)) => {
@@ -129,6 +165,48 @@ pub fn take(dir: &Path, max: usize) -> Result<Slot, SlotError> {
         }
     }
     Err(SlotError::Full)
+}
+
+/// Hands `leave` the record of each ended stream in `dir` that still owes leaves, and empties
+/// it; returns how many. Each such slot is held while its leave is given (its lock taken without
+/// waiting), so two sweepers, or a sweeper and a stream taking the slot, never both give one.
+pub fn sweep(dir: &Path, mut leave: impl FnMut(Record)) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let named = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("slot-"));
+        // A live stream's record is there too; an empty slot owes nothing.
+        if !named || !entry.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+            continue;
+        }
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
+            .open(entry.path())
+        else {
+            continue;
+        };
+        if !file.metadata().is_ok_and(|m| m.is_file()) || file.try_lock().is_err() {
+            continue;
+        }
+        if let Some(record) = owing(&file) {
+            // Emptied first: a sweeper that fails half-way owes a leave rather than gives two.
+            file.set_len(0)?;
+            leave(record);
+            swept += 1;
+        }
+    }
+    Ok(swept)
 }
 
 /// A held slot as a reader finds it.
@@ -200,6 +278,7 @@ mod tests {
             server: "apache".into(),
             since_ms: 1,
             pid: 7,
+            events: Vec::new(),
         };
         first.describe(&record).unwrap();
         let second = take(&slots, 4).unwrap();
@@ -222,6 +301,40 @@ mod tests {
         let rest: Vec<Slot> = (0..3).filter_map(|_| take(&slots, 4).ok()).collect();
         assert_eq!(rest.len(), 3);
         assert!(live(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_ended_streams_leave_is_owed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let slots = dir.path().join("streams");
+        let record = Record {
+            program: "nph-longpoll".into(),
+            transport: "sse".into(),
+            resources: vec!["room".into()],
+            events: vec!["room".into()],
+            pid: 7,
+            ..Record::default()
+        };
+        let live_one = take(&slots, 2).unwrap();
+        live_one.describe(&record).unwrap();
+        let ended = take(&slots, 2).unwrap();
+        ended.describe(&record).unwrap();
+        let mut left = Vec::new();
+        assert_eq!(sweep(&slots, |r| left.push(r)).unwrap(), 0, "both live");
+        drop(ended);
+        assert_eq!(sweep(&slots, |r| left.push(r)).unwrap(), 1);
+        assert_eq!(left, vec![record.clone()]);
+        assert_eq!(sweep(&slots, |r| left.push(r)).unwrap(), 0, "given once");
+        // One that ends without a sweep is owed by the next stream in its slot.
+        drop(live_one);
+        let next: Vec<Slot> = (0..2).filter_map(|_| take(&slots, 2).ok()).collect();
+        let owed: Vec<&Record> = next.iter().filter_map(|s| s.ended.as_ref()).collect();
+        assert_eq!(owed, vec![&record]);
+        // A stream that said its own leave owes nothing.
+        next[0].describe(&record).unwrap();
+        next[0].clear().unwrap();
+        drop(next);
+        assert_eq!(sweep(&slots, |r| left.push(r)).unwrap(), 0);
     }
 
     #[test]

@@ -329,3 +329,119 @@ fn a_hundred_join_and_leave_under_apache_and_lighttpd() {
         });
     }
 }
+
+/// The SSE `data:` lines of `body` that are JSON objects, in order.
+fn events_in(body: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| serde_json::from_str::<Value>(v["data"].as_str()?).ok())
+        .collect()
+}
+
+/// A room that announces its joins and leaves (`presence_events`): a follower of `room.presence`
+/// sees each stream join and leave in order, with the room's count, a SIGKILLed stream's leave
+/// and the last one's included; the announcements cannot be forged, and a private room's are
+/// for those who may follow the room.
+#[test]
+fn joins_and_leaves_are_announced_in_order_under_apache_and_lighttpd() {
+    let site = Site::new(&format!(
+        "spool_dir = \"@SPOOL@\"\njwt_secret = \"{SECRET}\"\nprivate_channels = [\"secret-room\"]\n\
+         open_channels = [\"room\", \"room.presence\"]\npresence_events = [\"room\", \"secret-*\"]\n\
+         heartbeat_secs = 1\n"
+    ));
+    let servers: [(&str, crate::fixtures::StartServer); 2] =
+        [("Apache", Server::apache), ("lighttpd", Server::lighttpd)];
+    for (name, start) in servers {
+        let server = start(&site);
+        let mut watcher = get_stream(&server, "room.presence", &[]);
+        let seen = |watcher: &mut crate::client::Response, n: usize| -> Vec<Value> {
+            wait_for(T, &format!("{name}: {n} announcements"), || {
+                watcher.read_some(Duration::from_millis(200));
+                let events = events_in(&watcher.body);
+                (events.len() >= n).then_some(events)
+            })
+        };
+        let a = get_stream(&server, "room", &[]);
+        let joined = seen(&mut watcher, 1);
+        let mut b = Some(get_stream(&server, "room", &[]));
+        let events = seen(&mut watcher, 2);
+        assert_eq!(events[0]["event"], "join", "{name}: {joined:?}");
+        assert_eq!(
+            (events[0]["count"].as_u64(), events[1]["count"].as_u64()),
+            (Some(1), Some(2))
+        );
+        let first = events[0]["stream"].as_str().unwrap().to_owned();
+        let pid = first.rsplit('-').next().unwrap().to_owned();
+        // Killed: its leave comes from the next stream of the room to look (at a heartbeat).
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        let events = seen(&mut watcher, 3);
+        assert_eq!(
+            (
+                events[2]["event"].as_str(),
+                events[2]["stream"].as_str(),
+                events[2]["count"].as_u64()
+            ),
+            (Some("leave"), Some(first.as_str()), Some(1)),
+            "{name}"
+        );
+        // The last one leaves: the follower's own stream says so.
+        b.take();
+        let events = seen(&mut watcher, 4);
+        assert_eq!(
+            (
+                events[3]["event"].as_str(),
+                events[3]["stream"].as_str(),
+                events[3]["count"].as_u64()
+            ),
+            (Some("leave"), events[1]["stream"].as_str(), Some(0)),
+            "{name}"
+        );
+        drop(a);
+        // Nobody may write a join.
+        let mut forged = request(
+            server.port,
+            "POST",
+            "/cgi-bin/nph-longpoll/room.presence",
+            "HTTP/1.1",
+            &[
+                "Content-Type: text/plain",
+                "Content-Length: 2",
+                "Connection: close",
+                "\r\n{}",
+            ],
+        );
+        assert_eq!(forged.status(), 403, "{name}: {}", forged.head_text());
+        forged.read_to_end(T);
+        // A private room's announcements need the room's right.
+        let refused = get(&server, "/cgi-bin/nph-longpoll/secret-room.presence", &[]);
+        assert_eq!(refused.status(), 401, "{name}");
+        let auth = format!("Authorization: Bearer {}", token("carol", &["secret-room"]));
+        let mut allowed = get_stream(&server, "secret-room.presence", &[&auth]);
+        let _member = get_stream(&server, "secret-room", &[&auth]);
+        let events = seen(&mut allowed, 1);
+        assert_eq!(
+            (
+                events[0]["event"].as_str(),
+                events[0]["subscriber"].as_str()
+            ),
+            (Some("join"), Some("carol"))
+        );
+    }
+}
+
+/// An SSE stream of `channel` through `server`, with `extra` header lines.
+fn get_stream(server: &Server, channel: &str, extra: &[&str]) -> crate::client::Response {
+    let mut lines = vec!["Accept: text/event-stream"];
+    lines.extend_from_slice(extra);
+    let r = request(
+        server.port,
+        "GET",
+        &format!("/cgi-bin/nph-longpoll/{channel}"),
+        "HTTP/1.1",
+        &lines,
+    );
+    assert_eq!(r.status(), 200, "{channel}: {}", r.head_text());
+    r
+}

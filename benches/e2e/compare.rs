@@ -1,6 +1,7 @@
 //! `--compare DIR`: this build's `nph-longpoll` beside another build's (the programs in `DIR`,
 //! such as a release built from an earlier commit), in one run on the same servers: fan-out to
-//! the plan's subscribers and SSE publish-to-delivery, under Apache and lighttpd. The two
+//! the plan's subscribers, SSE publish-to-delivery, and a stream's start (what a slot, and the
+//! presence record written into it, cost), under Apache and lighttpd. The two
 //! builds take turns, round by round and in alternating order, so drift in the machine falls
 //! on both. Writes `benches/compare.md` (under `target/` for `--smoke`).
 
@@ -36,6 +37,25 @@ fn install(site: &Site, dir: Option<&Path>) {
     }
 }
 
+/// `n` SSE streams started one after another, each timed from its request to its opening
+/// event (`retry:`) and closed then.
+fn stream_starts(port: u16, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            let t0 = Instant::now();
+            let mut r = request(
+                port,
+                "GET",
+                "/cgi-bin/nph-longpoll/starts?transport=sse",
+                "HTTP/1.1",
+                &[],
+            );
+            r.read_until_count(b"retry:", 1, Duration::from_secs(30));
+            ms(t0.elapsed())
+        })
+        .collect()
+}
+
 pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
     assert!(
         old.join("nph-longpoll").is_file(),
@@ -46,7 +66,11 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
     let _leftovers = Leftovers(sys.peers.clone());
     let mut spool = store_of(&sys.site);
     let servers = [("Apache", sys.apache.port), ("lighttpd", sys.lighttpd.port)];
-    let measures = ["fan-out p50/p99 ms", "SSE publish-to-delivery p50/p99 ms"];
+    let measures = [
+        "fan-out p50/p99 ms",
+        "SSE publish-to-delivery p50/p99 ms",
+        "SSE stream start, request to its first event, p50/p99 ms",
+    ];
     // [build][server][measure]
     let mut figures: Vec<Vec<Vec<Figures>>> = (0..2)
         .map(|_| {
@@ -85,6 +109,10 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
                 reap(&sys.site.cgi_bin.display().to_string());
                 figures[build][s][1].p50.push(percentile(&samples, 0.5));
                 figures[build][s][1].p99.push(percentile(&samples, 0.99));
+                let starts = sorted(stream_starts(*port, plan.latency_per_round));
+                reap(&sys.site.cgi_bin.display().to_string());
+                figures[build][s][2].p50.push(percentile(&starts, 0.5));
+                figures[build][s][2].p99.push(percentile(&starts, 0.99));
             }
         }
     }
@@ -94,7 +122,7 @@ pub(crate) fn run_compare(plan: &Plan, old: &Path, date: &str, out: &Path) {
     writeln!(w, "# This build beside another, in one run\n").unwrap();
     writeln!(
         w,
-        "Measured by `scripts/bench.sh --compare-with {}` on {date}, in {:.0} s: {} rounds, this build's `nph-longpoll` and that commit's taking turns in alternating order on the same Apache and lighttpd, spool store. Fan-out: {} SSE subscribers, {} messages at 10 a second, each message's delivery timed to every subscriber. Publish-to-delivery: one SSE subscriber, {} publishes over HTTP one after another. Each figure is the median of the rounds' p50 and p99.\n",
+        "Measured by `scripts/bench.sh --compare-with {}` on {date}, in {:.0} s: {} rounds, this build's `nph-longpoll` and that commit's taking turns in alternating order on the same Apache and lighttpd, spool store. Fan-out: {} SSE subscribers, {} messages at 10 a second, each message's delivery timed to every subscriber. Publish-to-delivery: one SSE subscriber, {} publishes over HTTP one after another. Stream start: as many SSE streams started one after another, each timed to its first event and closed. Each figure is the median of the rounds' p50 and p99.\n",
         std::env::var("SERVERPUSH_COMPARE_REV").unwrap_or_else(|_| "(another build)".to_owned()),
         started.elapsed().as_secs_f64(),
         plan.rounds,

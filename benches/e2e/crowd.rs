@@ -39,10 +39,21 @@ pub(crate) struct Crowd {
     /// The first message alone (p50, p99): for a channel made by it, the one a waiting crowd
     /// sees the channel's creation with.
     pub(crate) first: (f64, f64),
+    /// A publish over HTTP into the crowd after the others, when the program takes one: its
+    /// request's time to its head and to its connection's close, and its delivery (p50, p99).
+    pub(crate) http_publish: Option<HttpPublish>,
     /// Seconds from the clients' departure to the last program process gone.
     pub(crate) gone_secs: f64,
     /// Program processes still there at the deadline.
     pub(crate) left: usize,
+}
+
+/// A publish over HTTP into a crowd: what the publishing application waits for, and the crowd.
+pub(crate) struct HttpPublish {
+    pub(crate) head_ms: f64,
+    pub(crate) close_ms: f64,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
 }
 
 /// The settings the crowd runs with, as `apache-conf/` documents them.
@@ -173,6 +184,7 @@ pub(crate) fn crowd(
     program: &str,
     n: usize,
     mut publish: impl FnMut(usize),
+    http_publish: Option<&str>,
 ) -> Crowd {
     eprintln!("e2e: crowd: {what} under {server}, {n} clients");
     let mut clients = Clients::new();
@@ -180,8 +192,16 @@ pub(crate) fn crowd(
     let deadline = t0 + Duration::from_secs(CONNECT_WAIT_SECS);
     // Opened in waves, as many waiting to start as the server starts at a time, so that the
     // connect time measures the server rather than a queue of refused connections.
+    // A server that stops taking connections (out of descriptors) is given 30 s more, not the
+    // whole wait.
+    let mut progress = (0, Instant::now());
     while clients.started() < n && Instant::now() < deadline {
         let started = clients.started();
+        if started > progress.0 {
+            progress = (started, Instant::now());
+        } else if progress.1.elapsed() > Duration::from_secs(30) {
+            break;
+        }
         while clients.all.len() < n && clients.all.len() - started < 256 {
             clients.open(port, target);
         }
@@ -220,16 +240,62 @@ pub(crate) fn crowd(
             clients.pump(Duration::from_millis(50));
         }
     }
+    // The publishing request runs beside the crowd's reading, so that arrivals are timed as
+    // they come.
+    let mut http = None;
+    if let Some(path) = http_publish {
+        let path = path.to_owned();
+        sent.push(Instant::now());
+        let request = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let mut r = post(port, &path, "over HTTP");
+            r.wait_head();
+            let head = ms(t0.elapsed());
+            r.read_to_end(Duration::from_secs(60));
+            assert!((200..300).contains(&r.status()), "{}", r.head_text());
+            (head, ms(t0.elapsed()))
+        });
+        while !request.is_finished() {
+            clients.pump(Duration::from_millis(20));
+        }
+        // A server out of descriptors takes no publisher either; the run goes on without it.
+        http = request.join().ok();
+        if http.is_none() {
+            eprintln!("e2e: crowd: publish over HTTP: no answer (the server took no connection)");
+            sent.pop();
+        }
+    }
+    let expected = sent.len();
     let until = Instant::now() + Duration::from_secs(10);
     while Instant::now() < until
         && clients
             .all
             .iter()
             .zip(&before)
-            .any(|(c, b)| c.started && c.events < b + MESSAGES)
+            .any(|(c, b)| c.started && c.events < b + expected)
     {
         clients.pump(Duration::from_millis(50));
     }
+    let mut http_delays = Vec::new();
+    for (c, &b) in clients.all.iter().zip(&before) {
+        if let (Some(at), true) = (c.arrivals.get(b + MESSAGES), http.is_some()) {
+            http_delays.push(ms(at.saturating_duration_since(sent[MESSAGES])));
+        }
+    }
+    let http_publish = http.map(|(head_ms, close_ms)| {
+        let d = sorted(http_delays);
+        eprintln!(
+            "e2e: crowd: publish over HTTP: head {head_ms:.0} ms, closed {close_ms:.0} ms; delivery p50 {:.0} ms, p99 {:.0} ms",
+            percentile(&d, 0.5),
+            percentile(&d, 0.99)
+        );
+        HttpPublish {
+            head_ms,
+            close_ms,
+            p50: percentile(&d, 0.5),
+            p99: percentile(&d, 0.99),
+        }
+    });
     let mut delays = Vec::new();
     let mut by_message = vec![Vec::new(); MESSAGES];
     let mut first = (f64::NAN, f64::NAN);
@@ -281,6 +347,7 @@ pub(crate) fn crowd(
         p99: percentile(&s, 0.99),
         max: s.last().copied().unwrap_or(f64::NAN),
         first,
+        http_publish,
         gone_secs,
         left,
     }
@@ -295,7 +362,7 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         &format!("heartbeat_secs = {CROWD_HEARTBEAT_SECS}"),
     ));
     let floor_dir = install_floor(&site);
-    let mut store = store_of(&site);
+    let mut publish = owner_publisher(&site);
     let floor_target = format!("/cgi-bin/nph-sse-floor?{}", floor_dir.display());
     let ours = site.cgi_bin.join("nph-longpoll").display().to_string();
     let floor = site.cgi_bin.join("nph-sse-floor").display().to_string();
@@ -306,7 +373,7 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
     };
     // The first crowd's channel exists before anyone subscribes, as on a site that has published
     // before (and as the floor's directory does); the second's is made by its first message.
-    store.put("crowd", "before the crowd");
+    publish("crowd", "before the crowd");
     let programs = (ours.as_str(), floor.as_str());
     let mut out = Vec::new();
     if under.is_none_or(|s| s == "apache") {
@@ -316,7 +383,7 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         out.extend(crowds_at(
             at,
             n,
-            &mut *store,
+            &mut publish,
             "apache",
             programs,
             &floor_target,
@@ -330,7 +397,7 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         out.extend(crowds_at(
             at,
             n,
-            &mut *store,
+            &mut publish,
             "lighttpd",
             programs,
             &floor_target,
@@ -354,7 +421,7 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         out.extend(crowds_at(
             at,
             n,
-            &mut *store,
+            &mut publish,
             "nginx",
             programs,
             &floor_target,
@@ -362,6 +429,29 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
         ));
     }
     out
+}
+
+/// Publishes into the site's store as its spool's owner, as `serverpush publish` run by root
+/// does, so that the channels it makes are the programs' user's (who publishes over HTTP too),
+/// from a thread of its own (Linux keeps credentials per thread).
+fn owner_publisher(site: &Site) -> impl FnMut(&str, &str) + use<> {
+    let config = serverpush::config::Config::load(Some(&site.config)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String, std::sync::mpsc::Sender<()>)>();
+    std::thread::spawn(move || {
+        use serverpush::store::spool::owner::{Use, become_owner};
+        become_owner(&config.spool_dir, Use::Write).unwrap();
+        let mut store = serverpush::store::open(&config).unwrap();
+        for (channel, data, done) in rx {
+            store.put(&channel, &data);
+            let _ = done.send(());
+        }
+    });
+    move |channel: &str, data: &str| {
+        let (done, published) = std::sync::mpsc::channel();
+        tx.send((channel.to_owned(), data.to_owned(), done))
+            .unwrap();
+        published.recv().unwrap();
+    }
 }
 
 /// The program's label in the report: a channel that held a message before the crowd came.
@@ -375,7 +465,7 @@ const OURS_NEW: &str = "serverpush nph-longpoll (SSE), channel made by the first
 fn crowds_at(
     (server, pids, port): (&'static str, &[u32], u16),
     n: usize,
-    store: &mut dyn ChannelStore,
+    publish: &mut dyn FnMut(&str, &str),
     tag: &str,
     (ours, floor): (&str, &str),
     floor_target: &str,
@@ -390,9 +480,8 @@ fn crowds_at(
             "/cgi-bin/nph-longpoll/crowd?transport=sse",
             ours,
             n,
-            |i| {
-                store.put("crowd", &format!("c{i}"));
-            },
+            |i| publish("crowd", &format!("c{i}")),
+            Some("/cgi-bin/nph-longpoll/crowd"),
         ),
         crowd(
             (server, OURS_NEW),
@@ -401,9 +490,8 @@ fn crowds_at(
             &format!("/cgi-bin/nph-longpoll/{new_channel}?transport=sse"),
             ours,
             n,
-            |i| {
-                store.put(&new_channel, &format!("c{i}"));
-            },
+            |i| publish(&new_channel, &format!("c{i}")),
+            None,
         ),
         crowd(
             (server, "C floor"),
@@ -413,6 +501,7 @@ fn crowds_at(
             floor,
             n,
             publish_floor,
+            None,
         ),
     ]
 }
@@ -564,9 +653,21 @@ pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
         }
         verdicts.push(v);
     }
+    writeln!(w, "\nA publish over HTTP into the crowd (`POST /cgi-bin/nph-longpoll/crowd`, after the local ones, while the crowd is read): what the site's application waits for, from its request to the answer's head and to the connection's close, and the crowd's delivery of it.\n").unwrap();
+    writeln!(w, "| server | clients | head ms | closed ms | delivery p50 ms | p99 ms |\n|---|---|---|---|---|---|").unwrap();
+    for c in crowds {
+        if let Some(h) = &c.http_publish {
+            writeln!(
+                w,
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                c.server, c.connected, h.head_ms, h.close_ms, h.p50, h.p99
+            )
+            .unwrap();
+        }
+    }
     let hard = output("sh -c 'ulimit -Hn'");
     for c in crowds.iter().filter(|c| c.connected < c.clients) {
-        writeln!(w, "\nUnder {}, {} of {} clients of {} were served: the server ran out of descriptors at this machine's hard limit of {} per process, which a process here cannot raise (it lacks `CAP_SYS_RESOURCE`); `server.max-fds` (lighttpd) or `worker_rlimit_nofile` (nginx) asks for more. Its row compares the {} served; {}.", c.server, c.connected, c.clients, c.program, hard.trim(), c.connected, if c.connect_secs + 1.0 >= CONNECT_WAIT_SECS as f64 { format!("its connect time is the {CONNECT_WAIT_SECS} s the run waits for the others") } else { "its connect time runs until the server turned the others away".to_owned() }).unwrap();
+        writeln!(w, "\nUnder {}, {} of {} clients of {} were served: the server ran out of descriptors at this machine's hard limit of {} per process, which a process here cannot raise (it lacks `CAP_SYS_RESOURCE`); `server.max-fds` (lighttpd) or `worker_rlimit_nofile` (nginx) asks for more. Its row compares the {} served; {}.", c.server, c.connected, c.clients, c.program, hard.trim(), c.connected, if c.connect_secs + 1.0 >= CONNECT_WAIT_SECS as f64 { format!("its connect time is the {CONNECT_WAIT_SECS} s the run waits for the others") } else { "its connect time runs until the server stopped taking connections, and 30 s more".to_owned() }).unwrap();
     }
     writeln!(w, "\nThe first crowd's channel holds a message before the clients connect, as on a site that has published before; the second crowd waits for a channel that its first message makes (a new room, an event's page opened before it starts), and its first message is compared with the first crowd's. The C floor writes no heartbeat, so under Apache and under nginx's fcgiwrap, which notice a departed client only when it writes to it, its processes stay until the run ends them (its \"left\" column); ours leave at their second heartbeat.").unwrap();
     writeln!(w, "\nTargets: delivery p99 within 1.3× of the C floor's and under 1 s, at most 2 GB for the whole server, no process left, a new channel's first message within 1.3× of an existing one's: {}.\n", verdicts.join("; ")).unwrap();

@@ -278,6 +278,7 @@ impl Program for Clock {
             // Not a channel name (those have no `:`): a channel may be called "clock".
             resources: vec!["clock:".to_owned()],
             subscriber: None,
+            ..Presence::default()
         }
     }
 

@@ -219,6 +219,7 @@ mod tests {
                 server: "apache".into(),
                 since_ms: 0,
                 pid: 1,
+                events: Vec::new(),
             }),
         }
     }

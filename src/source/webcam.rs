@@ -326,6 +326,7 @@ impl Program for Webcam {
             transport: "mjpeg",
             resources: vec![format!("camera:{}", plan.camera)],
             subscriber: None,
+            ..Presence::default()
         }
     }
 

@@ -94,6 +94,8 @@ pub enum LongPollPlan {
         delivery: Delivery,
         /// Who subscribes (a token's `sub`, or `REMOTE_USER`), for presence.
         subscriber: Option<String>,
+        /// The channels whose companion publishes this stream's join and leave.
+        events: Vec<Channel>,
     },
     /// A watched file.
     File(file::WatchedFile),
@@ -234,13 +236,23 @@ impl LongPollPlan {
             Some(raw) => cursor::parse(raw, &names)?,
             None => BTreeMap::new(),
         };
-        let start = names
+        let start: Vec<(Channel, Option<Position>)> = names
             .into_iter()
             .map(|c| {
                 let position = since.remove(&c);
                 (c, position)
             })
             .collect();
+        // A long-poll comes and goes with every message: only streams join and leave.
+        let events = match delivery {
+            Delivery::LongPoll { .. } => Vec::new(),
+            _ => start
+                .iter()
+                .map(|(c, _)| c)
+                .filter(|c| crate::rights::has_presence_events(config, c.as_str()))
+                .cloned()
+                .collect(),
+        };
         // Opened last: a request refused for its own faults never costs a Redis connection.
         let store = store::open(config).map_err(|e| store_refusal(&e))?;
         Ok(LongPollPlan::Subscribe {
@@ -248,6 +260,7 @@ impl LongPollPlan {
             start,
             delivery,
             subscriber,
+            events,
         })
     }
 }
@@ -352,12 +365,13 @@ impl Program for LongPoll {
             LongPollPlan::File(file) => Presence {
                 transport: "longpoll",
                 resources: vec![format!("file:{}", file.name)],
-                subscriber: None,
+                ..Presence::default()
             },
             LongPollPlan::Subscribe {
                 start,
                 delivery,
                 subscriber,
+                events,
                 ..
             } => Presence {
                 transport: match delivery {
@@ -369,6 +383,7 @@ impl Program for LongPoll {
                 },
                 resources: start.iter().map(|(c, _)| c.to_string()).collect(),
                 subscriber: subscriber.clone(),
+                events: events.iter().map(|c| c.to_string()).collect(),
             },
         }
     }
@@ -416,8 +431,17 @@ impl Program for LongPoll {
                 store,
                 start,
                 delivery,
+                events,
                 ..
-            } => subscribe::subscribe(store, start, delivery, response, time),
+            } => {
+                // Streams of a channel that announces joins and leaves, and those following its
+                // announcements, publish the leaves ended streams owe.
+                let sweeps = !events.is_empty()
+                    || start.iter().any(|(c, _)| {
+                        crate::rights::presence_base(&response.config, c.as_str()).is_some()
+                    });
+                subscribe::subscribe(store, start, delivery, sweeps, response, time)
+            }
         }
     }
 }

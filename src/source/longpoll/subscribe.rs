@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::cursor::{Cursor, Position};
 use super::{Delivery, READ_LIMIT, json_response, refuse_late};
+use crate::config::Config;
 use crate::head::Head;
 use crate::name::Channel;
 use crate::pacing::{Pacing, Time};
@@ -137,6 +138,7 @@ pub fn subscribe<W: Write, T: Time>(
     mut store: Box<dyn ChannelStore>,
     start: Vec<(Channel, Option<Position>)>,
     delivery: Delivery,
+    sweeps: bool,
     response: &mut Response<W>,
     time: &mut T,
 ) -> io::Result<()> {
@@ -196,7 +198,7 @@ pub fn subscribe<W: Write, T: Time>(
     store
         .watch(&channels, Waiting::Stream)
         .map_err(|e| refuse_late(response, e, time))?;
-    stream(store.as_mut(), cursor, delivery, response, time)
+    stream(store.as_mut(), cursor, delivery, sweeps, response, time)
 }
 
 /// A streamed subscription: messages as they come, heartbeats, a normal end at the lifetime.
@@ -206,6 +208,7 @@ fn stream<W: Write, T: Time>(
     store: &mut dyn ChannelStore,
     cursor: Cursor,
     delivery: Delivery,
+    sweeps: bool,
     response: &mut Response<W>,
     time: &mut T,
 ) -> io::Result<()> {
@@ -232,6 +235,7 @@ fn stream<W: Write, T: Time>(
         max_answer_bytes: config.max_answer_bytes,
         read_next: true,
         notes: Vec::new(),
+        sweeps: sweeps.then(|| config.clone()),
     };
     let boundary = response.boundary.clone();
     let ended = {
@@ -289,9 +293,19 @@ struct Subscription<'s> {
     read_next: bool,
     /// Messages passed over because they cannot be read, for the log.
     notes: Vec<String>,
+    /// With the config, when the stream joined channels that publish joins and leaves: it then
+    /// publishes, at each heartbeat, the leaves that ended streams of this host owe.
+    sweeps: Option<Config>,
 }
 
 impl Source for Subscription<'_> {
+    fn heartbeat(&mut self) {
+        if let Some(config) = &self.sweeps {
+            let notes = crate::program::sweep_leaves(config, self.store);
+            self.notes.extend(notes);
+        }
+    }
+
     fn step<O: Output + ?Sized, T: Time>(
         &mut self,
         out: &mut O,

@@ -140,6 +140,7 @@ impl Program for Mercure {
                 transport: "sse",
                 resources: subscription.presence(),
                 subscriber: None,
+                ..Presence::default()
             },
             _ => Presence::default(),
         }

@@ -131,7 +131,7 @@ impl Subscription {
                     .iter()
                     .map(|c| pending::prepare(root, c))
                     .collect(),
-                Waiting::Once => vec![None],
+                Waiting::Once => self.pending.iter().map(|_| None).collect(),
             };
             watch.add_spool(root, places.iter().all(Option::is_some))?;
             for (channel, place) in self.pending.iter().zip(&places) {
