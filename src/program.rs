@@ -282,27 +282,18 @@ where
                 slot.number
             );
         }
-        let ended = slot.ended.take();
-        if ended.is_some() || (described.is_ok() && !record.events.is_empty()) {
+        if let Some(ended) = slot.ended.take() {
             let config = &response.config;
             let notes = match crate::store::open(config) {
-                Ok(mut store) => {
-                    let mut notes = Vec::new();
-                    if let Some(ended) = ended {
-                        notes.extend(announce(config, store.as_mut(), &ended, "leave"));
-                    }
-                    if described.is_ok() && !record.events.is_empty() {
-                        notes.extend(sweep_leaves(config, store.as_mut()));
-                        notes.extend(announce(config, store.as_mut(), &record, "join"));
-                        joined = Some(record);
-                    }
-                    notes
-                }
-                Err(error) => vec![format!("joins and leaves not published: {error}")],
+                Ok(mut store) => announce(config, store.as_mut(), &ended, "leave"),
+                Err(error) => vec![format!("a leave not published: {error}")],
             };
             for note in notes {
                 let _ = writeln!(log, "{name}: {note}");
             }
+        }
+        if described.is_ok() && !record.events.is_empty() {
+            joined = Some(record);
         }
     }
 
@@ -316,6 +307,26 @@ where
         }
     };
 
+    // Announced once the stream is sure to start; a join that cannot be published owes no
+    // leave.
+    if let Some(record) = joined.take() {
+        let config = &response.config;
+        let notes = match crate::store::open(config) {
+            Ok(mut store) => {
+                let mut notes = sweep_leaves(config, store.as_mut());
+                let failed = announce(config, store.as_mut(), &record, "join");
+                if failed.is_empty() {
+                    joined = Some(record);
+                }
+                notes.extend(failed);
+                notes
+            }
+            Err(error) => vec![format!("a join not published: {error}")],
+        };
+        for note in notes {
+            let _ = writeln!(log, "{name}: {note}");
+        }
+    }
     let result = program.respond(plan, &mut response, time);
     // A stream that ends by itself (its lifetime, a store's failure) says its own leave; one
     // whose client left ends in its signal handler, and the next sweep says it.
@@ -371,11 +382,16 @@ pub fn announce(
         let since =
             chrono::DateTime::from_timestamp_millis(i64::try_from(record.since_ms).unwrap_or(0))
                 .map(crate::store::format_time);
+        // Names go only to those with a right to the channel, as a presence answer's do.
+        let subscriber = record
+            .subscriber
+            .as_ref()
+            .filter(|_| crate::rights::is_private_channel(config, channel));
         let event = serde_json::json!({
             "event": kind,
             "channel": channel,
             "stream": format!("{}-{}", record.since_ms, record.pid),
-            "subscriber": record.subscriber,
+            "subscriber": subscriber,
             "transport": record.transport,
             "since": since,
             "count": count,
@@ -393,11 +409,16 @@ pub fn announce(
     notes
 }
 
-/// Publishes the leaves that ended streams of this host still owe ([`crate::slots::sweep`]);
-/// returns what could not be published, for the log.
+/// Publishes the leaves that ended streams of this host still owe ([`crate::slots::sweep`]),
+/// when no process did in the last heartbeat interval; returns what could not be published,
+/// for the log.
 pub fn sweep_leaves(config: &Config, store: &mut dyn crate::store::ChannelStore) -> Vec<String> {
     let mut owed = Vec::new();
     let mut notes = Vec::new();
+    let interval = std::time::Duration::from_secs(config.heartbeat_secs);
+    if !crate::slots::sweep_due(&config.streams_path(), interval) {
+        return notes;
+    }
     if let Err(error) = crate::slots::sweep(&config.streams_path(), |r| owed.push(r)) {
         notes.push(format!("leaves not swept: {error}"));
     }

@@ -69,6 +69,14 @@ pub fn presence_base<'a>(config: &Config, name: &'a str) -> Option<&'a str> {
     (!base.ends_with(PRESENCE_SUFFIX) && has_presence_events(config, base)).then_some(base)
 }
 
+/// True when `channel` needs a right to follow (`private_channels`).
+pub fn is_private_channel(config: &Config, channel: &str) -> bool {
+    config
+        .private_channels
+        .iter()
+        .any(|p| pattern_matches(p, channel))
+}
+
 /// True when the config has `channel`'s joins and leaves published.
 pub fn has_presence_events(config: &Config, channel: &str) -> bool {
     !channel.ends_with(PRESENCE_SUFFIX)
@@ -371,11 +379,12 @@ impl<'a> Rights<'a> {
 
     /// May the request receive every one of `resources` (channels, `file:NAME`,
     /// `camera:NAME`)? Public ones need nothing.
-    /// A channel's companion (its joins and leaves) asks the channel's own right.
+    /// A channel's companion (its joins and leaves) asks the channel's own right too.
     pub fn check_subscribe<R: AsRef<str>>(&mut self, resources: &[R]) -> Result<(), RequestError> {
         let private: Vec<&str> = resources
             .iter()
-            .map(|r| presence_base(self.config, r.as_ref()).unwrap_or(r.as_ref()))
+            .flat_map(|r| [Some(r.as_ref()), presence_base(self.config, r.as_ref())])
+            .flatten()
             .filter(|r| self.is_private(r))
             .collect();
         if private.is_empty() {

@@ -15,10 +15,12 @@
 //!
 //! A stream whose channels publish joins and leaves (`presence_events`) names them in its
 //! record's `events`. Its leave is published by whoever first finds its slot free with that
-//! record still there: a stream of those channels at its heartbeat or start ([`sweep`]), or the
-//! next stream that takes the slot ([`Slot::ended`]); a stream that ends by itself says so and
+//! record still there: one process of the host once a heartbeat interval ([`sweep_due`],
+//! [`sweep`]: a stream of those channels, or a follower of their announcements), or the next
+//! stream that takes the slot ([`Slot::ended`]); a stream that ends by itself says so and
 //! empties its record ([`Slot::clear`]). A departed client's stream ends in its signal handler,
-//! and a killed one cannot say anything: so a leave comes within a heartbeat of the end.
+//! and a killed one cannot say anything: so a leave comes about a heartbeat after the end, while
+//! someone follows the channel or its announcements.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Read;
@@ -209,6 +211,35 @@ pub fn sweep(dir: &Path, mut leave: impl FnMut(Record)) -> std::io::Result<usize
     Ok(swept)
 }
 
+/// True when a sweep is due on this host: none was in the last `interval`. One process at a
+/// time decides, under the lock of the file `sweep` beside the slots, whose time says when the
+/// last one was; so a crowd's streams, woken together, sweep once, not each.
+pub fn sweep_due(dir: &Path, interval: std::time::Duration) -> bool {
+    let Ok(file) = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(dir.join("sweep"))
+    else {
+        return false;
+    };
+    if file.try_lock().is_err() {
+        return false;
+    }
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let last = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+    // A time in the future (a clock set back) counts as due.
+    let due = last.elapsed().map_or(true, |since| since >= interval) || meta.len() == 0;
+    due && meta.is_file()
+        && file
+            .set_len(1)
+            .and_then(|()| file.set_modified(std::time::SystemTime::now()))
+            .is_ok()
+}
+
 /// A held slot as a reader finds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Live {
@@ -335,6 +366,15 @@ mod tests {
         next[0].clear().unwrap();
         drop(next);
         assert_eq!(sweep(&slots, |r| left.push(r)).unwrap(), 0);
+    }
+
+    #[test]
+    fn one_sweep_an_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(sweep_due(dir.path(), hour));
+        assert!(!sweep_due(dir.path(), hour), "the next waits an hour");
+        assert!(sweep_due(dir.path(), std::time::Duration::ZERO));
     }
 
     #[test]

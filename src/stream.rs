@@ -175,10 +175,6 @@ pub trait Source {
         budget: Duration,
         time: &mut T,
     ) -> io::Result<Flow>;
-
-    /// Called after each heartbeat the engine writes: for what a source does now and then
-    /// rather than per unit (a channel stream publishes the leaves ended streams owe).
-    fn heartbeat(&mut self) {}
 }
 
 /// Runs a stream to its end: the source's units as they come, a heartbeat whenever the stream
@@ -199,7 +195,6 @@ pub fn run<O: Output + ?Sized, S: Source, T: Time>(
             Some(Due::Heartbeat) => {
                 out.heartbeat()?;
                 pacing.wrote(now);
-                source.heartbeat();
                 continue;
             }
             None => {

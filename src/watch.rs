@@ -210,6 +210,8 @@ struct Watched {
     inode: Option<(u64, u64)>,
     /// The name it may be renamed to and stay watched under.
     becomes: Option<PathBuf>,
+    /// True once it was: its watch does not report its own moves.
+    adopted: bool,
 }
 
 /// A directory's device and inode, not through a symlink.
@@ -235,8 +237,12 @@ impl DirWatch {
     /// (whose messages will wake the stream).
     const SPOOL_MADE: WatchFlags = WatchFlags::CREATE;
 
-    /// What a waiting place's watch reports: files renamed into it (once it is the channel's).
-    const BECOMING: WatchFlags = WatchFlags::MOVED_TO;
+    /// What a waiting place's watch reports: files renamed into it (once it is the channel's),
+    /// never through a link. Not its own move, which makes it the channel: a directory moved
+    /// away later is found by [`DirWatch::check_moved`].
+    const BECOMING: WatchFlags = WatchFlags::MOVED_TO
+        .union(WatchFlags::DONT_FOLLOW)
+        .union(WatchFlags::ONLYDIR);
 
     /// A watch on each of the channel directories `dirs`.
     pub fn new<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> io::Result<DirWatch> {
@@ -258,13 +264,11 @@ impl DirWatch {
     }
 
     /// Watches the directory `dir`, which may be renamed to `becomes` and then stays watched
-    /// there ([`DirWatch::adopt`]). False when `dir` is gone (renamed already, say).
-    pub fn add_becoming(&mut self, dir: &Path, becomes: &Path) -> io::Result<bool> {
-        match self.add_with(dir, Self::BECOMING, Some(becomes.to_owned())) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+    /// there ([`DirWatch::adopt`]). False when it cannot be watched (gone, renamed already,
+    /// replaced meanwhile, another user's that this one may not read).
+    pub fn add_becoming(&mut self, dir: &Path, becomes: &Path) -> bool {
+        self.add_with(dir, Self::BECOMING, Some(becomes.to_owned()))
+            .is_ok()
     }
 
     /// Watches the spool directory for channel directories appearing; with `made_only`, for
@@ -288,6 +292,7 @@ impl DirWatch {
         let Some(fd) = &self.fd else {
             return Ok(());
         };
+        let before = inode_of(dir);
         let wd = match inotify::add_watch(fd, dir, flags) {
             Ok(wd) => wd,
             // The kernel's limit of watches reached: look now and then instead, as without an
@@ -300,14 +305,38 @@ impl DirWatch {
         };
         self.dirs.retain(|w| w.wd != wd);
         if flags == Self::CHANNEL || becomes.is_some() {
+            let inode = inode_of(dir);
+            // Replaced while the watch was added: which one is watched is not known.
+            if becomes.is_some() && (inode.is_none() || inode != before) {
+                let _ = inotify::remove_watch(fd, wd);
+                return Err(io::Error::from(io::ErrorKind::NotFound));
+            }
             self.dirs.push(Watched {
                 wd,
                 path: dir.to_owned(),
-                inode: inode_of(dir),
+                inode,
                 becomes,
+                adopted: false,
             });
         }
         Ok(())
+    }
+
+    /// Finds the directories made of a waiting place that are no longer at their name (moved
+    /// away: their watch does not report it) and ends their watch as lost; see
+    /// [`DirWatch::take_lost`]. A look per such directory, for a caller that has been quiet.
+    pub fn check_moved(&mut self) {
+        let Some(fd) = &self.fd else {
+            return;
+        };
+        let (moved, kept): (Vec<Watched>, Vec<Watched>) = std::mem::take(&mut self.dirs)
+            .into_iter()
+            .partition(|w| w.adopted && inode_of(&w.path) != w.inode);
+        self.dirs = kept;
+        for watched in moved {
+            let _ = inotify::remove_watch(fd, watched.wd);
+            self.lost.push(watched.path);
+        }
     }
 
     /// True when `to` is watched: it is a directory added with [`DirWatch::add_becoming`] and
@@ -327,6 +356,7 @@ impl DirWatch {
             Some(watched) => {
                 watched.path = to.to_owned();
                 watched.becomes = None;
+                watched.adopted = true;
                 true
             }
             None => false,

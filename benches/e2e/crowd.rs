@@ -431,29 +431,6 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
     out
 }
 
-/// Publishes into the site's store as its spool's owner, as `serverpush publish` run by root
-/// does, so that the channels it makes are the programs' user's (who publishes over HTTP too),
-/// from a thread of its own (Linux keeps credentials per thread).
-fn owner_publisher(site: &Site) -> impl FnMut(&str, &str) + use<> {
-    let config = serverpush::config::Config::load(Some(&site.config)).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<(String, String, std::sync::mpsc::Sender<()>)>();
-    std::thread::spawn(move || {
-        use serverpush::store::spool::owner::{Use, become_owner};
-        become_owner(&config.spool_dir, Use::Write).unwrap();
-        let mut store = serverpush::store::open(&config).unwrap();
-        for (channel, data, done) in rx {
-            store.put(&channel, &data);
-            let _ = done.send(());
-        }
-    });
-    move |channel: &str, data: &str| {
-        let (done, published) = std::sync::mpsc::channel();
-        tx.send((channel.to_owned(), data.to_owned(), done))
-            .unwrap();
-        published.recv().unwrap();
-    }
-}
-
 /// The program's label in the report: a channel that held a message before the crowd came.
 const OURS: &str = "serverpush nph-longpoll (SSE)";
 /// The program's label for a crowd that waits for a channel its first message makes.

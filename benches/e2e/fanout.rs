@@ -196,13 +196,18 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
         cpu,
     );
     reap(&sys.site.cgi_bin.display().to_string());
-    let fan_new = ours_fanout(
+    // The channels the `_new` rows wait for are made as a site makes them: by a publisher of
+    // the programs' user (over HTTP, or `serverpush publish` as root), who takes the waiting
+    // streams' directory.
+    let mut as_owner = owner_publisher(&sys.site);
+    let mut new_fanout = |port: u16, channel: String| {
+        let path = format!("/cgi-bin/nph-longpoll/{channel}?transport=sse");
+        let publish = |m: &str| as_owner(&channel, m);
+        fanout(port, &path, subscribers, messages, publish, cpu)
+    };
+    let fan_new = new_fanout(
         sys.apache.port,
-        stores.spool.as_mut(),
-        &format!("fan-new-apache-{}", std::process::id()),
-        subscribers,
-        messages,
-        cpu,
+        format!("fan-new-apache-{}", std::process::id()),
     );
     reap(&sys.site.cgi_bin.display().to_string());
     let hub = sys.site.program("nph-mercure");
@@ -244,14 +249,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
     let l = sys.lighttpd.port;
     let fan_l = ours_fanout(l, stores.spool.as_mut(), "fan", subscribers, messages, cpu);
     reap(&sys.site.cgi_bin.display().to_string());
-    let fan_l_new = ours_fanout(
-        l,
-        stores.spool.as_mut(),
-        &format!("fan-new-lighttpd-{}", std::process::id()),
-        subscribers,
-        messages,
-        cpu,
-    );
+    let fan_l_new = new_fanout(l, format!("fan-new-lighttpd-{}", std::process::id()));
     reap(&sys.site.cgi_bin.display().to_string());
     let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages, floor_cpu);
     reap(&sys.site.cgi_bin.display().to_string());

@@ -58,6 +58,29 @@ pub(crate) fn store_of(site: &Site) -> Box<dyn ChannelStore> {
     serverpush::store::open(&config).unwrap()
 }
 
+/// Publishes into the site's store as its spool's owner, as `serverpush publish` run by root
+/// does, so that the channels it makes are the programs' user's (who publishes over HTTP too),
+/// from a thread of its own (Linux keeps credentials per thread).
+pub(crate) fn owner_publisher(site: &Site) -> impl FnMut(&str, &str) + use<> {
+    let config = serverpush::config::Config::load(Some(&site.config)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String, std::sync::mpsc::Sender<()>)>();
+    std::thread::spawn(move || {
+        use serverpush::store::spool::owner::{Use, become_owner};
+        become_owner(&config.spool_dir, Use::Write).unwrap();
+        let mut store = serverpush::store::open(&config).unwrap();
+        for (channel, data, done) in rx {
+            store.put(&channel, &data);
+            let _ = done.send(());
+        }
+    });
+    move |channel: &str, data: &str| {
+        let (done, published) = std::sync::mpsc::channel();
+        tx.send((channel.to_owned(), data.to_owned(), done))
+            .unwrap();
+        published.recv().unwrap();
+    }
+}
+
 /// The channel stores of the spool site and the Redis site, for the scenarios that publish
 /// locally (as `serverpush publish` does).
 pub(crate) struct Stores {

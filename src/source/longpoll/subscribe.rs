@@ -236,6 +236,7 @@ fn stream<W: Write, T: Time>(
         read_next: true,
         notes: Vec::new(),
         sweeps: sweeps.then(|| config.clone()),
+        next_sweep: Duration::ZERO,
     };
     let boundary = response.boundary.clone();
     let ended = {
@@ -293,25 +294,28 @@ struct Subscription<'s> {
     read_next: bool,
     /// Messages passed over because they cannot be read, for the log.
     notes: Vec<String>,
-    /// With the config, when the stream joined channels that publish joins and leaves: it then
-    /// publishes, at each heartbeat, the leaves that ended streams of this host owe.
+    /// With the config, when the stream joined channels that publish joins and leaves (or
+    /// follows their announcements): it then publishes, about once a heartbeat interval, the
+    /// leaves that ended streams of this host owe (one process of the host does, each time).
     sweeps: Option<Config>,
+    /// When it looks next, by the stream's clock.
+    next_sweep: Duration,
 }
 
 impl Source for Subscription<'_> {
-    fn heartbeat(&mut self) {
-        if let Some(config) = &self.sweeps {
-            let notes = crate::program::sweep_leaves(config, self.store);
-            self.notes.extend(notes);
-        }
-    }
-
     fn step<O: Output + ?Sized, T: Time>(
         &mut self,
         out: &mut O,
         budget: Duration,
-        _time: &mut T,
+        time: &mut T,
     ) -> io::Result<Flow> {
+        if let Some(config) = &self.sweeps
+            && time.elapsed() >= self.next_sweep
+        {
+            self.next_sweep = time.elapsed() + Duration::from_secs(config.heartbeat_secs);
+            let notes = crate::program::sweep_leaves(config, self.store);
+            self.notes.extend(notes);
+        }
         if self.read_next {
             let Round {
                 messages,

@@ -11,9 +11,11 @@
 //!
 //! The room is `+pending` (`+` is in no channel's name), made sticky and open to every user
 //! who can reach the spool, like the doorbells' rooms: a waiter may be another user than the
-//! publisher. A publisher takes only a directory its own user made there, and the sticky bit
-//! keeps others from swapping it between that check and the rename; otherwise it makes the
-//! channel's directory as before, and the waiters see it appear in the spool's watch.
+//! publisher. A publisher takes only a directory its own user made there (root included: root
+//! takes only root's), so no other user's directory ever becomes a channel, and a directory's
+//! owner is the only one who could swap it before the rename; otherwise the publisher makes the
+//! channel's directory as before, and the waiters see it appear in the spool's watch. A room
+//! root makes (in a spool that is root's alone) is root's only.
 //!
 //! What a request can make: one empty directory per channel name waited for, and no more than
 //! [`MAX_PENDING`] in all, counted by the room's link count (a filesystem whose directories do
@@ -78,9 +80,15 @@ pub fn prepare(root: &Path, channel: &Channel) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// Makes the room, sticky and open to all (the spool's own mode keeps others out).
+/// Makes the room, sticky and open to all (the spool's own mode keeps others out); root's
+/// room is root's alone, since root takes no other user's waiting directory anyway.
 fn make_room(room: &Path) -> io::Result<()> {
-    match rfs::mkdir(room, Mode::from_raw_mode(0o1777)) {
+    let mode = if rustix::process::geteuid().is_root() {
+        0o755
+    } else {
+        0o1777
+    };
+    match rfs::mkdir(room, Mode::from_raw_mode(mode)) {
         // The umask narrowed the mode: set it through the directory opened without following a
         // link, so a name swapped for one between the calls gets no other file's mode changed.
         Ok(()) => {
@@ -89,7 +97,7 @@ fn make_room(room: &Path) -> io::Result<()> {
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
-            Ok(rfs::fchmod(&dir, Mode::from_raw_mode(0o1777))?)
+            Ok(rfs::fchmod(&dir, Mode::from_raw_mode(mode))?)
         }
         Err(rustix::io::Errno::EXIST) => Ok(()),
         Err(e) => Err(e.into()),
@@ -97,8 +105,7 @@ fn make_room(room: &Path) -> io::Result<()> {
 }
 
 /// Makes the channel's directory in the spool `root` of the waiting place its waiters watch,
-/// when one is there and this process's user made it (root takes any: it could write in any);
-/// true when it did. The channel's `epoch` is written in the place first (`epoch`, made of a
+/// when one is there and this process's user made it; true when it did. The channel's `epoch` is written in the place first (`epoch`, made of a
 /// new file, not renamed in, which the waiters' watches do not report): so nothing the
 /// channel's making does wakes its waiters before its first message. The rename is made between
 /// the two directories opened, the room without following a link, so no name in between can
@@ -124,8 +131,7 @@ pub fn adopt(root: &Path, channel: &Channel, epoch: &str) -> bool {
     let Ok(stat) = rfs::fstat(&place) else {
         return false;
     };
-    let euid = rustix::process::geteuid();
-    if stat.st_uid != euid.as_raw() && !euid.is_root() {
+    if stat.st_uid != rustix::process::geteuid().as_raw() {
         return false;
     }
     // One a failed attempt left is kept: it was never any channel's, and a damaged one is
@@ -147,9 +153,9 @@ pub fn adopt(root: &Path, channel: &Channel, epoch: &str) -> bool {
     rfs::renameat_with(&room, name, &spool, name, RenameFlags::NOREPLACE).is_ok()
 }
 
-/// Removes the waiting directories nobody started waiting in since `cutoff`. A stream still
-/// waiting in one (for longer than the retention time) loses its watch there and goes on with
-/// the spool's.
+/// Removes the waiting directories nobody started waiting in since `cutoff` (with the epoch a
+/// failed making may have left). A stream still waiting in one (for longer than the retention
+/// time) loses its watch there and goes on with the spool's.
 pub fn sweep(root: &Path, cutoff: SystemTime) {
     let Ok(entries) = fs::read_dir(root.join(PENDING_ROOM)) else {
         return;
@@ -159,6 +165,8 @@ pub fn sweep(root: &Path, cutoff: SystemTime) {
             .metadata()
             .is_ok_and(|m| m.is_dir() && m.modified().is_ok_and(|t| t < cutoff));
         if idle {
+            // Not through a link: `remove_file` removes the name itself.
+            let _ = fs::remove_file(entry.path().join("epoch"));
             let _ = fs::remove_dir(entry.path());
         }
     }
@@ -184,7 +192,12 @@ mod tests {
         let mode = fs::metadata(spool.path().join(PENDING_ROOM))
             .unwrap()
             .mode();
-        assert_eq!(mode & 0o7777, 0o1777, "sticky and open to every waiter");
+        let expected = if rustix::process::geteuid().is_root() {
+            0o755
+        } else {
+            0o1777
+        };
+        assert_eq!(mode & 0o7777, expected, "open to every waiter, but root's");
         let ino = fs::metadata(&waiting).unwrap().ino();
         let dir = spool.path().join("room");
         assert!(adopt(spool.path(), &room, "e1"));

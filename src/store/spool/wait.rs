@@ -36,6 +36,32 @@ enum Waiter {
     Inotify(DirWatch),
 }
 
+/// Takes the directories whose watch ended off `watch`: a watched channel's is awaited again
+/// as a channel not made yet (added to `pending`), and then, as for a waiting place's, the
+/// spool's watch reports every directory made or renamed into it. Returns whether a channel's
+/// watch ended, and whether any did.
+fn absorb_lost(
+    watch: &mut DirWatch,
+    watched: &[Channel],
+    pending: &mut Vec<Channel>,
+    root: &Path,
+) -> Result<(bool, bool), StoreError> {
+    let lost = watch.take_lost();
+    let mut channel_lost = false;
+    for dir in &lost {
+        if let Some(channel) = watched.iter().find(|c| root.join(c) == *dir) {
+            channel_lost = true;
+            if !pending.contains(channel) {
+                pending.push(channel.clone());
+            }
+        }
+    }
+    if !lost.is_empty() {
+        watch.add_spool(root, false)?;
+    }
+    Ok((channel_lost, !lost.is_empty()))
+}
+
 /// The channels one subscriber watches and how it waits for them.
 #[derive(Debug)]
 pub(super) struct Subscription {
@@ -52,6 +78,8 @@ pub(super) struct Subscription {
     landed: Option<(Channel, u64)>,
     /// True once [`Subscription::wait`] has been called since the last watch.
     waited: bool,
+    /// True when the last wait timed out: the next looks for watched directories moved away.
+    quiet: bool,
 }
 
 impl Default for Subscription {
@@ -63,6 +91,7 @@ impl Default for Subscription {
             pending: Vec::new(),
             landed: None,
             waited: false,
+            quiet: false,
         }
     }
 }
@@ -125,21 +154,16 @@ impl Subscription {
             // A stream watches a waiting place of each channel it awaits, where one can be
             // made: the channel is made of it, and then only channels made in the spool (by a
             // publisher who could not take the place) are news in the spool's watch.
-            let places: Vec<Option<PathBuf>> = match self.waiting {
-                Waiting::Stream => self
-                    .pending
-                    .iter()
-                    .map(|c| pending::prepare(root, c))
-                    .collect(),
-                Waiting::Once => self.pending.iter().map(|_| None).collect(),
-            };
-            watch.add_spool(root, places.iter().all(Option::is_some))?;
-            for (channel, place) in self.pending.iter().zip(&places) {
-                if let Some(place) = place {
-                    // Gone already: the channel was made of it, and the next wait sees it.
-                    watch.add_becoming(place, &root.join(channel))?;
+            let mut placed = self.waiting == Waiting::Stream;
+            if placed {
+                for channel in &self.pending {
+                    // Not watched (gone: the channel may have been made of it, which the next
+                    // wait's look sees): the spool's watch reports every channel made.
+                    placed &= pending::prepare(root, channel)
+                        .is_some_and(|place| watch.add_becoming(&place, &root.join(channel)));
                 }
             }
+            watch.add_spool(root, placed)?;
         }
         Ok(Waiter::Inotify(watch))
     }
@@ -181,6 +205,17 @@ impl Subscription {
             return Err(StoreError::Failed("wait before watch".into()));
         }
         self.waited = true;
+        // Once in a while (after a quiet wait, a heartbeat's time): a channel directory made of
+        // a waiting place does not report being moved away, so look.
+        if std::mem::take(&mut self.quiet)
+            && let Some(Waiter::Inotify(watch)) = self.waiter.as_mut()
+        {
+            watch.check_moved();
+            if absorb_lost(watch, &self.watched, &mut self.pending, root)?.0 {
+                self.landed = None;
+                return Ok(true);
+            }
+        }
         let deadline = std::time::Instant::now() + timeout;
         loop {
             // A channel created since the last look: wait on it, and have the caller read when
@@ -214,24 +249,13 @@ impl Subscription {
                     // it to be made again, as for a channel not made yet, and have the caller
                     // read now, which tells it what it missed. A waiting place removed (swept):
                     // the spool's watch must report renames again, and that is no news.
-                    let lost = watch.take_lost();
-                    let mut channel_lost = false;
-                    for dir in &lost {
-                        if let Some(channel) = self.watched.iter().find(|c| root.join(c) == *dir) {
-                            channel_lost = true;
-                            if !self.pending.contains(channel) {
-                                self.pending.push(channel.clone());
-                            }
-                        }
-                    }
-                    if !lost.is_empty() {
-                        watch.add_spool(root, false)?;
-                    }
+                    let (channel_lost, any_lost) =
+                        absorb_lost(watch, &self.watched, &mut self.pending, root)?;
                     if channel_lost {
                         self.landed = None;
                         return Ok(true);
                     }
-                    if woke && !lost.is_empty() && !news.get() {
+                    if woke && any_lost && !news.get() {
                         continue;
                     }
                     woke
@@ -239,6 +263,7 @@ impl Subscription {
                 None => return Err(StoreError::Failed("wait before watch".into())),
             };
             if !woke {
+                self.quiet = true;
                 return Ok(false);
             }
             // The channel a message landed in may be one made of its waiting place.
