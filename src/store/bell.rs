@@ -43,7 +43,12 @@ pub const NEW_CHANNELS_ROOM: &str = "+waiting";
 /// doorbell, so that a waiter and a publisher running as different users (the web server's and
 /// an operator's) still hear each other; the spool directory's own mode keeps others out.
 pub fn make_room(room: &Path) -> io::Result<()> {
-    match rfs::mkdir(room, Mode::from_raw_mode(0o777)) {
+    make_room_with(room, 0o777)
+}
+
+/// Makes the directory `room` with exactly `mode` (the umask left out) when missing.
+pub fn make_room_with(room: &Path, mode: u32) -> io::Result<()> {
+    match rfs::mkdir(room, Mode::from_raw_mode(mode)) {
         // The process's umask narrowed the mode at creation. The mode is set through the
         // directory opened without following a symlink: a name swapped for a link between the
         // two calls must not get another file's mode changed.
@@ -53,7 +58,7 @@ pub fn make_room(room: &Path) -> io::Result<()> {
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
-            Ok(rfs::fchmod(&dir, Mode::from_raw_mode(0o777))?)
+            Ok(rfs::fchmod(&dir, Mode::from_raw_mode(mode))?)
         }
         Err(Errno::EXIST) => Ok(()),
         Err(e) => Err(e.into()),

@@ -88,28 +88,16 @@ fn make_room(room: &Path) -> io::Result<()> {
     } else {
         0o1777
     };
-    match rfs::mkdir(room, Mode::from_raw_mode(mode)) {
-        // The umask narrowed the mode: set it through the directory opened without following a
-        // link, so a name swapped for one between the calls gets no other file's mode changed.
-        Ok(()) => {
-            let dir = rfs::open(
-                room,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            Ok(rfs::fchmod(&dir, Mode::from_raw_mode(mode))?)
-        }
-        Err(rustix::io::Errno::EXIST) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    super::super::bell::make_room_with(room, mode)
 }
 
 /// Makes the channel's directory in the spool `root` of the waiting place its waiters watch,
-/// when one is there and this process's user made it; true when it did. The channel's `epoch` is written in the place first (`epoch`, made of a
-/// new file, not renamed in, which the waiters' watches do not report): so nothing the
-/// channel's making does wakes its waiters before its first message. The rename is made between
-/// the two directories opened, the room without following a link, so no name in between can
-/// send it elsewhere, and it never replaces a directory made meanwhile (`RENAME_NOREPLACE`).
+/// when one is there and this process's user made it; true when it did. The channel's `epoch`
+/// is written in the place first (a new file, not one renamed in, which the waiters' watches do
+/// not report), so nothing the channel's making does wakes its waiters before its first
+/// message. The rename is made between the two directories opened, the room without following
+/// a link, so no name in between can send it elsewhere, and it never replaces a directory made
+/// meanwhile (`RENAME_NOREPLACE`).
 pub fn adopt(root: &Path, channel: &Channel, epoch: &str) -> bool {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     // The spool's own path is the config's; what is in it is its user's.
