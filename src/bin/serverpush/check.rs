@@ -377,7 +377,13 @@ fn check_spool(report: &mut Report, spool: &Path, account: &Account, config_path
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_dir())
+        // The spool's rooms (`+waiting`, `+pending`) are no channels: nothing is published there.
+        let channel = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| serverpush::name::Channel::parse(n).is_ok());
+        if channel
+            && entry.file_type().is_ok_and(|t| t.is_dir())
             && let Err(why) = account.may(&path, Access::WRITE_SEARCH)
         {
             report.add(
