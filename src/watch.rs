@@ -272,7 +272,7 @@ impl DirWatch {
     }
 
     /// Watches the spool directory for channel directories appearing; with `made_only`, for
-    /// those made in it, not renamed into it (see [`DirWatch::SPOOL_MADE`]). Watching it again
+    /// those made in it, not renamed into it (the waiting places are). Watching it again
     /// replaces what is watched for.
     pub fn add_spool(&mut self, dir: &Path, made_only: bool) -> io::Result<()> {
         let flags = if made_only {

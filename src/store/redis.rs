@@ -62,6 +62,10 @@ impl RedisSettings {
 
 /// Allocates the id, appends, trims, and remembers the idempotency key, atomically.
 ///
+/// A channel's first message is added before its epoch's entry in the resets stream: Redis
+/// (before 7.2) answers a waiter blocked on several streams with the one that woke it first, so
+/// waiters get the message itself, not the reset alone and a read more each.
+///
 /// KEYS: stream, meta hash, idempotency key (the meta hash again when there is none), resets.
 /// ARGV: a new epoch (used if the channel has none), type, data, messages kept, maximum age in
 /// ms, idempotency time in ms, "1" when a key is given.
@@ -74,10 +78,9 @@ if ARGV[7] == '1' then
     return {tonumber(prior), redis.call('HGET', meta, 'epoch') or '', 1}
   end
 end
-if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
+local made = redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1
+if made then
   redis.call('DEL', stream)
-  local reset = redis.call('XADD', KEYS[4], 'MAXLEN', '1', '*', 'e', ARGV[1])
-  redis.call('HSET', meta, 'r', reset)
 end
 local id = redis.call('HINCRBY', meta, 'last', 1)
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -85,6 +88,10 @@ local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local newest = id .. '-0'
 redis.call('XADD', stream, newest, 'ms', ms, 'type', ARGV[2], 'data', ARGV[3], 'e', epoch)
+if made then
+  local reset = redis.call('XADD', KEYS[4], 'MAXLEN', '1', '*', 'e', ARGV[1])
+  redis.call('HSET', meta, 'r', reset)
+end
 redis.call('XTRIM', stream, 'MAXLEN', '=', ARGV[4])
 local cutoff = ms - tonumber(ARGV[5])
 local full = true
