@@ -316,13 +316,22 @@ where
                 let mut notes = sweep_leaves(config, store.as_mut());
                 let failed = announce(config, store.as_mut(), &record, "join");
                 if failed.is_empty() {
-                    joined = Some(record);
+                    joined = Some(record.clone());
                 }
                 notes.extend(failed);
                 notes
             }
             Err(error) => vec![format!("a join not published: {error}")],
         };
+        // Not announced: the record owes no leave either.
+        if joined.is_none()
+            && let Some(slot) = &_slot
+        {
+            let _ = slot.describe(&crate::slots::Record {
+                events: Vec::new(),
+                ..record
+            });
+        }
         for note in notes {
             let _ = writeln!(log, "{name}: {note}");
         }
