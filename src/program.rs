@@ -284,11 +284,7 @@ where
         }
         if let Some(ended) = slot.ended.take() {
             let config = &response.config;
-            let notes = match crate::store::open(config) {
-                Ok(mut store) => announce(config, store.as_mut(), &ended, "leave"),
-                Err(error) => vec![format!("a leave not published: {error}")],
-            };
-            for note in notes {
+            for note in with_store(config, |store| announce(config, store, &ended, "leave")) {
                 let _ = writeln!(log, "{name}: {note}");
             }
         }
@@ -311,18 +307,17 @@ where
     // leave.
     if let Some(record) = joined.take() {
         let config = &response.config;
-        let notes = match crate::store::open(config) {
-            Ok(mut store) => {
-                let mut notes = sweep_leaves(config, store.as_mut());
-                let failed = announce(config, store.as_mut(), &record, "join");
-                if failed.is_empty() {
-                    joined = Some(record.clone());
-                }
-                notes.extend(failed);
-                notes
-            }
-            Err(error) => vec![format!("a join not published: {error}")],
-        };
+        let mut announced = false;
+        let notes = with_store(config, |store| {
+            let mut notes = sweep_leaves(config, store);
+            let failed = announce(config, store, &record, "join");
+            announced = failed.is_empty();
+            notes.extend(failed);
+            notes
+        });
+        if announced {
+            joined = Some(record.clone());
+        }
         // Not announced: the record owes no leave either.
         if joined.is_none()
             && let Some(slot) = &_slot
@@ -343,13 +338,8 @@ where
         && slot.clear().is_ok()
     {
         let config = &response.config;
-        match crate::store::open(config) {
-            Ok(mut store) => {
-                let notes = announce(config, store.as_mut(), record, "leave");
-                response.notes.extend(notes);
-            }
-            Err(error) => response.notes.push(format!("leave not published: {error}")),
-        }
+        let notes = with_store(config, |store| announce(config, store, record, "leave"));
+        response.notes.extend(notes);
     }
     for note in response.notes.drain(..) {
         let _ = writeln!(log, "{name}: {note}");
@@ -361,6 +351,18 @@ where
             let _ = writeln!(log, "{name}: response ended: {error}");
             Exit::Failed
         }
+    }
+}
+
+/// What `announcing` says of its work on the config's store, opened for it (the program's own
+/// is inside its plan), or why the store could not be opened: lines for the log.
+fn with_store(
+    config: &Config,
+    announcing: impl FnOnce(&mut dyn crate::store::ChannelStore) -> Vec<String>,
+) -> Vec<String> {
+    match crate::store::open(config) {
+        Ok(mut store) => announcing(store.as_mut()),
+        Err(error) => vec![format!("joins and leaves not published: {error}")],
     }
 }
 

@@ -201,11 +201,15 @@ impl SpoolStore {
     /// place its streams watch, if there is one (see [`pending`], with `epoch` in it), or is
     /// one name in the spool, made with `mkdir` (which never follows a symlink); it is then
     /// checked to be a directory.
-    pub fn ensure_channel(&self, channel: &Channel, epoch: &str) -> io::Result<(PathBuf, bool)> {
+    pub fn ensure_channel(
+        &self,
+        channel: &Channel,
+        epoch: impl FnOnce() -> String,
+    ) -> io::Result<(PathBuf, bool)> {
         let dir = self.channel_dir(channel);
         let missing =
             fs::symlink_metadata(&dir).is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
-        let mut made = missing && pending::adopt(&self.root, channel, epoch);
+        let mut made = missing && pending::adopt(&self.root, channel, &epoch());
         if missing && !made {
             match fs::create_dir(&dir) {
                 Ok(()) => made = true,

@@ -262,7 +262,7 @@ impl SpoolStore {
         channel: &Channel,
         message: &NewMessage<'_>,
     ) -> Result<Published, StoreError> {
-        let (dir, made) = self.ensure_channel(channel, &new_epoch())?;
+        let (dir, made) = self.ensure_channel(channel, new_epoch)?;
         let lock = Self::open_lock(&dir)?;
         lock.lock()?;
         // Under the lock: no other publisher of this channel runs until it is dropped.
