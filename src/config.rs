@@ -127,6 +127,10 @@ pub struct Config {
     pub files: BTreeMap<String, PathBuf>,
     /// True when the Mercure hub serves subscribers without a token (public updates only).
     pub mercure_anonymous: bool,
+    /// True when the Mercure hub publishes its subscriptions (private updates on
+    /// `/.well-known/mercure/subscriptions/{topic}/{subscriber}`) and answers its
+    /// subscriptions API, as the protocol's active-subscriptions feature says.
+    pub mercure_subscriptions: bool,
     /// Origins (`https://app.example.com`) whose pages may use the Mercure hub from another
     /// origin, with credentials; `*` lets any other page subscribe, without them.
     pub cors_origins: Vec<String>,
@@ -186,6 +190,7 @@ impl Default for Config {
             max_answer_bytes: 1 << 20,
             files: BTreeMap::new(),
             mercure_anonymous: false,
+            mercure_subscriptions: false,
             cors_origins: Vec::new(),
             metrics_token: None,
             metrics_users: Vec::new(),

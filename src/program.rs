@@ -77,8 +77,12 @@ pub struct Presence {
     pub resources: Vec<String>,
     /// Who, when the program knows better than `REMOTE_USER` (a token's subject).
     pub subscriber: Option<String>,
-    /// The channels whose companion publishes this stream's join and leave (`presence_events`).
+    /// The channels whose companion publishes this stream's join and leave (`presence_events`),
+    /// and `mercure:SELECTOR` for the Mercure subscriptions whose start and end are published
+    /// (`mercure_subscriptions`).
     pub events: Vec<String>,
+    /// A Mercure subscriber's id and its token's payload.
+    pub mercure: Option<(String, Option<serde_json::Value>)>,
 }
 
 /// The output side of one response, with what a program needs to frame it.
@@ -272,6 +276,8 @@ where
             since_ms: u64::try_from(time.wall().timestamp_millis()).unwrap_or(0),
             pid: std::process::id(),
             events: presence.events,
+            mercure_id: presence.mercure.as_ref().map(|(id, _)| id.clone()),
+            mercure_payload: presence.mercure.and_then(|(_, payload)| payload),
         };
         // Presence is a report, not a duty: a stream whose record cannot be written serves on.
         let described = slot.describe(&record);
@@ -375,9 +381,21 @@ pub fn announce(
     record: &crate::slots::Record,
     kind: &str,
 ) -> Vec<String> {
-    let live = crate::slots::live(&config.streams_path()).unwrap_or_default();
+    // Read once, and only for a channel's count (a Mercure subscription's change has none).
+    let mut live = None;
     let mut notes = Vec::new();
     for channel in &record.events {
+        if let Some(selector) =
+            channel.strip_prefix(crate::source::mercure::subscriptions::EVENT_PREFIX)
+        {
+            let active = kind == "join";
+            if let Err(error) = crate::source::mercure::subscriptions::publish_change(
+                store, record, selector, active,
+            ) {
+                notes.push(format!("subscription of {selector} not published: {error}"));
+            }
+            continue;
+        }
         let companion = format!("{channel}{}", crate::rights::PRESENCE_SUFFIX);
         let Ok(companion) = crate::name::Channel::parse(&companion) else {
             notes.push(format!(
@@ -386,6 +404,7 @@ pub fn announce(
             continue;
         };
         let count = live
+            .get_or_insert_with(|| crate::slots::live(&config.streams_path()).unwrap_or_default())
             .iter()
             .filter_map(|l| l.record.as_ref())
             .filter(|r| r.resources.iter().any(|c| c == channel))

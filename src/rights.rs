@@ -180,7 +180,7 @@ fn unauthorized(reason: &str) -> RequestError {
         .with_header(WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
 }
 
-fn needs_token(reason: &str) -> RequestError {
+pub(crate) fn needs_token(reason: &str) -> RequestError {
     RequestError::new(StatusCode::UNAUTHORIZED, reason)
         .with_header(WWW_AUTHENTICATE, "Bearer realm=\"serverpush\"")
 }

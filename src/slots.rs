@@ -66,6 +66,12 @@ pub struct Record {
     /// The channels whose companion was told of its start, and is owed its end.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
+    /// A Mercure subscriber's id (`urn:uuid:…`), which its subscription updates name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mercure_id: Option<String>,
+    /// The Mercure token's `mercure.payload`, which they repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mercure_payload: Option<serde_json::Value>,
 }
 
 impl Slot {
@@ -314,7 +320,7 @@ mod tests {
             server: "apache".into(),
             since_ms: 1,
             pid: 7,
-            events: Vec::new(),
+            ..Record::default()
         };
         first.describe(&record).unwrap();
         let second = take(&slots, 4).unwrap();

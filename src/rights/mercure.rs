@@ -30,6 +30,9 @@ struct MercureClaim {
     publish: Vec<String>,
     #[serde(default)]
     subscribe: Vec<String>,
+    /// What the application says of the subscriber, repeated in its subscription's updates.
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
 }
 
 /// What a verified Mercure token grants: topic selectors, unparsed (the hub's front parses
@@ -45,6 +48,8 @@ pub struct MercureGrant {
     /// Who holds it: its `sub`, or the token's digest. A publisher's own update ids are
     /// scoped to it, as idempotency keys are.
     pub holder: String,
+    /// The token's `mercure.payload`, for the subscriptions API.
+    pub payload: Option<serde_json::Value>,
 }
 
 impl Rights<'_> {
@@ -103,6 +108,7 @@ impl Rights<'_> {
                 .filter(|e| e.is_finite() && *e >= 0.0)
                 .map(|e| e as u64),
             holder,
+            payload: claims.mercure.payload,
         };
         Ok(Some((grant, source)))
     }

@@ -87,6 +87,16 @@ pub fn channel_presence(live: &[Live], channel: &str, names: bool) -> Value {
     json!({ "channel": channel, "count": serving.len(), "subscribers": named })
 }
 
+/// The records of the streams live now: this host's slots'.
+pub fn live_records(
+    config: &Config,
+    _store: &mut dyn ChannelStore,
+) -> Result<Vec<crate::slots::Record>, StoreError> {
+    let live = crate::slots::live(&config.streams_path())
+        .map_err(|e| StoreError::Failed(format!("the stream slots: {e}")))?;
+    Ok(live.into_iter().filter_map(|l| l.record).collect())
+}
+
 /// A label value as Prometheus's text format wants it.
 fn label(value: &str) -> String {
     value
@@ -219,7 +229,7 @@ mod tests {
                 server: "apache".into(),
                 since_ms: 0,
                 pid: 1,
-                events: Vec::new(),
+                ..Record::default()
             }),
         }
     }

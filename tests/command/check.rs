@@ -507,7 +507,7 @@ fn check_finds_nginx_misconfigurations() {
         let snippet = layout.dir.path().join("nginx/snippets/serverpush.conf");
         Layout::edit(&layout.nginx_fastcgi_snippet(), |t| t.replace(from, to));
         let output = layout.check(50);
-        for location in ["location ~", "location = /.well-known/mercure"] {
+        for location in ["location ~ ^/cgi-bin", "location ~ ^/\\.well-known/mercure"] {
             let place = format!("{}:{}", snippet.display(), line_of(&snippet, location));
             match level {
                 Level::Error => finds(&output, &place, words),

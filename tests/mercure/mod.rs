@@ -4,6 +4,7 @@
 
 mod browser;
 pub mod served;
+mod subscriptions;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,10 +12,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::harness::{Cgi, CgiRequest, split_head};
+pub use crate::harness::{Cgi, CgiRequest, split_head};
 use crate::util::bin;
 
-const T: Duration = Duration::from_secs(20);
+pub const T: Duration = Duration::from_secs(20);
 pub const SECRET: &str = "a-mercure-hub-secret-of-more-than-32-bytes";
 
 /// A token signed with [`SECRET`] carrying `claims`.
@@ -37,7 +38,7 @@ pub fn subscriber(selectors: &[&str]) -> String {
     jwt(json!({ "mercure": { "subscribe": selectors } }))
 }
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -191,7 +192,7 @@ fn status_of(head: &str) -> u16 {
         .unwrap_or(0)
 }
 
-fn bearer(token: &str) -> (&'static str, String) {
+pub fn bearer(token: &str) -> (&'static str, String) {
     ("HTTP_AUTHORIZATION", format!("Bearer {token}"))
 }
 

@@ -261,3 +261,70 @@ fn the_hub_over_http2_and_http11() {
         hub_over(&nginx, protocol, 10 + n);
     }
 }
+
+/// The active subscriptions through `server`: a watcher sees a page's subscription start and,
+/// once the page goes, end; the API lists it by its encoded topic and subscriber in between.
+fn subscriptions_through(server: &Server) {
+    const WATCH: &str =
+        "topic=%2F.well-known%2Fmercure%2Fsubscriptions%7B%2Ftopic%7D%7B%2Fsubscriber%7D";
+    let watching = subscriber(&["/.well-known/mercure/subscriptions{/topic}{/subscriber}"]);
+    let auth = format!("Authorization: Bearer {watching}");
+    let mut watcher = subscribe(server.port, WATCH, &[&auth]);
+    watcher.read_until_count(b"retry: ", 1, T);
+    let mut page = subscribe(server.port, BOOKS, &[]);
+    let started = read(&mut watcher, 1);
+    let change: serde_json::Value = serde_json::from_str(&started[0].data).unwrap();
+    assert_eq!(change["active"], true, "{}", server.name);
+    let id = change["subscriber"].as_str().unwrap().to_owned();
+    let get = |path: &str| {
+        let mut r = request(
+            server.port,
+            "GET",
+            path,
+            "HTTP/1.1",
+            &[&auth, "Connection: close"],
+        );
+        r.read_complete(T);
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        (
+            r.status(),
+            serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(),
+        )
+    };
+    let to_books =
+        "/.well-known/mercure/subscriptions/https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D";
+    let (status, listed) = get(to_books);
+    assert_eq!(status, 200, "{}: {listed}", server.name);
+    assert_eq!(
+        listed["subscriptions"][0]["subscriber"],
+        id.as_str(),
+        "{}: {listed}",
+        server.name
+    );
+    let (status, one) = get(&format!("{to_books}/{}", id.replace(':', "%3A")));
+    assert_eq!(
+        (status, &one["topic"]),
+        (200, &serde_json::json!("https://example.com/books/{id}")),
+        "{}",
+        server.name
+    );
+    page.close();
+    let ended = read(&mut watcher, 2);
+    let change: serde_json::Value = serde_json::from_str(&ended[1].data).unwrap();
+    assert_eq!(
+        (change["active"].clone(), change["subscriber"].clone()),
+        (serde_json::json!(false), serde_json::json!(id)),
+        "{}",
+        server.name
+    );
+    watcher.close();
+}
+
+#[test]
+fn subscriptions_are_told_and_listed_through_apache_lighttpd_and_nginx() {
+    // A site each: a watcher's own end, swept later, would reach the next server's watcher.
+    for start in [Server::apache, Server::lighttpd, Server::nginx] {
+        let site = site("mercure_subscriptions = true");
+        subscriptions_through(&start(&site));
+    }
+}

@@ -383,6 +383,7 @@ impl Program for LongPoll {
                 },
                 resources: start.iter().map(|(c, _)| c.to_string()).collect(),
                 subscriber: subscriber.clone(),
+                mercure: None,
                 events: events.iter().map(|c| c.to_string()).collect(),
             },
         }

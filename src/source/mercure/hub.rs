@@ -23,13 +23,13 @@ use http::header::CONTENT_TYPE;
 
 use super::selector::Selector;
 use super::update::{Update, own_id, parse_minted, sendable};
-use super::{Cors, MAX_TOPICS, last_event_id_header};
+use super::{Cors, MAX_TOPICS, last_event_id_header, subscriptions};
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::head::Head;
 use crate::name::Channel;
 use crate::pacing::{Pacing, Time};
-use crate::program::Response;
+use crate::program::{Presence, Response};
 use crate::rights::Rights;
 use crate::source::longpoll::{READ_LIMIT, refuse_late, store_refusal};
 use crate::store::{self, ChannelStore, StoreError, Waiting};
@@ -54,23 +54,48 @@ pub struct Subscription {
     /// When the token expires (seconds since 1970).
     expires: Option<u64>,
     cors: Cors,
+    /// Its subscriber's id and its token's payload, with the site's config, when its start and
+    /// end are published (`mercure_subscriptions`).
+    announced: Option<Announced>,
+}
+
+/// What a subscription whose start and end are published needs.
+struct Announced {
+    id: String,
+    payload: Option<serde_json::Value>,
+    config: Config,
 }
 
 impl Subscription {
-    /// The request's selectors as written, for presence (`mercure:SELECTOR`): as many as fit in
-    /// half a slot's record, so that the record always fits.
-    pub fn presence(&self) -> Vec<String> {
-        let room = usize::try_from(crate::slots::MAX_RECORD_BYTES / 2).unwrap_or(usize::MAX);
+    /// What the stream serves, for presence: the request's selectors as written
+    /// (`mercure:SELECTOR`), as many as fit in a third of a slot's record, so that the record
+    /// always fits; with `mercure_subscriptions`, the same as the events its start and end owe.
+    pub fn presence(&self) -> Presence {
+        let room = usize::try_from(crate::slots::MAX_RECORD_BYTES / 3).unwrap_or(usize::MAX);
         let mut used = 0;
-        self.selectors
+        let resources: Vec<String> = self
+            .selectors
             .iter()
-            .map(|s| format!("mercure:{}", s.text()))
+            .map(|s| format!("{}{}", subscriptions::EVENT_PREFIX, s.text()))
             .take_while(|r| {
                 // Room for its quotes and escapes too.
                 used += 2 * r.len() + 3;
                 used <= room
             })
-            .collect()
+            .collect();
+        Presence {
+            transport: "sse",
+            events: match &self.announced {
+                Some(_) => resources.clone(),
+                None => Vec::new(),
+            },
+            resources,
+            subscriber: None,
+            mercure: self
+                .announced
+                .as_ref()
+                .map(|a| (a.id.clone(), a.payload.clone())),
+        }
     }
 }
 
@@ -111,7 +136,7 @@ impl Subscription {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| RequestError::bad_request(format!("a topic selector: {e}")))?;
         let grant = Rights::new(request, config).mercure_subscriber()?;
-        let (private, expires) = match grant {
+        let (private, expires, payload) = match grant {
             // A selector of the token's that does not parse grants nothing.
             Some(grant) => (
                 grant
@@ -120,8 +145,9 @@ impl Subscription {
                     .filter_map(|s| Selector::parse(s).ok())
                     .collect(),
                 grant.expires,
+                grant.payload,
             ),
-            None => (Vec::new(), None),
+            None => (Vec::new(), None, None),
         };
         // The header (what `EventSource` sends on reconnection) wins over the query parameter.
         let last_event_id = match request.header_str("last-event-id")? {
@@ -146,6 +172,11 @@ impl Subscription {
             last_event_id: last_event_id.map(str::to_owned),
             expires,
             cors,
+            announced: config.mercure_subscriptions.then(|| Announced {
+                id: subscriptions::new_subscriber_id(),
+                payload,
+                config: config.clone(),
+            }),
         })
     }
 
@@ -200,10 +231,15 @@ impl Subscription {
             private: &self.private,
             max_answer_bytes,
             read_next: true,
+            sweeps: self.announced.as_ref().map(|a| &a.config),
+            next_sweep: Duration::ZERO,
+            notes: Vec::new(),
         };
         let mut writer = SseWriter::new(&mut response.out);
         writer.start(Some(retry))?;
-        stream::run(&mut Writer::Sse(writer), &mut source, &mut pacing, time)
+        let result = stream::run(&mut Writer::Sse(writer), &mut source, &mut pacing, time);
+        response.notes.append(&mut source.notes);
+        result
     }
 }
 
@@ -291,6 +327,14 @@ struct HubStream<'s> {
     private: &'s [Selector],
     max_answer_bytes: usize,
     read_next: bool,
+    /// With the config, when subscriptions are published: the stream then publishes, about once
+    /// a heartbeat interval, the ends that killed streams of this host owe (one process of the
+    /// host does, each time).
+    sweeps: Option<&'s Config>,
+    /// When it looks next, by the stream's clock.
+    next_sweep: Duration,
+    /// What the sweeps could not publish, for the log.
+    notes: Vec<String>,
 }
 
 impl HubStream<'_> {
@@ -309,8 +353,15 @@ impl Source for HubStream<'_> {
         &mut self,
         out: &mut O,
         budget: Duration,
-        _time: &mut T,
+        time: &mut T,
     ) -> io::Result<Flow> {
+        if let Some(config) = self.sweeps
+            && time.elapsed() >= self.next_sweep
+        {
+            self.next_sweep = time.elapsed() + Duration::from_secs(config.heartbeat_secs);
+            let notes = crate::program::sweep_leaves(config, self.store);
+            self.notes.extend(notes);
+        }
         if self.read_next {
             let batch = match self.store.read_within(
                 &self.hub,

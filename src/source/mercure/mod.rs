@@ -9,6 +9,8 @@
 //! - `GET ?topic=SELECTOR` (repeated) streams the matching updates as `text/event-stream`,
 //!   resuming after `Last-Event-ID` (or `lastEventID`; `earliest` for all history) ([`hub`]).
 //! - `OPTIONS` answers CORS preflights for `cors_origins`.
+//! - With `mercure_subscriptions`, subscriptions are published as they start and end, and
+//!   `GET /subscriptions[/{topic}[/{subscriber}]]` lists them ([`subscriptions`]).
 //!
 //! Every update goes to one ordered log, the store channel
 //! [`Channel::mercure_hub`](crate::name::Channel::mercure_hub), as the reference hub keeps one
@@ -21,6 +23,7 @@
 pub mod hub;
 pub mod publish;
 pub mod selector;
+pub mod subscriptions;
 pub mod update;
 
 use std::io::{self, Read, Write};
@@ -55,6 +58,13 @@ pub enum MercurePlan {
     },
     /// A subscription.
     Subscribe(hub::Subscription),
+    /// The subscriptions API's answer (JSON-LD).
+    Subscriptions {
+        /// The answer's body.
+        body: String,
+        /// The answer's CORS headers.
+        cors: Cors,
+    },
 }
 
 /// The CORS headers an answer gets: the request's origin with credentials when `cors_origins`
@@ -136,12 +146,7 @@ impl Program for Mercure {
 
     fn presence(&self, plan: &MercurePlan) -> Presence {
         match plan {
-            MercurePlan::Subscribe(subscription) => Presence {
-                transport: "sse",
-                resources: subscription.presence(),
-                subscriber: None,
-                ..Presence::default()
-            },
+            MercurePlan::Subscribe(subscription) => subscription.presence(),
             _ => Presence::default(),
         }
     }
@@ -159,6 +164,9 @@ impl Program for Mercure {
         if request.method == Method::POST {
             let id = publish::publish(request, config, body)?;
             return Ok(MercurePlan::Published { id, cors });
+        }
+        if let Some(path) = &request.path_info {
+            return subscriptions_api(request, config, path, cors);
         }
         hub::Subscription::from_request(request, config, cors).map(MercurePlan::Subscribe)
     }
@@ -180,6 +188,45 @@ impl Program for Mercure {
                 response.write_whole(cors.apply(head)?, id.as_bytes(), time)
             }
             MercurePlan::Subscribe(subscription) => subscription.respond(response, time),
+            MercurePlan::Subscriptions { body, cors } => {
+                let head = Head::new(StatusCode::OK)
+                    .header_static(CONTENT_TYPE, "application/ld+json")
+                    .header_static(http::header::CACHE_CONTROL, "no-store");
+                response.write_whole(cors.apply(head)?, body.as_bytes(), time)
+            }
         }
     }
+}
+
+/// A `GET` below the hub's address: the subscriptions API when the site turned it on, 404
+/// otherwise.
+fn subscriptions_api(
+    request: &Request,
+    config: &Config,
+    path: &str,
+    cors: Cors,
+) -> Result<MercurePlan, RequestError> {
+    let not_found = || RequestError::new(StatusCode::NOT_FOUND, "no such resource on this hub");
+    let asked = subscriptions::Asked::of(path)
+        .filter(|_| config.mercure_subscriptions)
+        .ok_or_else(not_found)?;
+    let refusal = |e: crate::store::StoreError| {
+        crate::source::longpoll::store_refusal(&e).with_detail(e.to_string())
+    };
+    let mut store = crate::store::open(config).map_err(refusal)?;
+    let records = crate::source::presence::live_records(config, store.as_mut()).map_err(refusal)?;
+    let asked = asked.resolved(&records);
+    subscriptions::authorize(request, config, &asked)?;
+    let (last, epoch) = store
+        .head(&crate::name::Channel::mercure_hub())
+        .map_err(refusal)?;
+    let last_event_id = match epoch {
+        Some(epoch) if last > 0 => update::minted(&epoch, last),
+        _ => "earliest".to_owned(),
+    };
+    let answer = subscriptions::answer(&asked, &records, &last_event_id).ok_or_else(not_found)?;
+    Ok(MercurePlan::Subscriptions {
+        body: answer.to_string(),
+        cors,
+    })
 }

@@ -81,6 +81,17 @@ pub fn publish(
             format!("the token does not grant publishing to {}", quoted(topic)),
         ));
     }
+    // Who subscribes is the hub's to say: a token granted `*` could otherwise forge it.
+    if let Some(topic) = update
+        .topics
+        .iter()
+        .find(|t| super::subscriptions::is_reserved(t))
+    {
+        return Err(RequestError::new(
+            StatusCode::FORBIDDEN,
+            format!("only the hub publishes on {}", quoted(topic)),
+        ));
+    }
     let text = update.encode();
     // A publisher's own id names one update: a publisher that repeats one (a retry of a publish
     // that was stored, as a job queue makes) is answered as the first time and stores nothing,
