@@ -58,6 +58,12 @@ impl Channel {
     pub fn mercure_hub() -> Channel {
         Channel("+mercure".to_owned())
     }
+
+    /// Where a store that serves several hosts keeps their live streams (presence), a name no
+    /// request can give either.
+    pub fn presence_streams() -> Channel {
+        Channel("+presence".to_owned())
+    }
 }
 
 impl std::str::FromStr for Channel {

@@ -160,6 +160,8 @@ pub struct Invocation {
     pub config_path: Option<PathBuf>,
     /// The server that started it, from `SERVER_SOFTWARE`.
     pub server: Server,
+    /// What publishes a stream's joins and leaves.
+    pub announce: Announcer,
 }
 
 /// Runs `program` for one request read from `vars` and `body`, writing to `out` and logging to
@@ -264,10 +266,13 @@ where
     } else {
         None
     };
-    let mut joined = None;
+    let announce = invocation.announce;
+    // The record whose end is owed: leaves, or its removal from a store several hosts share.
+    let mut owed = None;
     if let Some(slot) = &mut _slot {
         let presence = program.presence(&plan);
-        let record = crate::slots::Record {
+        let config = &response.config;
+        let mut record = crate::slots::Record {
             program: name.to_owned(),
             transport: presence.transport.to_owned(),
             resources: presence.resources,
@@ -276,9 +281,17 @@ where
             since_ms: u64::try_from(time.wall().timestamp_millis()).unwrap_or(0),
             pid: std::process::id(),
             events: presence.events,
+            shared: None,
             mercure_id: presence.mercure.as_ref().map(|(id, _)| id.clone()),
             mercure_payload: presence.mercure.and_then(|(_, payload)| payload),
         };
+        // With a store several hosts share, a stream of channels or of the Mercure hub is
+        // recorded there too, so that every host's presence counts it.
+        if config.store == crate::config::StoreKind::Redis
+            && record.resources.iter().any(|r| is_shared_resource(r))
+        {
+            record.shared = Some(crate::slots::stream_id(&config.streams_path()));
+        }
         // Presence is a report, not a duty: a stream whose record cannot be written serves on.
         let described = slot.describe(&record);
         if let Err(error) = &described {
@@ -289,13 +302,12 @@ where
             );
         }
         if let Some(ended) = slot.ended.take() {
-            let config = &response.config;
             for note in with_store(config, |store| announce(config, store, &ended, "leave")) {
                 let _ = writeln!(log, "{name}: {note}");
             }
         }
-        if described.is_ok() && !record.events.is_empty() {
-            joined = Some(record);
+        if described.is_ok() && record.owes() {
+            owed = Some(record);
         }
     }
 
@@ -309,29 +321,41 @@ where
         }
     };
 
-    // Announced once the stream is sure to start; a join that cannot be published owes no
-    // leave.
-    if let Some(record) = joined.take() {
+    // Told once the stream is sure to start; what could not be told (a join, the shared
+    // record) is not owed at the end either.
+    if let Some(record) = owed.take() {
         let config = &response.config;
-        let mut announced = false;
+        let mut told = crate::slots::Record {
+            events: Vec::new(),
+            shared: None,
+            ..record.clone()
+        };
         let notes = with_store(config, |store| {
-            let mut notes = sweep_leaves(config, store);
+            let mut notes = sweep_leaves(config, store, announce);
+            if let Some(id) = &record.shared {
+                let shared = serde_json::to_string(&record)
+                    .map_err(|e| crate::store::StoreError::Failed(e.to_string()))
+                    .and_then(|text| store.share_stream(id, &text, shared_ttl(config)));
+                match shared {
+                    Ok(true) => told.shared = record.shared.clone(),
+                    Ok(false) => {}
+                    Err(error) => notes.push(format!("presence not shared: {error}")),
+                }
+            }
             let failed = announce(config, store, &record, "join");
-            announced = failed.is_empty();
+            if failed.is_empty() {
+                told.events = record.events.clone();
+            }
             notes.extend(failed);
             notes
         });
-        if announced {
-            joined = Some(record.clone());
-        }
-        // Not announced: the record owes no leave either.
-        if joined.is_none()
+        if told != record
             && let Some(slot) = &_slot
         {
-            let _ = slot.describe(&crate::slots::Record {
-                events: Vec::new(),
-                ..record
-            });
+            let _ = slot.describe(&told);
+        }
+        if told.owes() {
+            owed = Some(told);
         }
         for note in notes {
             let _ = writeln!(log, "{name}: {note}");
@@ -340,7 +364,7 @@ where
     let result = program.respond(plan, &mut response, time);
     // A stream that ends by itself (its lifetime, a store's failure) says its own leave; one
     // whose client left ends in its signal handler, and the next sweep says it.
-    if let (Some(slot), Some(record)) = (&_slot, &joined)
+    if let (Some(slot), Some(record)) = (&_slot, &owed)
         && slot.clear().is_ok()
     {
         let config = &response.config;
@@ -360,6 +384,69 @@ where
     }
 }
 
+/// True for what a store several hosts share records a stream of: a channel, a Mercure
+/// selector (the others are one host's: its clock, its cameras, its files).
+fn is_shared_resource(resource: &str) -> bool {
+    !resource.contains(':') || resource.starts_with(crate::slots::MERCURE_RESOURCE)
+}
+
+/// How long a stream's entry in a store several hosts share lasts unless its stream renews it
+/// (at each heartbeat, [`Upkeep`]): a host that dies takes its streams away after that.
+pub fn shared_ttl(config: &Config) -> std::time::Duration {
+    std::time::Duration::from_secs(config.heartbeat_secs.saturating_mul(3).max(3))
+}
+
+/// What a stream does about once a heartbeat interval for presence, by its own clock: sweep the
+/// ends that killed streams of this host owe (when its channels announce, or it follows their
+/// announcements), and renew its entry in a store several hosts share.
+#[derive(Debug)]
+pub struct Upkeep {
+    config: Config,
+    sweeps: bool,
+    renews: Option<String>,
+    next: std::time::Duration,
+}
+
+impl Upkeep {
+    /// The upkeep of a stream that `sweeps`, under `config`; `None` when it has nothing to do.
+    pub fn new(config: &Config, sweeps: bool) -> Option<Upkeep> {
+        let renews = (config.store == crate::config::StoreKind::Redis)
+            .then(|| crate::slots::stream_id(&config.streams_path()));
+        // With a shared store, every stream sweeps too: a departed client's stream, ended in
+        // its signal handler, leaves the other hosts' presence at the next sweep.
+        (sweeps || renews.is_some()).then(|| Upkeep {
+            config: config.clone(),
+            sweeps: sweeps || renews.is_some(),
+            renews,
+            next: std::time::Duration::ZERO,
+        })
+    }
+
+    /// Does what is due at `now` (the stream's clock) with `store`; returns what failed, for
+    /// the log.
+    pub fn tend(
+        &mut self,
+        store: &mut dyn crate::store::ChannelStore,
+        now: std::time::Duration,
+        announce: Announcer,
+    ) -> Vec<String> {
+        let mut notes = Vec::new();
+        if now < self.next {
+            return notes;
+        }
+        self.next = now + std::time::Duration::from_secs(self.config.heartbeat_secs);
+        if self.sweeps {
+            notes = sweep_leaves(&self.config, store, announce);
+        }
+        if let Some(id) = &self.renews
+            && let Err(error) = store.share_stream(id, "", shared_ttl(&self.config))
+        {
+            notes.push(format!("presence not renewed: {error}"));
+        }
+        notes
+    }
+}
+
 /// What `announcing` says of its work on the config's store, opened for it (the program's own
 /// is inside its plan), or why the store could not be opened: lines for the log.
 fn with_store(
@@ -372,77 +459,21 @@ fn with_store(
     }
 }
 
-/// Publishes `kind` (`join` or `leave`) of the stream `record` describes on the companion of
-/// each channel it names in `events`, with how many live streams of this host serve the
-/// channel now; returns what could not be published, for the log.
-pub fn announce(
-    config: &Config,
-    store: &mut dyn crate::store::ChannelStore,
-    record: &crate::slots::Record,
-    kind: &str,
-) -> Vec<String> {
-    // Read once, and only for a channel's count (a Mercure subscription's change has none).
-    let mut live = None;
-    let mut notes = Vec::new();
-    for channel in &record.events {
-        if let Some(selector) =
-            channel.strip_prefix(crate::source::mercure::subscriptions::EVENT_PREFIX)
-        {
-            let active = kind == "join";
-            if let Err(error) = crate::source::mercure::subscriptions::publish_change(
-                store, record, selector, active,
-            ) {
-                notes.push(format!("subscription of {selector} not published: {error}"));
-            }
-            continue;
-        }
-        let companion = format!("{channel}{}", crate::rights::PRESENCE_SUFFIX);
-        let Ok(companion) = crate::name::Channel::parse(&companion) else {
-            notes.push(format!(
-                "no {kind} for {channel}: {companion} is not a channel's name"
-            ));
-            continue;
-        };
-        let count = live
-            .get_or_insert_with(|| crate::slots::live(&config.streams_path()).unwrap_or_default())
-            .iter()
-            .filter_map(|l| l.record.as_ref())
-            .filter(|r| r.resources.iter().any(|c| c == channel))
-            .count();
-        let since =
-            chrono::DateTime::from_timestamp_millis(i64::try_from(record.since_ms).unwrap_or(0))
-                .map(crate::store::format_time);
-        // Names go only to those with a right to the channel, as a presence answer's do.
-        let subscriber = record
-            .subscriber
-            .as_ref()
-            .filter(|_| crate::rights::is_private_channel(config, channel));
-        let event = serde_json::json!({
-            "event": kind,
-            "channel": channel,
-            "stream": format!("{}-{}", record.since_ms, record.pid),
-            "subscriber": subscriber,
-            "transport": record.transport,
-            "since": since,
-            "count": count,
-        })
-        .to_string();
-        let message = crate::store::NewMessage {
-            content_type: "application/json",
-            data: &event,
-            idempotency_key: None,
-        };
-        if let Err(error) = store.publish(&companion, &message) {
-            notes.push(format!("{kind} not published on {companion}: {error}"));
-        }
-    }
-    notes
-}
+/// Publishes what the start (`join`) or the end (`leave`) of the stream a record describes
+/// owes (`source::presence::announce`); returns what could not be published, for the log.
+/// The binaries give it: every kind of announcement is a source's to make, and any program may
+/// find another's ended stream to announce.
+pub type Announcer =
+    fn(&Config, &mut dyn crate::store::ChannelStore, &crate::slots::Record, &str) -> Vec<String>;
 
 /// Publishes the leaves that ended streams of this host still owe ([`crate::slots::sweep`]),
 /// when no process did in the last heartbeat interval; returns what could not be published,
 /// for the log.
-pub fn sweep_leaves(config: &Config, store: &mut dyn crate::store::ChannelStore) -> Vec<String> {
+pub fn sweep_leaves(
+    config: &Config,
+    store: &mut dyn crate::store::ChannelStore,
+    announce: Announcer,
+) -> Vec<String> {
     let mut owed = Vec::new();
     let mut notes = Vec::new();
     let interval = std::time::Duration::from_secs(config.heartbeat_secs);
@@ -511,30 +542,12 @@ fn refuse<W: Write, L: Write, T: Time>(
     }
 }
 
-/// Defines `main` for a program's binary: the binary reads its arguments, environment and
-/// standard streams and hands them to [`run_process`], so the library itself never touches them.
-#[macro_export]
-macro_rules! cgi_main {
-    ($program:expr) => {
-        fn main() -> std::process::ExitCode {
-            let exit = $crate::program::run_process(
-                &$program,
-                std::env::args_os(),
-                std::env::vars_os(),
-                std::io::stdin().lock(),
-                std::io::stdout().lock(),
-                std::io::stderr().lock(),
-            );
-            std::process::ExitCode::from(exit.code())
-        }
-    };
-}
-
 /// The whole life of a program's process: `args` and `vars` are the process's arguments and
 /// environment as the binary read them; the config file is `SERVERPUSH_CONFIG` from `vars` or
 /// what the search from the program's place finds, the program name from the first argument.
 pub fn run_process<P, A, V, R, W, L>(
     program: &P,
+    announce: Announcer,
     args: A,
     vars: V,
     mut stdin: R,
@@ -580,6 +593,7 @@ where
         program_name,
         config_path,
         server,
+        announce,
     };
     let mut time = crate::pacing::RealTime::new();
     // One write per log line: fcgiwrap (nginx) passes each write on as a record of its own,

@@ -33,6 +33,9 @@ use serde::{Deserialize, Serialize};
 /// `max_subscribe_channels` (at most 1000) names of 64 bytes fits.
 pub const MAX_RECORD_BYTES: u64 = 128 * 1024;
 
+/// The prefix of a Mercure selector among a record's resources (`mercure:SELECTOR`).
+pub const MERCURE_RESOURCE: &str = "mercure:";
+
 /// A held slot; the lock goes with the process (or when this is dropped).
 #[derive(Debug)]
 pub struct Slot {
@@ -66,6 +69,10 @@ pub struct Record {
     /// The channels whose companion was told of its start, and is owed its end.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
+    /// Its id in a store that serves several hosts ([`stream_id`]), when it was recorded there:
+    /// it is owed its removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<String>,
     /// A Mercure subscriber's id (`urn:uuid:…`), which its subscription updates name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mercure_id: Option<String>,
@@ -96,18 +103,40 @@ impl Slot {
     }
 }
 
-/// The record in `file`, when it is one that owes leaves.
+/// The record in `file`, when it is one that owes leaves or its removal from a shared store.
 fn owing(file: &File) -> Option<Record> {
     let mut text = Vec::new();
     file.take(MAX_RECORD_BYTES).read_to_end(&mut text).ok()?;
     // Most records owe nothing: a stream's start parses none of them.
-    const OWES: &[u8] = b"\"events\"";
-    if !text.windows(OWES.len()).any(|w| w == OWES) {
+    let has = |key: &[u8]| text.windows(key.len()).any(|w| w == key);
+    if !has(b"\"events\"") && !has(b"\"shared\"") {
         return None;
     }
     serde_json::from_slice::<Record>(text.trim_ascii())
         .ok()
-        .filter(|r| !r.events.is_empty())
+        .filter(|r| r.owes())
+}
+
+impl Record {
+    /// True when its end must be told: leaves, or its removal from a shared store.
+    pub fn owes(&self) -> bool {
+        !self.events.is_empty() || self.shared.is_some()
+    }
+}
+
+/// This host's name for its streams in a store several hosts share: the machine's name and the
+/// slot folder's, so that two sites of one machine are two hosts too.
+pub fn host_id(dir: &Path) -> String {
+    let node = rustix::system::uname();
+    let node = node.nodename().to_string_lossy();
+    let folder = xxhash_rust::xxh3::xxh3_64(dir.as_os_str().as_encoded_bytes());
+    format!("{node}-{:08x}", folder & 0xffff_ffff)
+}
+
+/// The id of this process's stream in a store several hosts share: a process serves one
+/// stream, and a live process's id is its own on its host.
+pub fn stream_id(dir: &Path) -> String {
+    format!("{}:{}", host_id(dir), std::process::id())
 }
 
 /// Why no slot was taken.

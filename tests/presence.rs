@@ -445,3 +445,87 @@ fn get_stream(server: &Server, channel: &str, extra: &[&str]) -> crate::client::
     assert_eq!(r.status(), 200, "{channel}: {}", r.head_text());
     r
 }
+
+/// Two Apache hosts sharing one Redis: a channel's presence and its joins' counts cover both
+/// hosts' streams; a stream killed on one host leaves the other's presence when its entry runs
+/// out (three heartbeats), and its leave is said by the next stream of its own host.
+#[test]
+fn presence_covers_every_host_over_redis() {
+    let redis = crate::fixtures::Redis::start();
+    let config = format!(
+        "spool_dir = \"@SPOOL@\"\nstore = \"redis\"\nredis_url = \"{}\"\nredis_key_prefix = \"presence-test:\"\n\
+         open_channels = [\"room\", \"room.presence\"]\npresence_events = [\"room\"]\nheartbeat_secs = 1\n",
+        redis.url()
+    );
+    let (site_a, site_b) = (Site::new(&config), Site::new(&config));
+    let (a, b) = (Server::apache(&site_a), Server::apache(&site_b));
+    let count_on = |server: &Server| -> u64 {
+        let r = get(server, "/cgi-bin/nph-longpoll/room?presence", &[]);
+        assert_eq!(r.status(), 200, "{}", r.head_text());
+        let answer: Value = serde_json::from_slice(&r.body).unwrap();
+        answer["count"].as_u64().unwrap()
+    };
+    let mut watcher = get_stream(&a, "room.presence", &[]);
+    let seen = |watcher: &mut crate::client::Response, n: usize| -> Vec<Value> {
+        wait_for(T, &format!("{n} announcements"), || {
+            watcher.read_some(Duration::from_millis(200));
+            let events = events_in(&watcher.body);
+            (events.len() >= n).then_some(events)
+        })
+    };
+    let _on_a = get_stream(&a, "room", &[]);
+    seen(&mut watcher, 1);
+    let on_b = get_stream(&b, "room", &[]);
+    let events = seen(&mut watcher, 2);
+    assert_eq!(
+        (events[1]["event"].as_str(), events[1]["count"].as_u64()),
+        (Some("join"), Some(2)),
+        "{events:?}"
+    );
+    assert_eq!((count_on(&a), count_on(&b)), (2, 2));
+    // The operator's commands on A count and list B's stream too.
+    let command = |args: &[&str]| {
+        let out = Command::new(bin("serverpush"))
+            .args(args)
+            .arg("--config")
+            .arg(&site_a.config)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let channels = command(&["channels"]);
+    let room: Vec<&str> = channels
+        .lines()
+        .find(|l| l.starts_with("room "))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(room.get(5), Some(&"2"), "{channels}");
+    let listed = command(&["presence", "room"]);
+    assert!(
+        listed.contains("2 subscriber(s) on room") && listed.contains("other"),
+        "{listed}"
+    );
+
+    // Killed on B: gone from A's presence once its entry runs out.
+    let killed = events[1]["stream"].as_str().unwrap().to_owned();
+    let pid = killed.rsplit('-').next().unwrap().to_owned();
+    let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    wait_for(T, "the killed stream gone from A's presence", || {
+        (count_on(&a) == 1).then_some(())
+    });
+    drop(on_b);
+    // B's next stream says the killed one's leave before its own join.
+    let _again_on_b = get_stream(&b, "room", &[]);
+    let events = seen(&mut watcher, 4);
+    assert_eq!(
+        (events[2]["event"].as_str(), events[2]["stream"].as_str()),
+        (Some("leave"), Some(killed.as_str())),
+        "{events:?}"
+    );
+    assert_eq!(
+        (events[3]["event"].as_str(), events[3]["count"].as_u64()),
+        (Some("join"), Some(2)),
+        "{events:?}"
+    );
+    assert_eq!(count_on(&a), 2);
+}

@@ -13,7 +13,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::slots::Live;
+use crate::slots::{Live, Record};
 use crate::store::{ChannelStore, StoreError};
 
 /// The media type of Prometheus's text format.
@@ -70,10 +70,9 @@ pub fn heads(
 
 /// The live streams serving `channel`: how many, and (with `names`) who, for those a user or
 /// token names.
-pub fn channel_presence(live: &[Live], channel: &str, names: bool) -> Value {
-    let serving: Vec<_> = live
+pub fn channel_presence(records: &[Record], channel: &str, names: bool) -> Value {
+    let serving: Vec<_> = records
         .iter()
-        .filter_map(|l| l.record.as_ref())
         .filter(|r| r.resources.iter().any(|c| c == channel))
         .collect();
     let named: Vec<Value> = serving
@@ -87,14 +86,109 @@ pub fn channel_presence(live: &[Live], channel: &str, names: bool) -> Value {
     json!({ "channel": channel, "count": serving.len(), "subscribers": named })
 }
 
-/// The records of the streams live now: this host's slots'.
+/// The records of the streams live now: this host's, from its slots (a killed stream is gone at
+/// once), and with a store that serves several hosts, the others' streams recorded there (a
+/// killed one's until its time runs out: three heartbeats).
 pub fn live_records(
     config: &Config,
-    _store: &mut dyn ChannelStore,
-) -> Result<Vec<crate::slots::Record>, StoreError> {
-    let live = crate::slots::live(&config.streams_path())
+    store: &mut dyn ChannelStore,
+) -> Result<Vec<Record>, StoreError> {
+    let dir = config.streams_path();
+    let live = crate::slots::live(&dir)
         .map_err(|e| StoreError::Failed(format!("the stream slots: {e}")))?;
-    Ok(live.into_iter().filter_map(|l| l.record).collect())
+    let mut records: Vec<Record> = live.into_iter().filter_map(|l| l.record).collect();
+    records.extend(other_hosts(&dir, store)?);
+    Ok(records)
+}
+
+/// The records of the other hosts' live streams (those whose slots are not in `dir`), when the
+/// store serves several hosts; none otherwise.
+pub fn other_hosts(
+    dir: &std::path::Path,
+    store: &mut dyn ChannelStore,
+) -> Result<Vec<Record>, StoreError> {
+    let Some(shared) = store.shared_streams()? else {
+        return Ok(Vec::new());
+    };
+    let here = format!("{}:", crate::slots::host_id(dir));
+    Ok(shared
+        .iter()
+        .filter(|(id, _)| !id.starts_with(&here))
+        .filter_map(|(_, record)| serde_json::from_str::<Record>(record).ok())
+        .collect())
+}
+
+/// Publishes `kind` (`join` or `leave`) of the stream `record` describes on the companion of
+/// each channel it names in `events`, with how many live streams of this host serve the
+/// channel now; returns what could not be published, for the log.
+pub fn announce(
+    config: &Config,
+    store: &mut dyn crate::store::ChannelStore,
+    record: &crate::slots::Record,
+    kind: &str,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    // Gone from every host's presence before its leaves count what is left.
+    if kind == "leave"
+        && let Some(id) = &record.shared
+        && let Err(error) = store.forget_stream(id)
+    {
+        notes.push(format!("presence not unshared: {error}"));
+    }
+    // Read once, and only for a channel's count (a Mercure subscription's change has none).
+    let mut live: Option<Vec<Record>> = None;
+    for channel in &record.events {
+        if let Some(selector) =
+            channel.strip_prefix(crate::source::mercure::subscriptions::EVENT_PREFIX)
+        {
+            let active = kind == "join";
+            if let Err(error) = crate::source::mercure::subscriptions::publish_change(
+                store, record, selector, active,
+            ) {
+                notes.push(format!("subscription of {selector} not published: {error}"));
+            }
+            continue;
+        }
+        let companion = format!("{channel}{}", crate::rights::PRESENCE_SUFFIX);
+        let Ok(companion) = crate::name::Channel::parse(&companion) else {
+            notes.push(format!(
+                "no {kind} for {channel}: {companion} is not a channel's name"
+            ));
+            continue;
+        };
+        let count = live
+            .get_or_insert_with(|| live_records(config, store).unwrap_or_default())
+            .iter()
+            .filter(|r| r.resources.iter().any(|c| c == channel))
+            .count();
+        let since =
+            chrono::DateTime::from_timestamp_millis(i64::try_from(record.since_ms).unwrap_or(0))
+                .map(crate::store::format_time);
+        // Names go only to those with a right to the channel, as a presence answer's do.
+        let subscriber = record
+            .subscriber
+            .as_ref()
+            .filter(|_| crate::rights::is_private_channel(config, channel));
+        let event = serde_json::json!({
+            "event": kind,
+            "channel": channel,
+            "stream": format!("{}-{}", record.since_ms, record.pid),
+            "subscriber": subscriber,
+            "transport": record.transport,
+            "since": since,
+            "count": count,
+        })
+        .to_string();
+        let message = crate::store::NewMessage {
+            content_type: "application/json",
+            data: &event,
+            idempotency_key: None,
+        };
+        if let Err(error) = store.publish(&companion, &message) {
+            notes.push(format!("{kind} not published on {companion}: {error}"));
+        }
+    }
+    notes
 }
 
 /// A label value as Prometheus's text format wants it.

@@ -227,7 +227,34 @@ pub trait ChannelStore: std::fmt::Debug {
     /// Called when the program has answered and will exit: a store may leave to the process
     /// exit what would make the client wait (closing an inotify instance takes ~10 ms).
     fn leave_open(&mut self) {}
+
+    /// Presence across hosts: records the live stream `id` (`record`, a slot's record as JSON)
+    /// for `ttl`, or (with `record` empty) extends the time of one already recorded. False for a
+    /// store that serves one host, whose slots are its presence.
+    fn share_stream(
+        &mut self,
+        _id: &str,
+        _record: &str,
+        _ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Removes the stream `id` from the presence across hosts.
+    fn forget_stream(&mut self, _id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The streams recorded by [`ChannelStore::share_stream`] whose time has not run out (id
+    /// and record), at most [`MAX_SHARED_STREAMS`]; `None` for a store that serves one host.
+    fn shared_streams(&mut self) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        Ok(None)
+    }
 }
+
+/// The most streams a presence across hosts reads: a bound on its answer's memory (a record is
+/// a few hundred bytes).
+pub const MAX_SHARED_STREAMS: usize = 50_000;
 
 /// The store the config names. The spool costs nothing to open; Redis connects here, so that a
 /// program that cannot reach it refuses the request before answering.

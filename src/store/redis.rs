@@ -143,6 +143,7 @@ pub struct RedisStore {
     command_timeout: Duration,
     publish: Script,
     read: Script,
+    presence: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -287,6 +288,48 @@ fn entry_message(channel: &Channel, entry: &Value) -> Option<Message> {
     })
 }
 
+/// Presence across hosts: the streams' expiry times (a sorted set) and records (a hash), under
+/// one hash tag no channel's name can take. The time is Redis's, so hosts' clocks do not
+/// matter. Expired entries are removed as they are met, a bounded number at each call.
+/// KEYS: the sorted set, the hash. ARGV: `share`, `refresh` or `forget`; the id; the ttl in
+/// milliseconds; the record.
+const PRESENCE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
+for _, id in ipairs(expired) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+end
+local what = ARGV[1]
+if what == 'share' then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+elseif what == 'refresh' then
+  if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+  end
+elseif what == 'forget' then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  redis.call('ZREM', KEYS[1], ARGV[2])
+elseif what == 'list' then
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'LIMIT', 0, tonumber(ARGV[3]))
+  if #ids == 0 then
+    return {}
+  end
+  local records = redis.call('HMGET', KEYS[2], unpack(ids))
+  local out = {}
+  for i, id in ipairs(ids) do
+    if records[i] then
+      out[#out + 1] = id
+      out[#out + 1] = records[i]
+    end
+  end
+  return out
+end
+return {}
+";
+
 impl RedisStore {
     /// Connects; a server that cannot be reached in `connect_timeout` is `Unavailable`.
     pub fn connect(settings: &RedisSettings, retention: Retention) -> Result<Self, StoreError> {
@@ -308,6 +351,7 @@ impl RedisStore {
             command_timeout: settings.command_timeout,
             publish: Script::new(PUBLISH),
             read: Script::new(READ),
+            presence: Script::new(PRESENCE),
         })
     }
 
@@ -346,6 +390,26 @@ impl RedisStore {
         }
         batch.last_id = batch.read_to()?;
         Some(batch)
+    }
+
+    /// Runs the presence script: `what` of `id`.
+    fn presence(
+        &mut self,
+        what: &str,
+        id: &str,
+        ttl_ms: u64,
+        record: &str,
+    ) -> Result<Value, StoreError> {
+        let tag = Channel::presence_streams();
+        self.presence
+            .key(self.key(&tag, "z"))
+            .key(self.key(&tag, "h"))
+            .arg(what)
+            .arg(id)
+            .arg(ttl_ms)
+            .arg(record)
+            .invoke(&mut self.con)
+            .map_err(sorted)
     }
 
     fn millis(d: Duration) -> u64 {
@@ -564,6 +628,32 @@ impl ChannelStore for RedisStore {
             .map(|(i, entries)| (positions[i].0.clone(), entries))
             .collect();
         Ok(true)
+    }
+
+    fn share_stream(&mut self, id: &str, record: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let what = if record.is_empty() {
+            "refresh"
+        } else {
+            "share"
+        };
+        self.presence(what, id, Self::millis(ttl), record)?;
+        Ok(true)
+    }
+
+    fn forget_stream(&mut self, id: &str) -> Result<(), StoreError> {
+        self.presence("forget", id, 0, "").map(|_| ())
+    }
+
+    fn shared_streams(&mut self) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        let max = u64::try_from(super::MAX_SHARED_STREAMS).unwrap_or(u64::MAX);
+        let Value::Array(parts) = self.presence("list", "", max, "")? else {
+            return Err(malformed("presence answer"));
+        };
+        let streams = parts
+            .chunks_exact(2)
+            .filter_map(|pair| Some((text_of(&pair[0])?, text_of(&pair[1])?)))
+            .collect();
+        Ok(Some(streams))
     }
 
     fn channels(&mut self) -> Result<Vec<Channel>, StoreError> {

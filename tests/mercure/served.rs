@@ -182,7 +182,7 @@ fn a_symfony_application_uses_the_hub_through_nginx() {
 fn two_hosts_over_redis_are_one_hub() {
     let redis = Redis::start();
     let config = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\nredis_key_prefix = \"mercure-test:\"",
+        "store = \"redis\"\nredis_url = \"{}\"\nredis_key_prefix = \"mercure-test:\"\nmercure_subscriptions = true",
         redis.url()
     );
     let (site_a, site_b) = (site(&config), site(&config));
@@ -195,6 +195,25 @@ fn two_hosts_over_redis_are_one_hub() {
     assert_eq!(resumed_on_b.header("last-event-id"), Some(ids[0].as_str()));
     let rest = read(&mut resumed_on_b, 1);
     assert_eq!(rest[0].id.as_deref(), Some("book-3-v1"));
+    // A's subscriptions API lists B's two subscriptions.
+    let auth = format!(
+        "Authorization: Bearer {}",
+        subscriber(&["/.well-known/mercure/subscriptions{/topic}{/subscriber}"])
+    );
+    let mut listed = request(
+        a.port,
+        "GET",
+        "/.well-known/mercure/subscriptions",
+        "HTTP/1.1",
+        &[&auth, "Connection: close"],
+    );
+    listed.read_complete(T);
+    let answer: serde_json::Value = serde_json::from_slice(&listed.body).unwrap_or_default();
+    assert_eq!(
+        answer["subscriptions"].as_array().map(Vec::len),
+        Some(2),
+        "{answer}"
+    );
     on_b.close();
     resumed_on_b.close();
 }
@@ -271,7 +290,7 @@ fn subscriptions_through(server: &Server) {
     let auth = format!("Authorization: Bearer {watching}");
     let mut watcher = subscribe(server.port, WATCH, &[&auth]);
     watcher.read_until_count(b"retry: ", 1, T);
-    let mut page = subscribe(server.port, BOOKS, &[]);
+    let page = subscribe(server.port, BOOKS, &[]);
     let started = read(&mut watcher, 1);
     let change: serde_json::Value = serde_json::from_str(&started[0].data).unwrap();
     assert_eq!(change["active"], true, "{}", server.name);

@@ -22,6 +22,23 @@ fn open(args: &StoreArgs) -> Result<Box<dyn ChannelStore>> {
     crate::owner::open_store(&config, serverpush::store::spool::owner::Use::Read)
 }
 
+/// Streams and waiting long-polls per channel now: this host's, and the other hosts' when the
+/// store serves several.
+fn subscribers(config: &Config) -> Result<std::collections::BTreeMap<String, u64>> {
+    let dir = crate::presence::slots_dir(config);
+    let live = serverpush::slots::live(&dir)
+        .with_context(|| format!("reading the slots in {}", dir.display()))?;
+    let mut records: Vec<_> = live.into_iter().filter_map(|l| l.record).collect();
+    records.extend(crate::presence::other_hosts(config)?);
+    let mut counts = std::collections::BTreeMap::new();
+    for record in &records {
+        for resource in &record.resources {
+            *counts.entry(resource.clone()).or_default() += 1;
+        }
+    }
+    Ok(counts)
+}
+
 /// What `channels` prints of one channel.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Summary {
@@ -58,24 +75,34 @@ fn summarize(store: &mut dyn ChannelStore, channel: &Channel) -> Result<Summary>
 
 /// Prints one line per channel.
 pub fn list(args: &StoreArgs) -> Result<()> {
+    let config = Config::load(args.config_path().as_deref())?;
     let mut store = open(args)?;
-    let names = store.channels()?;
+    let subscribers = subscribers(&config)?;
+    // Channels streams wait for before their first message are listed too.
+    let mut names = store.channels()?;
+    for waited in subscribers.keys().filter_map(|r| Channel::parse(r).ok()) {
+        if !names.contains(&waited) {
+            names.push(waited);
+        }
+    }
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<24} {:>10} {:>10} {:>9} {:>10}  epoch",
-        "channel", "first", "last", "messages", "bytes"
+        "{:<24} {:>10} {:>10} {:>9} {:>10} {:>11}  epoch",
+        "channel", "first", "last", "messages", "bytes", "subscribers"
     )?;
     for name in names {
         let s = summarize(store.as_mut(), &name).with_context(|| format!("reading {name}"))?;
         let first = s.first.map_or_else(|| "-".to_owned(), |f| f.to_string());
         writeln!(
             out,
-            "{:<24} {first:>10} {:>10} {:>9} {:>10}  {}",
+            "{:<24} {first:>10} {:>10} {:>9} {:>10} {:>11}  {}",
             escape(name.as_str()),
             s.last,
             s.messages,
             s.bytes,
+            subscribers.get(name.as_str()).copied().unwrap_or(0),
             escape(s.epoch.as_deref().unwrap_or("-"))
         )?;
     }

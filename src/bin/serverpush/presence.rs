@@ -27,7 +27,7 @@ fn live(args: &StoreArgs) -> Result<(Config, Vec<Live>)> {
 
 /// The programs' slot folder. A `{uid}` in `streams_dir` is the programs' user: the spool's
 /// owner, which is that user (the spool store), else this command's.
-fn slots_dir(config: &Config) -> PathBuf {
+pub(crate) fn slots_dir(config: &Config) -> PathBuf {
     use std::os::unix::fs::MetadataExt;
     let spool_owner = (config.store == StoreKind::Spool)
         .then(|| std::fs::metadata(&config.spool_dir).ok())
@@ -37,9 +37,27 @@ fn slots_dir(config: &Config) -> PathBuf {
     config.streams_path_for(uid)
 }
 
-/// `serverpush presence [CHANNEL]`: a line per live stream (those serving CHANNEL).
+/// The other hosts' live streams, when the store serves several (Redis).
+pub(crate) fn other_hosts(config: &Config) -> Result<Vec<slots::Record>> {
+    if config.store != StoreKind::Redis {
+        return Ok(Vec::new());
+    }
+    let mut store = crate::owner::open_store(config, serverpush::store::spool::owner::Use::Read)?;
+    Ok(presence::other_hosts(&slots_dir(config), store.as_mut())?)
+}
+
+/// `serverpush presence [CHANNEL]`: a line per live stream (those serving CHANNEL), this host's
+/// by slot, then the other hosts' (a store several hosts share).
 pub fn list(args: &PresenceArgs) -> Result<()> {
     let (config, live) = live(&args.store)?;
+    let others = other_hosts(&config)?;
+    let live: Vec<Live> = live
+        .into_iter()
+        .chain(others.into_iter().map(|record| Live {
+            number: usize::MAX,
+            record: Some(record),
+        }))
+        .collect();
     let wanted = args.channel.as_ref().map(|c| c.as_str().to_owned());
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -69,10 +87,13 @@ pub fn list(args: &PresenceArgs) -> Result<()> {
             || "-".to_owned(),
             |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         );
+        let place = match slot.number {
+            usize::MAX => "other".to_owned(),
+            n => n.to_string(),
+        };
         writeln!(
             out,
-            "{:>5}  {:<13} {:<9} {:<9} {since:<20} {:<16} {}",
-            slot.number,
+            "{place:>5}  {:<13} {:<9} {:<9} {since:<20} {:<16} {}",
             escape(&record.program),
             escape(&record.transport),
             escape(&record.server),

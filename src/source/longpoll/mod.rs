@@ -314,9 +314,12 @@ fn report_presence(request: &Request, config: &Config) -> Result<LongPollPlan, R
     // Who the others are is for an asker who is someone too (a token's subject, a user the
     // server authenticated): on a public channel, anyone may ask, and gets the count alone.
     let names = rights.subscriber().is_some();
-    let live = live_slots(config)?;
+    // Every host's streams when the store serves several.
+    let refusal = |e: StoreError| store_refusal(&e).with_detail(e.to_string());
+    let mut store = store::open(config).map_err(refusal)?;
+    let records = crate::source::presence::live_records(config, store.as_mut()).map_err(refusal)?;
     let body =
-        crate::source::presence::channel_presence(&live, channel.as_str(), names).to_string();
+        crate::source::presence::channel_presence(&records, channel.as_str(), names).to_string();
     Ok(LongPollPlan::Report {
         content_type: "application/json",
         body,

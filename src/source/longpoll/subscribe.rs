@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use super::cursor::{Cursor, Position};
 use super::{Delivery, READ_LIMIT, json_response, refuse_late};
-use crate::config::Config;
 use crate::head::Head;
 use crate::name::Channel;
 use crate::pacing::{Pacing, Time};
@@ -235,8 +234,7 @@ fn stream<W: Write, T: Time>(
         max_answer_bytes: config.max_answer_bytes,
         read_next: true,
         notes: Vec::new(),
-        sweeps: sweeps.then(|| config.clone()),
-        next_sweep: Duration::ZERO,
+        upkeep: crate::program::Upkeep::new(&config, sweeps),
     };
     let boundary = response.boundary.clone();
     let ended = {
@@ -294,12 +292,10 @@ struct Subscription<'s> {
     read_next: bool,
     /// Messages passed over because they cannot be read, for the log.
     notes: Vec<String>,
-    /// With the config, when the stream joined channels that publish joins and leaves (or
-    /// follows their announcements): it then publishes, about once a heartbeat interval, the
-    /// leaves that ended streams of this host owe (one process of the host does, each time).
-    sweeps: Option<Config>,
-    /// When it looks next, by the stream's clock.
-    next_sweep: Duration,
+    /// Its presence's upkeep about once a heartbeat interval: the leaves that ended streams of
+    /// this host owe, when it joined channels that publish joins and leaves (or follows their
+    /// announcements); its entry in a store several hosts share.
+    upkeep: Option<crate::program::Upkeep>,
 }
 
 impl Source for Subscription<'_> {
@@ -309,11 +305,12 @@ impl Source for Subscription<'_> {
         budget: Duration,
         time: &mut T,
     ) -> io::Result<Flow> {
-        if let Some(config) = &self.sweeps
-            && time.elapsed() >= self.next_sweep
-        {
-            self.next_sweep = time.elapsed() + Duration::from_secs(config.heartbeat_secs);
-            let notes = crate::program::sweep_leaves(config, self.store);
+        if let Some(upkeep) = &mut self.upkeep {
+            let notes = upkeep.tend(
+                self.store,
+                time.elapsed(),
+                crate::source::presence::announce,
+            );
             self.notes.extend(notes);
         }
         if self.read_next {

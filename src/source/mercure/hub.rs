@@ -54,8 +54,8 @@ pub struct Subscription {
     /// When the token expires (seconds since 1970).
     expires: Option<u64>,
     cors: Cors,
-    /// Its subscriber's id and its token's payload, with the site's config, when its start and
-    /// end are published (`mercure_subscriptions`).
+    /// Its subscriber's id and its token's payload, when its start and end are published
+    /// (`mercure_subscriptions`).
     announced: Option<Announced>,
 }
 
@@ -63,7 +63,6 @@ pub struct Subscription {
 struct Announced {
     id: String,
     payload: Option<serde_json::Value>,
-    config: Config,
 }
 
 impl Subscription {
@@ -175,7 +174,6 @@ impl Subscription {
             announced: config.mercure_subscriptions.then(|| Announced {
                 id: subscriptions::new_subscriber_id(),
                 payload,
-                config: config.clone(),
             }),
         })
     }
@@ -231,8 +229,7 @@ impl Subscription {
             private: &self.private,
             max_answer_bytes,
             read_next: true,
-            sweeps: self.announced.as_ref().map(|a| &a.config),
-            next_sweep: Duration::ZERO,
+            upkeep: crate::program::Upkeep::new(config, self.announced.is_some()),
             notes: Vec::new(),
         };
         let mut writer = SseWriter::new(&mut response.out);
@@ -327,12 +324,10 @@ struct HubStream<'s> {
     private: &'s [Selector],
     max_answer_bytes: usize,
     read_next: bool,
-    /// With the config, when subscriptions are published: the stream then publishes, about once
-    /// a heartbeat interval, the ends that killed streams of this host owe (one process of the
-    /// host does, each time).
-    sweeps: Option<&'s Config>,
-    /// When it looks next, by the stream's clock.
-    next_sweep: Duration,
+    /// Its presence's upkeep about once a heartbeat interval: the ends that killed streams of
+    /// this host owe, when subscriptions are published; its entry in a store several hosts
+    /// share.
+    upkeep: Option<crate::program::Upkeep>,
     /// What the sweeps could not publish, for the log.
     notes: Vec<String>,
 }
@@ -355,11 +350,12 @@ impl Source for HubStream<'_> {
         budget: Duration,
         time: &mut T,
     ) -> io::Result<Flow> {
-        if let Some(config) = self.sweeps
-            && time.elapsed() >= self.next_sweep
-        {
-            self.next_sweep = time.elapsed() + Duration::from_secs(config.heartbeat_secs);
-            let notes = crate::program::sweep_leaves(config, self.store);
+        if let Some(upkeep) = &mut self.upkeep {
+            let notes = upkeep.tend(
+                self.store,
+                time.elapsed(),
+                crate::source::presence::announce,
+            );
             self.notes.extend(notes);
         }
         if self.read_next {

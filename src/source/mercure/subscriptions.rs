@@ -39,7 +39,7 @@ const CONTEXT: &str = "https://mercure.rocks/";
 
 /// The resource's prefix of an event entry for a Mercure selector (`mercure:SELECTOR`), in a
 /// slot's record.
-pub const EVENT_PREFIX: &str = "mercure:";
+pub const EVENT_PREFIX: &str = crate::slots::MERCURE_RESOURCE;
 
 /// What a part of an address escapes: all but the unreserved characters.
 const PART: &AsciiSet = &NON_ALPHANUMERIC
