@@ -141,6 +141,38 @@ pub(crate) fn c_cgi(sys: &Systems, n: usize, closes: &mut Vec<f64>) -> Vec<f64> 
         .collect()
 }
 
+/// The floor of an HTTP publish's delivery: `benches/peers/nph-publish-floor.c` renames the
+/// body into the directory `benches/peers/nph-sse-floor.c` watches for its one subscriber, both
+/// CGI programs through the same Apache; to the subscriber's receipt, as ours are timed.
+pub(crate) fn c_publish_floor(sys: &Systems, n: usize) -> Vec<f64> {
+    let dir = crate::systems::publish_floor_dir(&sys.site);
+    let port = sys.apache.port;
+    let mut sub = request(
+        port,
+        "GET",
+        &format!("/cgi-bin/nph-sse-floor?{}", dir.display()),
+        "HTTP/1.1",
+        &[],
+    );
+    sub.read_until_count(b"retry:", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(25));
+    (0..n)
+        .map(|i| {
+            let t0 = Instant::now();
+            let mut p = post(
+                port,
+                &format!("/cgi-bin/nph-publish-floor?{}", dir.display()),
+                &format!("m{i}"),
+            );
+            sub.read_until_count(b"\ndata: ", i + 1, Duration::from_secs(30));
+            let took = ms(t0.elapsed());
+            p.wait_head();
+            p.read_to_end(Duration::from_secs(30));
+            took
+        })
+        .collect()
+}
+
 /// nchan long-poll with its Last-Modified/Etag cursor.
 pub(crate) fn nchan_longpoll(sys: &Systems, n: usize, channel: &str, mode: Nchan) -> Vec<f64> {
     let prefix = mode.prefix();
@@ -339,6 +371,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
     let mut lat_hub = Latency::new("serverpush Mercure hub (HTTP publish)");
     let mut lat_hub_local = Latency::new("serverpush Mercure hub (local publish)");
     let mut lat_c = Latency::new("C hello CGI round trip (floor)");
+    let mut lat_c_publish = Latency::new("C publish CGI to a C SSE subscriber (floor)");
     let mut lat_nlp = Latency::new("nchan long-poll");
     let mut lat_nes = Latency::new("nchan EventSource");
     let mut lat_seed = Latency::new("seed 004 PHP long-poll");
@@ -381,6 +414,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
         let mut closes = Vec::new();
         lat_c.round(c_cgi(sys, n, &mut closes));
         closes.clear();
+        lat_c_publish.round(c_publish_floor(sys, n));
         lat_lp.round(ours_longpoll(
             sys.apache.port,
             "lat",
@@ -461,6 +495,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> LatencyRow
     LatencyRows {
         rows: vec![
             ("c", lat_c),
+            ("c_publish", lat_c_publish),
             ("lp", lat_lp),
             ("sse", lat_sse),
             ("local", lat_local),

@@ -83,7 +83,8 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         ["r_lp", "r_sse", "r_local", "nlp", "nes"].map(|k| latency.get(k));
     let [lat_nr_lp, lat_nr_es, lat_seed, lat_lp_close, lat_l_lp_close] =
         ["nr_lp", "nr_es", "seed", "lp_close", "l_lp_close"].map(|k| latency.get(k));
-    let [lat_hub, lat_hub_local] = ["hub", "hub_local"].map(|k| latency.get(k));
+    let [lat_hub, lat_hub_local, lat_c_publish] =
+        ["hub", "hub_local", "c_publish"].map(|k| latency.get(k));
     let [lat_n_lp, lat_n_sse, lat_n_lp_close] =
         ["n_lp", "n_sse", "n_lp_close"].map(|k| latency.get(k));
     let fan_hub = fanout.get("apache_mercure");
@@ -139,6 +140,7 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
     let floor = (lat_c.p50(), lat_c.p99());
     for l in [
         &lat_c,
+        &lat_c_publish,
         &lat_lp,
         &lat_sse,
         &lat_local,
@@ -172,6 +174,11 @@ pub(crate) fn write(results: Results, plan: &Plan, plot_dir: &Path) -> String {
         verdict(lat_lp.p50() <= 1.2 * floor.0 && lat_lp.p99() <= 2.0 * floor.1),
         verdict(lat_sse.p50() <= 1.2 * floor.0 && lat_sse.p99() <= 2.0 * floor.1),
         lat_local.p50(), verdict(lat_local.p50() <= 1.0)).unwrap();
+    writeln!(w, "The hello's round trip is one CGI start; an HTTP publish's delivery is one CGI start and a second program's write through the server. Its own floor is the C pair (`benches/peers/nph-publish-floor.c`, which renames the body into the directory that `nph-sse-floor.c` watches, through the same Apache): {:.2} ms at p50, {:.2}× the hello's; against it, ours are: long-poll {:.2}× at p50 and {:.2}× at p99, SSE {:.2}× and {:.2}× (target 1.2× at p50: {}).\n",
+        lat_c_publish.p50(), lat_c_publish.p50() / floor.0,
+        lat_lp.p50() / lat_c_publish.p50(), lat_lp.p99() / lat_c_publish.p99(),
+        lat_sse.p50() / lat_c_publish.p50(), lat_sse.p99() / lat_c_publish.p99(),
+        verdict(lat_sse.p50() <= 1.2 * lat_c_publish.p50())).unwrap();
     writeln!(w, "### To the connection's close\n").unwrap();
     writeln!(w, "What a client that reads to the end (an HTTP/1.0 client, a script, many libraries) waits for, and how long the server's worker and connection stay taken. One-shot answers, from the request's start to the connection's close, beside a C hello CGI through the same server; {} of each per server.\n", plan.rounds * (plan.latency_per_round / 3)).unwrap();
     writeln!(

@@ -100,7 +100,7 @@ impl Stores {
 /// Builds the fan-out floor into the programs' own cgi-bin, so that Apache and lighttpd serve
 /// it as they serve ours; returns the directory it watches, readable by the server's user.
 pub(crate) fn install_floor(site: &Site) -> PathBuf {
-    for floor in ["nph-sse-floor", "nph-mjpeg-floor"] {
+    for floor in ["nph-sse-floor", "nph-mjpeg-floor", "nph-publish-floor"] {
         sh(&format!(
             "gcc -O2 -o {}/{floor} {}/benches/peers/{floor}.c",
             site.cgi_bin.display(),
@@ -114,7 +114,20 @@ pub(crate) fn install_floor(site: &Site) -> PathBuf {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    // Where the publish floor writes, as the server's user, for the latency floor's subscriber.
+    let publish_dir = site.dir.path().join("floor-publish");
+    std::fs::create_dir_all(&publish_dir).unwrap();
+    std::fs::set_permissions(
+        &publish_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     floor_dir
+}
+
+/// The directory the publish floor writes in ([`install_floor`]).
+pub(crate) fn publish_floor_dir(site: &Site) -> PathBuf {
+    site.dir.path().join("floor-publish")
 }
 
 /// The test's nginx made the benchmark's: nchan loaded and its locations (`nchan_conf`) in the

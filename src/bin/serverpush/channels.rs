@@ -76,11 +76,21 @@ fn summarize(store: &mut dyn ChannelStore, channel: &Channel) -> Result<Summary>
 /// Prints one line per channel.
 pub fn list(args: &StoreArgs) -> Result<()> {
     let config = Config::load(args.config_path().as_deref())?;
+    // Who is connected is the programs' to read: a user who may read the store but not their
+    // slots gets the channels without it.
+    let subscribers = match subscribers(&config) {
+        Ok(counts) => Some(counts),
+        Err(error) => {
+            eprintln!("serverpush: no subscribers shown: {error:#}");
+            None
+        }
+    };
+    // Opened after the slots are read: root opens the store as its owner.
     let mut store = open(args)?;
-    let subscribers = subscribers(&config)?;
     // Channels streams wait for before their first message are listed too.
     let mut names = store.channels()?;
-    for waited in subscribers.keys().filter_map(|r| Channel::parse(r).ok()) {
+    let waited = subscribers.iter().flat_map(|counts| counts.keys());
+    for waited in waited.filter_map(|r| Channel::parse(r).ok()) {
         if !names.contains(&waited) {
             names.push(waited);
         }
@@ -102,7 +112,10 @@ pub fn list(args: &StoreArgs) -> Result<()> {
             s.last,
             s.messages,
             s.bytes,
-            subscribers.get(name.as_str()).copied().unwrap_or(0),
+            subscribers.as_ref().map_or_else(
+                || "-".to_owned(),
+                |counts| counts.get(name.as_str()).copied().unwrap_or(0).to_string()
+            ),
             escape(s.epoch.as_deref().unwrap_or("-"))
         )?;
     }

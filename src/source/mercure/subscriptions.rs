@@ -4,7 +4,7 @@
 //! - A subscription's start and end are published as private updates on
 //!   `/.well-known/mercure/subscriptions/{topic}/{subscriber}`, one per selector it asked for,
 //!   with `"active": true` then `false` (JSON-LD, [`resource`]). They go through the machinery of
-//!   a channel's joins and leaves ([`crate::program::announce`]): the envelope publishes the
+//!   a channel's joins and leaves ([`crate::source::presence::announce`]): the envelope publishes the
 //!   start, the stream its own end, and a stream killed by SIGKILL is ended by the next sweep of
 //!   the host's slots, about a heartbeat later.
 //! - `GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]` answers the live ones
