@@ -366,6 +366,13 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
     let floor_target = format!("/cgi-bin/nph-sse-floor?{}", floor_dir.display());
     let ours = site.cgi_bin.join("nph-longpoll").display().to_string();
     let floor = site.cgi_bin.join("nph-sse-floor").display().to_string();
+    // The same program built without PIE (`SERVERPUSH_PIE=no`), when `scripts/bench.sh` built
+    // one: its crowd runs under Apache beside the deployed build.
+    let no_pie = std::env::var_os("SERVERPUSH_NO_PIE_PROGRAM").map(|built| {
+        let installed = site.cgi_bin.join(NO_PIE_NAME);
+        std::fs::copy(&built, &installed).unwrap();
+        installed.display().to_string()
+    });
     let publish_floor = |i: usize| {
         let tmp = floor_dir.join(".message.tmp");
         std::fs::write(&tmp, format!("c{i}")).unwrap();
@@ -389,6 +396,18 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
             &floor_target,
             &publish_floor,
         ));
+        if let Some(no_pie) = &no_pie {
+            out.push(crowd(
+                ("Apache", OURS_NO_PIE),
+                &pid,
+                apache.port,
+                &format!("/cgi-bin/{NO_PIE_NAME}/crowd?transport=sse"),
+                no_pie,
+                n,
+                |i| publish("crowd", &format!("p{i}")),
+                None,
+            ));
+        }
     }
     if under.is_none_or(|s| s == "lighttpd") {
         let lighttpd = Server::lighttpd_with(&site, |conf| crowd_lighttpd(conf, n));
@@ -435,6 +454,10 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
 const OURS: &str = "serverpush nph-longpoll (SSE)";
 /// The program's label for a crowd that waits for a channel its first message makes.
 const OURS_NEW: &str = "serverpush nph-longpoll (SSE), channel made by the first message";
+
+/// The label of the program built without PIE, and its name in the site's `cgi-bin`.
+const OURS_NO_PIE: &str = "serverpush nph-longpoll (SSE), built without PIE";
+const NO_PIE_NAME: &str = "nph-longpoll-no-pie";
 
 /// The three crowds of one server (`server`, its trees' pids, its port): ours on the channel
 /// that has a message, ours on a channel made by the crowd's first message (named after `tag`,
@@ -619,6 +642,18 @@ pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
             ours.left,
             verdict(ours.left == 0),
         );
+        if let Some(no_pie) = of(OURS_NO_PIE) {
+            write!(
+                v,
+                ", built without PIE: tree {:.2} GB ({}), {:.0} KiB per client against {:.0}, p99 {:.2}× the floor's",
+                no_pie.tree_mib / 1024.0,
+                verdict(no_pie.tree_mib <= 2048.0),
+                no_pie.kib_per_client,
+                ours.kib_per_client,
+                no_pie.p99 / floor.p99,
+            )
+            .unwrap();
+        }
         if let Some(new) = of(OURS_NEW) {
             let (p50, p99) = (new.first.0 / ours.first.0, new.first.1 / ours.first.1);
             write!(
