@@ -404,7 +404,8 @@ pub struct Upkeep {
     config: Config,
     sweeps: bool,
     renews: Option<String>,
-    next: std::time::Duration,
+    /// When it is due next, by the stream's clock; `None` until its first look.
+    next: Option<std::time::Duration>,
 }
 
 impl Upkeep {
@@ -418,7 +419,7 @@ impl Upkeep {
             config: config.clone(),
             sweeps: sweeps || renews.is_some(),
             renews,
-            next: std::time::Duration::ZERO,
+            next: None,
         })
     }
 
@@ -431,10 +432,19 @@ impl Upkeep {
         announce: Announcer,
     ) -> Vec<String> {
         let mut notes = Vec::new();
-        if now < self.next {
+        let interval = std::time::Duration::from_secs(self.config.heartbeat_secs);
+        let Some(next) = self.next else {
+            // The stream's start swept and shared just now. Its first upkeep comes between half
+            // an interval and one from now, drawn from its process id: a crowd that started
+            // together does not renew together, in one burst beside a message's delivery.
+            let spread = f64::from(std::process::id() % 1000) / 2000.0;
+            self.next = Some(now + interval.mul_f64(0.5 + spread));
+            return notes;
+        };
+        if now < next {
             return notes;
         }
-        self.next = now + std::time::Duration::from_secs(self.config.heartbeat_secs);
+        self.next = Some(now + interval);
         if self.sweeps {
             notes = sweep_leaves(&self.config, store, announce);
         }

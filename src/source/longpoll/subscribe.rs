@@ -305,14 +305,6 @@ impl Source for Subscription<'_> {
         budget: Duration,
         time: &mut T,
     ) -> io::Result<Flow> {
-        if let Some(upkeep) = &mut self.upkeep {
-            let notes = upkeep.tend(
-                self.store,
-                time.elapsed(),
-                crate::source::presence::announce,
-            );
-            self.notes.extend(notes);
-        }
         if self.read_next {
             let Round {
                 messages,
@@ -357,6 +349,15 @@ impl Source for Subscription<'_> {
             if more {
                 return Ok(Flow::Quiet);
             }
+        }
+        // Only before a wait: a message never waits for presence's upkeep.
+        if let Some(upkeep) = &mut self.upkeep {
+            let notes = upkeep.tend(
+                self.store,
+                time.elapsed(),
+                crate::source::presence::announce,
+            );
+            self.notes.extend(notes);
         }
         if let Err(e) = self.store.wait(&self.cursor.ids(), budget) {
             return Ok(Flow::Failed(io::Error::other(e)));

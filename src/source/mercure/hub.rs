@@ -350,14 +350,6 @@ impl Source for HubStream<'_> {
         budget: Duration,
         time: &mut T,
     ) -> io::Result<Flow> {
-        if let Some(upkeep) = &mut self.upkeep {
-            let notes = upkeep.tend(
-                self.store,
-                time.elapsed(),
-                crate::source::presence::announce,
-            );
-            self.notes.extend(notes);
-        }
         if self.read_next {
             let batch = match self.store.read_within(
                 &self.hub,
@@ -396,6 +388,15 @@ impl Source for HubStream<'_> {
             if more {
                 return Ok(Flow::Quiet);
             }
+        }
+        // Only before a wait: an update never waits for presence's upkeep.
+        if let Some(upkeep) = &mut self.upkeep {
+            let notes = upkeep.tend(
+                self.store,
+                time.elapsed(),
+                crate::source::presence::announce,
+            );
+            self.notes.extend(notes);
         }
         match self.store.wait(&[(&self.hub, self.after)], budget) {
             Ok(_) => {
