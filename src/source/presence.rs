@@ -86,6 +86,19 @@ pub fn channel_presence(records: &[Record], channel: &str, names: bool) -> Value
     json!({ "channel": channel, "count": serving.len(), "subscribers": named })
 }
 
+/// A stream's presence upkeep, if it has one, when due by `time` ([`crate::program::Upkeep`]),
+/// with this module's announcer; what failed goes to `notes`, for the log.
+pub fn tend<T: crate::pacing::Time>(
+    upkeep: &mut Option<crate::program::Upkeep>,
+    store: &mut dyn ChannelStore,
+    time: &T,
+    notes: &mut Vec<String>,
+) {
+    if let Some(upkeep) = upkeep {
+        notes.extend(upkeep.tend(store, time.elapsed(), announce));
+    }
+}
+
 /// The records of the streams live now: this host's, from its slots (a killed stream is gone at
 /// once), and with a store that serves several hosts, the others' streams recorded there (a
 /// killed one's until its time runs out: three heartbeats).

@@ -351,14 +351,7 @@ impl Source for Subscription<'_> {
             }
         }
         // Only before a wait: a message never waits for presence's upkeep.
-        if let Some(upkeep) = &mut self.upkeep {
-            let notes = upkeep.tend(
-                self.store,
-                time.elapsed(),
-                crate::source::presence::announce,
-            );
-            self.notes.extend(notes);
-        }
+        crate::source::presence::tend(&mut self.upkeep, self.store, time, &mut self.notes);
         if let Err(e) = self.store.wait(&self.cursor.ids(), budget) {
             return Ok(Flow::Failed(io::Error::other(e)));
         }

@@ -390,14 +390,7 @@ impl Source for HubStream<'_> {
             }
         }
         // Only before a wait: an update never waits for presence's upkeep.
-        if let Some(upkeep) = &mut self.upkeep {
-            let notes = upkeep.tend(
-                self.store,
-                time.elapsed(),
-                crate::source::presence::announce,
-            );
-            self.notes.extend(notes);
-        }
+        crate::source::presence::tend(&mut self.upkeep, self.store, time, &mut self.notes);
         match self.store.wait(&[(&self.hub, self.after)], budget) {
             Ok(_) => {
                 self.read_next = true;
