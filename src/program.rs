@@ -104,6 +104,9 @@ pub struct Response<W: Write> {
     /// the envelope writes them when the program returns, since the library never writes to
     /// stderr itself.
     pub notes: Vec<String>,
+    /// This stream's entry in a store several hosts share, when the envelope made one: its id
+    /// and record, which the stream renews ([`Upkeep`]).
+    pub shared: Option<(String, String)>,
 }
 
 impl<W: Write> Response<W> {
@@ -193,6 +196,7 @@ where
         config: Config::default(),
         boundary: crate::transport::multipart::random_boundary(),
         notes: Vec::new(),
+        shared: None,
     };
 
     let request = match Request::from_vars(vars) {
@@ -290,7 +294,10 @@ where
         if config.store == crate::config::StoreKind::Redis
             && record.resources.iter().any(|r| is_shared_resource(r))
         {
-            record.shared = Some(crate::slots::stream_id(&config.streams_path()));
+            record.shared = Some(crate::slots::stream_id(
+                &config.streams_path(),
+                record.since_ms,
+            ));
         }
         // Presence is a report, not a duty: a stream whose record cannot be written serves on.
         let described = slot.describe(&record);
@@ -330,25 +337,38 @@ where
             shared: None,
             ..record.clone()
         };
+        let mut shared = None;
         let notes = with_store(config, |store| {
             let mut notes = sweep_leaves(config, store, announce);
-            if let Some(id) = &record.shared {
-                let shared = serde_json::to_string(&record)
-                    .map_err(|e| crate::store::StoreError::Failed(e.to_string()))
-                    .and_then(|text| store.share_stream(id, &text, shared_ttl(config)));
-                match shared {
-                    Ok(true) => told.shared = record.shared.clone(),
-                    Ok(false) => {}
-                    Err(error) => notes.push(format!("presence not shared: {error}")),
-                }
-            }
             let failed = announce(config, store, &record, "join");
             if failed.is_empty() {
                 told.events = record.events.clone();
             }
             notes.extend(failed);
+            // Shared as it stands after its join: other hosts list what was announced.
+            if let Some(id) = &record.shared {
+                let entry = crate::slots::Record {
+                    shared: Some(id.clone()),
+                    ..told.clone()
+                };
+                let text = serde_json::to_string(&entry)
+                    .map_err(|e| crate::store::StoreError::Failed(e.to_string()));
+                match text.and_then(|text| {
+                    store
+                        .share_stream(id, &text, shared_ttl(config))
+                        .map(|done| done.then_some(text))
+                }) {
+                    Ok(Some(text)) => {
+                        told.shared = Some(id.clone());
+                        shared = Some((id.clone(), text));
+                    }
+                    Ok(None) => {}
+                    Err(error) => notes.push(format!("presence not shared: {error}")),
+                }
+            }
             notes
         });
+        response.shared = shared;
         if told != record
             && let Some(slot) = &_slot
         {
@@ -403,16 +423,16 @@ pub fn shared_ttl(config: &Config) -> std::time::Duration {
 pub struct Upkeep {
     config: Config,
     sweeps: bool,
-    renews: Option<String>,
+    renews: Option<(String, String)>,
     /// When it is due next, by the stream's clock; `None` until its first look.
     next: Option<std::time::Duration>,
 }
 
 impl Upkeep {
-    /// The upkeep of a stream that `sweeps`, under `config`; `None` when it has nothing to do.
-    pub fn new(config: &Config, sweeps: bool) -> Option<Upkeep> {
-        let renews = (config.store == crate::config::StoreKind::Redis)
-            .then(|| crate::slots::stream_id(&config.streams_path()));
+    /// The upkeep of a stream that `sweeps`, under `config`, with its entry in a store several
+    /// hosts share (`shared`: its id and record); `None` when it has nothing to do.
+    pub fn new(config: &Config, sweeps: bool, shared: Option<(String, String)>) -> Option<Upkeep> {
+        let renews = shared;
         // With a shared store, every stream sweeps too: a departed client's stream, ended in
         // its signal handler, leaves the other hosts' presence at the next sweep.
         (sweeps || renews.is_some()).then(|| Upkeep {
@@ -448,8 +468,10 @@ impl Upkeep {
         if self.sweeps {
             notes = sweep_leaves(&self.config, store, announce);
         }
-        if let Some(id) = &self.renews
-            && let Err(error) = store.share_stream(id, "", shared_ttl(&self.config))
+        // Written whole each time: an entry that ran out (the store unreachable for a while)
+        // comes back.
+        if let Some((id, record)) = &self.renews
+            && let Err(error) = store.share_stream(id, record, shared_ttl(&self.config))
         {
             notes.push(format!("presence not renewed: {error}"));
         }

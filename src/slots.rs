@@ -133,10 +133,12 @@ pub fn host_id(dir: &Path) -> String {
     format!("{node}-{:08x}", folder & 0xffff_ffff)
 }
 
-/// The id of this process's stream in a store several hosts share: a process serves one
-/// stream, and a live process's id is its own on its host.
-pub fn stream_id(dir: &Path) -> String {
-    format!("{}:{}", host_id(dir), std::process::id())
+/// The id of this process's stream, started at `since_ms`, in a store several hosts share: a
+/// process serves one stream, and its id and start name it on its host even once the id is
+/// another process's (a sweep of a killed stream removes that stream's entry, not its
+/// successor's).
+pub fn stream_id(dir: &Path, since_ms: u64) -> String {
+    format!("{}:{}:{since_ms}", host_id(dir), std::process::id())
 }
 
 /// Why no slot was taken.

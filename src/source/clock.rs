@@ -535,6 +535,7 @@ mod tests {
             config: Config::default(),
             boundary: "BOUNDARY".into(),
             notes: Vec::new(),
+            shared: None,
         };
         let mut time = FakeTime::new(fixed_now());
         assert!(Clock.respond(plan, &mut response, &mut time).is_ok());

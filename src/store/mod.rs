@@ -229,8 +229,8 @@ pub trait ChannelStore: std::fmt::Debug {
     fn leave_open(&mut self) {}
 
     /// Presence across hosts: records the live stream `id` (`record`, a slot's record as JSON)
-    /// for `ttl`, or (with `record` empty) extends the time of one already recorded. False for a
-    /// store that serves one host, whose slots are its presence.
+    /// for `ttl`, again at each renewal. False for a store that serves one host, whose slots are
+    /// its presence.
     fn share_stream(
         &mut self,
         _id: &str,
@@ -252,9 +252,12 @@ pub trait ChannelStore: std::fmt::Debug {
     }
 }
 
-/// The most streams a presence across hosts reads: a bound on its answer's memory (a record is
-/// a few hundred bytes).
+/// The most streams a presence across hosts reads, and the most bytes of their records: the
+/// bounds of its answer's memory (a record is a few hundred bytes, and at most
+/// [`crate::slots::MAX_RECORD_BYTES`]).
 pub const MAX_SHARED_STREAMS: usize = 50_000;
+/// See [`MAX_SHARED_STREAMS`].
+pub const MAX_SHARED_STREAM_BYTES: usize = 32 << 20;
 
 /// The store the config names. The spool costs nothing to open; Redis connects here, so that a
 /// program that cannot reach it refuses the request before answering.

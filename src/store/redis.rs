@@ -291,8 +291,8 @@ fn entry_message(channel: &Channel, entry: &Value) -> Option<Message> {
 /// Presence across hosts: the streams' expiry times (a sorted set) and records (a hash), under
 /// one hash tag no channel's name can take. The time is Redis's, so hosts' clocks do not
 /// matter. Expired entries are removed as they are met, a bounded number at each call.
-/// KEYS: the sorted set, the hash. ARGV: `share`, `refresh` or `forget`; the id; the ttl in
-/// milliseconds; the record.
+/// KEYS: the sorted set, the hash. ARGV: `share`, `forget` or `list`; the id; the ttl in
+/// milliseconds (for `list`, the most streams); the record (for `list`, the most bytes).
 const PRESENCE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -305,10 +305,6 @@ local what = ARGV[1]
 if what == 'share' then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-elseif what == 'refresh' then
-  if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
-    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-  end
 elseif what == 'forget' then
   redis.call('HDEL', KEYS[2], ARGV[2])
   redis.call('ZREM', KEYS[1], ARGV[2])
@@ -317,12 +313,25 @@ elseif what == 'list' then
   if #ids == 0 then
     return {}
   end
-  local records = redis.call('HMGET', KEYS[2], unpack(ids))
+  -- In pieces: Lua's unpack takes a few thousand values at most. The answer stops at
+  -- ARGV[4] bytes of records, its memory bound whatever the records hold.
   local out = {}
-  for i, id in ipairs(ids) do
-    if records[i] then
-      out[#out + 1] = id
-      out[#out + 1] = records[i]
+  local bytes = 0
+  for first = 1, #ids, 1000 do
+    local piece = {}
+    for i = first, math.min(first + 999, #ids) do
+      piece[#piece + 1] = ids[i]
+    end
+    local records = redis.call('HMGET', KEYS[2], unpack(piece))
+    for i, id in ipairs(piece) do
+      if records[i] then
+        bytes = bytes + #records[i]
+        if bytes > tonumber(ARGV[4]) then
+          return out
+        end
+        out[#out + 1] = id
+        out[#out + 1] = records[i]
+      end
     end
   end
   return out
@@ -631,12 +640,7 @@ impl ChannelStore for RedisStore {
     }
 
     fn share_stream(&mut self, id: &str, record: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let what = if record.is_empty() {
-            "refresh"
-        } else {
-            "share"
-        };
-        self.presence(what, id, Self::millis(ttl), record)?;
+        self.presence("share", id, Self::millis(ttl), record)?;
         Ok(true)
     }
 
@@ -646,7 +650,8 @@ impl ChannelStore for RedisStore {
 
     fn shared_streams(&mut self) -> Result<Option<Vec<(String, String)>>, StoreError> {
         let max = u64::try_from(super::MAX_SHARED_STREAMS).unwrap_or(u64::MAX);
-        let Value::Array(parts) = self.presence("list", "", max, "")? else {
+        let bytes = super::MAX_SHARED_STREAM_BYTES.to_string();
+        let Value::Array(parts) = self.presence("list", "", max, &bytes)? else {
             return Err(malformed("presence answer"));
         };
         let streams = parts

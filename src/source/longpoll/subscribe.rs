@@ -234,7 +234,7 @@ fn stream<W: Write, T: Time>(
         max_answer_bytes: config.max_answer_bytes,
         read_next: true,
         notes: Vec::new(),
-        upkeep: crate::program::Upkeep::new(&config, sweeps),
+        upkeep: crate::program::Upkeep::new(&config, sweeps, response.shared.clone()),
     };
     let boundary = response.boundary.clone();
     let ended = {

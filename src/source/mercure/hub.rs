@@ -229,7 +229,11 @@ impl Subscription {
             private: &self.private,
             max_answer_bytes,
             read_next: true,
-            upkeep: crate::program::Upkeep::new(config, self.announced.is_some()),
+            upkeep: crate::program::Upkeep::new(
+                config,
+                self.announced.is_some(),
+                response.shared.clone(),
+            ),
             notes: Vec::new(),
         };
         let mut writer = SseWriter::new(&mut response.out);

@@ -165,8 +165,12 @@ impl Program for Mercure {
             let id = publish::publish(request, config, body)?;
             return Ok(MercurePlan::Published { id, cors });
         }
-        if let Some(path) = &request.path_info {
-            return subscriptions_api(request, config, path, cors);
+        if let Some(asked) = request
+            .path_info
+            .as_deref()
+            .and_then(subscriptions::Asked::of)
+        {
+            return subscriptions_api(request, config, asked, cors);
         }
         hub::Subscription::from_request(request, config, cors).map(MercurePlan::Subscribe)
     }
@@ -198,25 +202,28 @@ impl Program for Mercure {
     }
 }
 
-/// A `GET` below the hub's address: the subscriptions API when the site turned it on, 404
-/// otherwise.
+/// A `GET` of `/subscriptions…` below the hub's address: the subscriptions API when the site
+/// turned it on, 404 otherwise.
 fn subscriptions_api(
     request: &Request,
     config: &Config,
-    path: &str,
+    asked: subscriptions::Asked,
     cors: Cors,
 ) -> Result<MercurePlan, RequestError> {
     let not_found = || RequestError::new(StatusCode::NOT_FOUND, "no such resource on this hub");
-    let asked = subscriptions::Asked::of(path)
-        .filter(|_| config.mercure_subscriptions)
-        .ok_or_else(not_found)?;
+    if !config.mercure_subscriptions {
+        return Err(not_found());
+    }
+    // Nothing is read for a request without a token.
+    let grant = subscriptions::grant(request, config)?;
     let refusal = |e: crate::store::StoreError| {
         crate::source::longpoll::store_refusal(&e).with_detail(e.to_string())
     };
     let mut store = crate::store::open(config).map_err(refusal)?;
     let records = crate::source::presence::live_records(config, store.as_mut()).map_err(refusal)?;
+    subscriptions::authorize(&grant, &asked)?;
     let asked = asked.resolved(&records);
-    subscriptions::authorize(request, config, &asked)?;
+    subscriptions::authorize(&grant, &asked)?;
     let (last, epoch) = store
         .head(&crate::name::Channel::mercure_hub())
         .map_err(refusal)?;

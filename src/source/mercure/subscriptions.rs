@@ -27,6 +27,7 @@ use super::update::{self, Update};
 use crate::cgi::{Request, RequestError};
 use crate::config::Config;
 use crate::name::Channel;
+use crate::rights::MercureGrant;
 use crate::rights::Rights;
 use crate::slots::Record;
 use crate::store::{ChannelStore, NewMessage, StoreError};
@@ -196,14 +197,17 @@ impl Asked {
         };
         if let Some(topic) = &self.topic {
             let wanted = merged(topic);
-            let selectors = records
-                .iter()
-                .flat_map(|r| r.events.iter())
-                .filter_map(|e| e.strip_prefix(EVENT_PREFIX));
-            if let Some(found) = selectors
-                .filter(|s| s != topic)
-                .find(|s| merged(s) == wanted)
-            {
+            let live = || {
+                records
+                    .iter()
+                    .flat_map(|r| r.events.iter())
+                    .filter_map(|e| e.strip_prefix(EVENT_PREFIX))
+            };
+            // A selector written as asked wins over one that differs by its slashes.
+            if live().any(|s| s == topic) {
+                return self;
+            }
+            if let Some(found) = live().find(|s| merged(s) == wanted) {
                 self.topic = Some(found.to_owned());
             }
         }
@@ -262,12 +266,17 @@ pub fn answer(asked: &Asked, records: &[Record], last_event_id: &str) -> Option<
     }))
 }
 
-/// Checks that the request's token may see `asked`: its `mercure.subscribe` selectors must
-/// match the address (401 without a token, 403 with one that does not grant it).
-pub fn authorize(request: &Request, config: &Config, asked: &Asked) -> Result<(), RequestError> {
-    let grant = Rights::new(request, config)
+/// The request's token, which the API needs (401 without one).
+pub fn grant(request: &Request, config: &Config) -> Result<MercureGrant, RequestError> {
+    Rights::new(request, config)
         .mercure_subscriber()?
-        .ok_or_else(|| crate::rights::needs_token("the subscriptions API needs a token"))?;
+        .ok_or_else(|| crate::rights::needs_token("the subscriptions API needs a token"))
+}
+
+/// Checks that `grant` may see `asked`: its `mercure.subscribe` selectors must match the
+/// address (403 otherwise). Checked on the address as asked, then as resolved against the
+/// live selectors, so a refusal never names a live selector the asker did not write.
+pub fn authorize(grant: &MercureGrant, asked: &Asked) -> Result<(), RequestError> {
     let address = asked.address();
     let granted = grant
         .subscribe
