@@ -156,15 +156,28 @@ pub(crate) fn c_publish_floor(sys: &Systems, n: usize) -> Vec<f64> {
     );
     sub.read_until_count(b"retry:", 1, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(25));
+    timed_publishes(&mut sub, n, b"\ndata: ", |i| {
+        post(
+            port,
+            &format!("/cgi-bin/nph-publish-floor?{}", dir.display()),
+            &format!("m{i}"),
+        )
+    })
+}
+
+/// Times `n` publishes over HTTP (`publish` sends the `i`th) each to its receipt by the open
+/// stream `sub`, whose events each hold `needle` once; each publish's answer is read to its end.
+fn timed_publishes(
+    sub: &mut client::Response,
+    n: usize,
+    needle: &[u8],
+    mut publish: impl FnMut(usize) -> client::Response,
+) -> Vec<f64> {
     (0..n)
         .map(|i| {
             let t0 = Instant::now();
-            let mut p = post(
-                port,
-                &format!("/cgi-bin/nph-publish-floor?{}", dir.display()),
-                &format!("m{i}"),
-            );
-            sub.read_until_count(b"\ndata: ", i + 1, Duration::from_secs(30));
+            let mut p = publish(i);
+            sub.read_until_count(needle, i + 1, Duration::from_secs(30));
             let took = ms(t0.elapsed());
             p.wait_head();
             p.read_to_end(Duration::from_secs(30));
@@ -232,21 +245,13 @@ pub(crate) fn nchan_sse(sys: &Systems, n: usize, channel: &str, mode: Nchan) -> 
         &["Accept: text/event-stream"],
     );
     std::thread::sleep(Duration::from_millis(25));
-    (0..n)
-        .map(|i| {
-            let t0 = Instant::now();
-            let mut p = post(
-                port,
-                &format!("/{prefix}pub?id={channel}"),
-                &format!("m{i}"),
-            );
-            sub.read_until_count(b"data: ", i + 1, Duration::from_secs(30));
-            let took = ms(t0.elapsed());
-            p.wait_head();
-            p.read_to_end(Duration::from_secs(10));
-            took
-        })
-        .collect()
+    timed_publishes(&mut sub, n, b"data: ", |i| {
+        post(
+            port,
+            &format!("/{prefix}pub?id={channel}"),
+            &format!("m{i}"),
+        )
+    })
 }
 
 /// The seed 004 PHP long-poll: each publish in a later wall-clock second than the last, since
