@@ -68,9 +68,11 @@ fn open_regular(path: &Path, links: Links) -> io::Result<(File, u64)> {
 }
 
 /// Reads `file` (opened from `path`) to its end. `size`, its length when opened, sizes the
-/// buffer, so the whole file takes one read and one more that finds its end (the standard
-/// library's `read_to_end` probes with reads from 8 KiB up: five reads for a camera frame); a
-/// file that grows meanwhile is read on, up to `limit`. More than `limit` bytes is an
+/// buffer one byte larger, so the whole file takes one read (the standard library's
+/// `read_to_end` probes with reads from 8 KiB up: five reads for a camera frame, and one more
+/// that finds the end); a read that stops short at `size` met the file's end, which spares the
+/// read that would find it (a stream reads a message per delivery). A file that grows meanwhile
+/// fills the spare byte and is read on, up to `limit`. More than `limit` bytes is an
 /// `InvalidData` error, not a truncated read.
 pub fn read_to_limit(file: &mut File, size: u64, limit: u64, path: &Path) -> io::Result<Vec<u8>> {
     let too_large = || {
@@ -100,7 +102,12 @@ pub fn read_to_limit(file: &mut File, size: u64, limit: u64, path: &Path) -> io:
         }
         match file.read(&mut bytes[filled..]) {
             Ok(0) => break,
-            Ok(n) => filled += n,
+            Ok(n) => {
+                filled += n;
+                if size > 0 && filled as u64 == size && filled < bytes.len() {
+                    break;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -215,7 +215,7 @@ struct Watched {
 }
 
 /// A directory's device and inode, not through a symlink.
-fn inode_of(path: &Path) -> Option<(u64, u64)> {
+pub fn inode_of(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(path)
         .ok()
@@ -340,12 +340,13 @@ impl DirWatch {
     }
 
     /// True when `to` is watched: it is a directory added with [`DirWatch::add_becoming`] and
-    /// renamed to `to` (its watch now follows `to`), or one watched there already.
-    pub fn adopt(&mut self, to: &Path) -> bool {
+    /// renamed to `to` (its watch now follows `to`), or one watched there already. `now` is the
+    /// device and inode of the directory at `to` (see [`inode_of`]), which the caller looked up.
+    pub fn adopt(&mut self, to: &Path, now: Option<(u64, u64)>) -> bool {
         if self.dirs.iter().any(|w| w.path == to) {
             return true;
         }
-        let Some(now) = inode_of(to) else {
+        let Some(now) = now else {
             return false;
         };
         match self

@@ -53,6 +53,11 @@ use wait::Subscription;
 /// replaced by a rename has another inode.
 type FileSeen = (u64, i64, i64, u64);
 
+fn file_seen(meta: &fs::Metadata) -> FileSeen {
+    use std::os::unix::fs::MetadataExt;
+    (meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len())
+}
+
 /// The id of a message file's name (`<id>.msg`).
 fn message_id(name: &[u8]) -> Option<u64> {
     std::str::from_utf8(name.strip_suffix(SUFFIX.as_bytes())?)
@@ -66,11 +71,23 @@ fn message_id(name: &[u8]) -> Option<u64> {
 pub struct SpoolStore {
     root: PathBuf,
     retention: Retention,
-    /// The channel's epoch last read: its channel directory, what its file looked like, the
-    /// epoch.
-    epochs: Option<(PathBuf, FileSeen, String)>,
+    /// The channel's epoch last read.
+    epochs: Option<EpochSeen>,
     /// What a subscriber waits on, once [`ChannelStore::watch`] was called.
     subscription: Subscription,
+}
+
+/// A channel's epoch as last read.
+#[derive(Debug)]
+struct EpochSeen {
+    /// The channel's directory.
+    dir: PathBuf,
+    /// What its `epoch` file looked like.
+    seen: FileSeen,
+    epoch: String,
+    /// True when read or looked at since the subscriber's watch began: then a wake-up by a
+    /// landing that named no epoch may take it without a look (see `wait::Landed`).
+    since_watch: bool,
 }
 
 const SUFFIX: &str = ".msg";
@@ -87,13 +104,33 @@ impl SpoolStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Batch, StoreError> {
-        let Some(dir) = self.existing_dir(channel)? else {
-            return Ok(Batch::default());
+        // A stream woken by the message `landed` knows it is there and need not look for the
+        // one after it: that look, for a name not yet made, waits for the directory's lock, which
+        // the publisher still holds while its rename wakes the watchers. A later message wakes
+        // the next wait at once. It knows the directory is there too, and, when nothing named
+        // `epoch` landed, that the epoch it read since its watch began still holds: two looks
+        // fewer per delivery.
+        let landed = self.subscription.take_landed(channel, after);
+        let dir = match landed {
+            Some(_) => self.channel_dir(channel),
+            None => match self.existing_dir(channel)? {
+                Some(dir) => dir,
+                None => return Ok(Batch::default()),
+            },
+        };
+        let kept = match (&self.epochs, landed) {
+            (Some(known), Some(landing))
+                if landing.epoch_kept && known.since_watch && known.dir == dir =>
+            {
+                Some(known.epoch.clone())
+            }
+            _ => None,
         };
         let mut batch = Batch {
-            epoch: self.epoch_of(&dir),
+            epoch: kept.or_else(|| self.epoch_of(&dir)),
             ..Batch::default()
         };
+        let landed = landed.map(|landing| landing.id);
         // The usual case: the next ids are there; read them until one is not.
         let mut next = after + 1;
         // The size read so far, kept as messages come rather than summed again at each look.
@@ -122,11 +159,6 @@ impl SpoolStore {
                 Err(e) => Err(e),
             }
         };
-        // A stream woken by the message `landed` knows it is there and need not look for the
-        // one after it: that look, for a name not yet made, waits for the directory's lock, which
-        // the publisher still holds while its rename wakes the watchers. A later message wakes
-        // the next wait at once.
-        let landed = self.subscription.take_landed(channel, after);
         while room(&batch) && read(next, &mut batch)? {
             if landed == Some(next) {
                 batch.last_id = next;
@@ -314,25 +346,42 @@ impl SpoolStore {
     /// `epoch` file is not the one read last time: a stream asks at every wake-up, and a look
     /// at the file costs one call where reading it costs five.
     fn epoch_of(&mut self, dir: &Path) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
         let meta = fs::symlink_metadata(dir.join("epoch")).ok()?;
-        let seen = (meta.ino(), meta.mtime(), meta.mtime_nsec(), meta.len());
-        if let Some((at, known, epoch)) = &self.epochs
-            && at == dir
-            && *known == seen
+        if let Some(known) = &mut self.epochs
+            && known.dir == dir
+            && known.seen == file_seen(&meta)
         {
-            return Some(epoch.clone());
+            known.since_watch = true;
+            return Some(known.epoch.clone());
         }
-        let epoch = Self::epoch_in(dir)?;
-        self.epochs = Some((dir.to_owned(), seen, epoch.clone()));
+        self.remember_epoch(dir, dir)
+    }
+
+    /// Reads the epoch in `from` and keeps it as the epoch of the channel directory `dir`.
+    fn remember_epoch(&mut self, from: &Path, dir: &Path) -> Option<String> {
+        let (seen, epoch) = Self::epoch_file(from)?;
+        self.epochs = Some(EpochSeen {
+            dir: dir.to_owned(),
+            seen,
+            epoch: epoch.clone(),
+            since_watch: true,
+        });
         Some(epoch)
+    }
+
+    /// The `epoch` file in `dir`: what it looks like (from the descriptor read) and its epoch.
+    fn epoch_file(dir: &Path) -> Option<(FileSeen, String)> {
+        let path = dir.join("epoch");
+        let (mut file, meta) = regular::open_with_metadata(&path, Links::Refuse).ok()?;
+        let bytes = regular::read_to_limit(&mut file, meta.len(), 128, &path).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let epoch = text.trim();
+        super::is_epoch(epoch).then(|| (file_seen(&meta), epoch.to_owned()))
     }
 
     /// The channel's epoch, `None` when it has none yet.
     fn epoch_in(dir: &Path) -> Option<String> {
-        let text = Self::read_small(dir, "epoch")?;
-        let epoch = text.trim();
-        super::is_epoch(epoch).then(|| epoch.to_owned())
+        Self::epoch_file(dir).map(|(_, epoch)| epoch)
     }
 
     fn parse(channel: &Channel, id: u64, bytes: &[u8]) -> Option<Message> {
@@ -394,7 +443,17 @@ impl ChannelStore for SpoolStore {
     }
 
     fn watch(&mut self, channels: &[Channel], waiting: Waiting) -> Result<(), StoreError> {
-        self.subscription.watch(&self.root, channels, waiting)
+        if let Some(known) = &mut self.epochs {
+            known.since_watch = false;
+        }
+        self.subscription.watch(&self.root, channels, waiting)?;
+        // A stream that waits in a channel's waiting place reads the epoch its first waiter put
+        // there now rather than at the first message, which the whole crowd receives at once.
+        if let Some((channel, place)) = self.subscription.take_place() {
+            let dir = self.channel_dir(&channel);
+            self.remember_epoch(&place, &dir);
+        }
+        Ok(())
     }
 
     fn wait(
@@ -490,6 +549,8 @@ mod tests {
         waiter.watch(&[ch("new")], Waiting::Stream).unwrap();
         let waiting = dir.path().join(pending::PENDING_ROOM).join("new");
         let inode = std::fs::metadata(&waiting).unwrap().ino();
+        let place_epoch = std::fs::read_to_string(waiting.join("epoch")).unwrap();
+        assert!(crate::store::is_epoch(&place_epoch), "{place_epoch:?}");
         assert!(
             !waiter
                 .wait(&[(&ch("new"), 0)], Duration::from_millis(50))
@@ -510,7 +571,8 @@ mod tests {
         );
         let b = waiter.read_after(&ch("new"), 0, 100).unwrap();
         assert_eq!((b.messages.len(), b.missed), (1, false));
-        assert!(b.epoch.is_some());
+        // The epoch its first waiter wrote in the waiting place is the channel's.
+        assert_eq!(b.epoch, Some(place_epoch));
         publisher.publish(&ch("new"), &text("second")).unwrap();
         assert!(
             waiter
@@ -527,6 +589,41 @@ mod tests {
                 .join("other")
                 .exists()
         );
+    }
+
+    #[test]
+    fn a_stream_takes_the_new_epoch_of_a_channel_emptied_under_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut publisher = store(dir.path(), 1000, 3600);
+        let first = publisher.publish(&ch("a"), &text("m1")).unwrap().epoch;
+        let mut stream = store(dir.path(), 1000, 3600);
+        assert_eq!(
+            stream.read_after(&ch("a"), 0, 100).unwrap().epoch,
+            Some(first.clone())
+        );
+        stream.watch(&[ch("a")], Waiting::Stream).unwrap();
+        assert_eq!(stream.read_after(&ch("a"), 1, 100).unwrap().last_id, 1);
+        // Everything in the directory removed, the directory kept: the next publish gives the
+        // channel a new epoch and starts its ids again. The stream, woken by a landing whose
+        // wake named the epoch too, reads the new epoch rather than the one it knew.
+        for entry in std::fs::read_dir(dir.path().join("a")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+        publisher.publish(&ch("a"), &text("n1")).unwrap();
+        let second = publisher.publish(&ch("a"), &text("n2")).unwrap().epoch;
+        assert_ne!(first, second);
+        assert!(
+            stream
+                .wait(&[(&ch("a"), 1)], Duration::from_secs(5))
+                .unwrap()
+        );
+        let b = stream.read_after(&ch("a"), 1, 100).unwrap();
+        assert_eq!(b.epoch, Some(second));
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub fn prepare(root: &Path, channel: &Channel) -> Option<PathBuf> {
     // Another user's directory keeps its time: the sweep may then take it while this stream
     // waits, which only sends it back to the spool's watch.
     let _ = rfs::utimensat(CWD, &dir, &now, AtFlags::SYMLINK_NOFOLLOW);
+    // The channel's epoch, written by its first waiter (as `adopt` does when there is none):
+    // every waiter reads it now, while it connects, and not when the first message wakes the
+    // whole crowd at once. A waiter of another user cannot write here; `adopt` then writes it.
+    let _ = write_epoch(CWD, dir.join("epoch"), &crate::store::new_epoch());
     Some(dir)
 }
 
@@ -93,9 +97,9 @@ fn make_room(room: &Path) -> io::Result<()> {
 
 /// Makes the channel's directory in the spool `root` of the waiting place its waiters watch,
 /// when one is there and this process's user made it; true when it did. The channel's `epoch`
-/// is written in the place first (a new file, not one renamed in, which the waiters' watches do
-/// not report), so nothing the channel's making does wakes its waiters before its first
-/// message. The rename is made between the two directories opened, the room without following
+/// is in the place first (its first waiter's, or written here: a new file, not one renamed in,
+/// which the waiters' watches do not report), so nothing the channel's making does wakes its
+/// waiters before its first message. The rename is made between the two directories opened, the room without following
 /// a link, so no name in between can send it elsewhere, and it never replaces a directory made
 /// meanwhile (`RENAME_NOREPLACE`).
 pub fn adopt(root: &Path, channel: &Channel, epoch: &str) -> bool {
@@ -122,23 +126,28 @@ pub fn adopt(root: &Path, channel: &Channel, epoch: &str) -> bool {
     if stat.st_uid != rustix::process::geteuid().as_raw() {
         return false;
     }
-    // One a failed attempt left is kept: it was never any channel's, and a damaged one is
-    // replaced by the first publish, as in a directory that has none.
+    // One its first waiter or a failed attempt wrote is kept: it was never any channel's, and
+    // a damaged one is replaced by the first publish, as in a directory that has none.
+    if !write_epoch(&place, "epoch", epoch) {
+        return false;
+    }
+    rfs::renameat_with(&room, name, &spool, name, RenameFlags::NOREPLACE).is_ok()
+}
+
+/// Writes `epoch` as the `epoch` file `path` (relative to the directory `dir`, or absolute)
+/// unless there is one; false when there is none and it cannot be made. A new file, not one
+/// renamed in, which the waiters' watches do not report.
+fn write_epoch(dir: impl rustix::fd::AsFd, path: impl rustix::path::Arg, epoch: &str) -> bool {
     match rfs::openat(
-        &place,
-        "epoch",
+        dir,
+        path,
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
     ) {
-        Ok(file) => {
-            if rustix::io::write(&file, epoch.as_bytes()).ok() != Some(epoch.len()) {
-                return false;
-            }
-        }
-        Err(rustix::io::Errno::EXIST) => {}
-        Err(_) => return false,
+        Ok(file) => rustix::io::write(&file, epoch.as_bytes()).ok() == Some(epoch.len()),
+        Err(rustix::io::Errno::EXIST) => true,
+        Err(_) => false,
     }
-    rfs::renameat_with(&room, name, &spool, name, RenameFlags::NOREPLACE).is_ok()
 }
 
 /// Removes the waiting directories nobody started waiting in since `cutoff` (with the epoch a
@@ -188,8 +197,11 @@ mod tests {
         assert_eq!(mode & 0o7777, expected, "open to every waiter, but root's");
         let ino = fs::metadata(&waiting).unwrap().ino();
         let dir = spool.path().join("room");
+        // The first waiter gave the channel its epoch, which the making keeps.
+        let epoch = fs::read_to_string(waiting.join("epoch")).unwrap();
+        assert!(crate::store::is_epoch(&epoch), "{epoch:?}");
         assert!(adopt(spool.path(), &room, "e1"));
-        assert_eq!(fs::read_to_string(dir.join("epoch")).unwrap(), "e1");
+        assert_eq!(fs::read_to_string(dir.join("epoch")).unwrap(), epoch);
         assert_eq!(fs::metadata(&dir).unwrap().ino(), ino);
         assert!(!waiting.exists());
         // Nothing left to take, and a directory made meanwhile is never replaced.

@@ -23,7 +23,7 @@ use super::super::bell::{Doorbells, NEW_CHANNELS_ROOM, WAITING_ROOM};
 use super::super::{StoreError, Waiting};
 use super::{SpoolStore, message_id, pending};
 use crate::name::Channel;
-use crate::watch::{DirWatch, LeaveOpen};
+use crate::watch::{DirWatch, LeaveOpen, inode_of};
 
 /// What a subscriber waits on.
 #[derive(Debug)]
@@ -62,6 +62,28 @@ fn absorb_lost(
     Ok((channel_lost, !lost.is_empty()))
 }
 
+/// The newest message a wait saw renamed into the one watched channel's directory.
+#[derive(Debug)]
+struct Landed {
+    channel: Channel,
+    id: u64,
+    /// True when nothing named `epoch` landed in that wait. A channel's epoch changes only by a
+    /// rename into its directory (the first publish into a wiped one) or with a new directory
+    /// (whose watch is new too, and whose first wake-up is no landing), so an epoch read since
+    /// the watch began still holds.
+    epoch_kept: bool,
+}
+
+/// What a stream woken by a landing knows without looking: the directory holds the message,
+/// and perhaps the epoch is the one read last.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Landing {
+    /// The newest message's id.
+    pub(super) id: u64,
+    /// See [`Landed::epoch_kept`].
+    pub(super) epoch_kept: bool,
+}
+
 /// The channels one subscriber watches and how it waits for them.
 #[derive(Debug)]
 pub(super) struct Subscription {
@@ -73,11 +95,12 @@ pub(super) struct Subscription {
     /// Channels being waited on whose directory does not exist yet: the spool is watched for
     /// them, since subscribers never create a channel.
     pending: Vec<Channel>,
-    /// The channel and id of the newest message the last wait saw land, for a stream of one
-    /// channel.
-    landed: Option<(Channel, u64)>,
+    /// The newest message the last wait saw land, for a stream of one channel.
+    landed: Option<Landed>,
     /// True once [`Subscription::wait`] has been called since the last watch.
     waited: bool,
+    /// The waiting place of the one channel watched, when it is not made yet and has one.
+    place: Option<(Channel, PathBuf)>,
     /// True when the last wait timed out: the next looks for watched directories moved away.
     quiet: bool,
 }
@@ -91,6 +114,7 @@ impl Default for Subscription {
             pending: Vec::new(),
             landed: None,
             waited: false,
+            place: None,
             quiet: false,
         }
     }
@@ -123,14 +147,19 @@ impl Subscription {
             SpoolStore::checked(root)
                 .map_err(|e| StoreError::Failed(format!("spool_dir {}: {e}", root.display())))?;
         }
-        self.waiter = Some(self.waiter(root)?);
+        let (waiter, mut places) = self.waiter(root)?;
+        self.waiter = Some(waiter);
+        self.place = match (self.watched.len(), places.len()) {
+            (1, 1) => places.pop(),
+            _ => None,
+        };
         Ok(())
     }
 
     /// How to wait for the watched channels: a stream watches their directories (and the spool
     /// for channels not made yet); a long-poll rings doorbells in their waiting rooms (and the
     /// spool's), or watches where it may not make one.
-    fn waiter(&self, root: &Path) -> Result<Waiter, StoreError> {
+    fn waiter(&self, root: &Path) -> Result<(Waiter, Vec<(Channel, PathBuf)>), StoreError> {
         let dirs: Vec<(&Channel, PathBuf)> = self
             .watched
             .iter()
@@ -146,10 +175,11 @@ impl Subscription {
                 made = bells.add(None, &root.join(NEW_CHANNELS_ROOM));
             }
             if made.is_ok() {
-                return Ok(Waiter::Doorbells(bells));
+                return Ok((Waiter::Doorbells(bells), Vec::new()));
             }
         }
         let mut watch = DirWatch::new(dirs.iter().map(|(_, d)| d.as_path()))?;
+        let mut places = Vec::new();
         if !self.pending.is_empty() {
             // A stream watches a waiting place of each channel it awaits, where one can be
             // made: the channel is made of it, and then only channels made in the spool (by a
@@ -159,39 +189,55 @@ impl Subscription {
                 for channel in &self.pending {
                     // Not watched (gone: the channel may have been made of it, which the next
                     // wait's look sees): the spool's watch reports every channel made.
-                    placed &= pending::prepare(root, channel)
-                        .is_some_and(|place| watch.add_becoming(&place, &root.join(channel)));
+                    match pending::prepare(root, channel) {
+                        Some(place) if watch.add_becoming(&place, &root.join(channel)) => {
+                            places.push((channel.clone(), place));
+                        }
+                        _ => placed = false,
+                    }
                 }
             }
             watch.add_spool(root, placed)?;
         }
-        Ok(Waiter::Inotify(watch))
+        Ok((Waiter::Inotify(watch), places))
+    }
+
+    /// The waiting place watched, for a stream of one channel not made yet that watches one,
+    /// taken once.
+    pub(super) fn take_place(&mut self) -> Option<(Channel, PathBuf)> {
+        self.place.take()
     }
 
     /// Takes the awaited channels whose directory exists now off `pending`: a channel made of
     /// the waiting place this stream watches is watched already; another is watched now, and is
     /// news, since its first message may have landed before the watch. True when there is news.
     fn settle_appeared(&mut self, root: &Path) -> Result<bool, StoreError> {
-        let (appeared, pending): (Vec<Channel>, Vec<Channel>) = std::mem::take(&mut self.pending)
+        // One look per channel tells both whether it is a directory now and, by its inode,
+        // whether it is the waiting place this stream watches.
+        let (appeared, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
-            .partition(|channel| SpoolStore::checked(&root.join(channel)).is_ok());
-        self.pending = pending;
+            .map(|channel| {
+                let inode = inode_of(&root.join(&channel));
+                (channel, inode)
+            })
+            .partition(|(_, inode)| inode.is_some());
+        self.pending = pending.into_iter().map(|(channel, _)| channel).collect();
         if appeared.is_empty() {
             return Ok(false);
         }
         let mut news = false;
         match self.waiter.as_mut() {
             Some(Waiter::Inotify(watch)) => {
-                for channel in &appeared {
+                for (channel, inode) in &appeared {
                     let dir = root.join(channel);
-                    if !watch.adopt(&dir) {
+                    if !watch.adopt(&dir, *inode) {
                         watch.add(&dir)?;
                         news = true;
                     }
                 }
             }
             _ => {
-                self.waiter = Some(self.waiter(root)?);
+                self.waiter = Some(self.waiter(root)?.0);
                 news = true;
             }
         }
@@ -226,6 +272,7 @@ impl Subscription {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let newest = std::cell::Cell::new(None::<u64>);
             let news = std::cell::Cell::new(false);
+            let epoch_named = std::cell::Cell::new(false);
             let pending = &self.pending;
             let woke = match self.waiter.as_mut() {
                 Some(Waiter::Doorbells(bells)) => return Ok(!bells.wait(left)?.is_empty()),
@@ -236,9 +283,10 @@ impl Subscription {
                     let woke = watch.wait_for(left, |dir, name| {
                         if let Some(id) = message_id(name) {
                             newest.set(newest.get().max(Some(id)));
-                        } else if name != b"epoch"
-                            && (dir.is_some()
-                                || !pending.iter().any(|c| c.as_str().as_bytes() == name))
+                        } else if name == b"epoch" {
+                            epoch_named.set(true);
+                        } else if dir.is_some()
+                            || !pending.iter().any(|c| c.as_str().as_bytes() == name)
                         {
                             return false;
                         }
@@ -270,20 +318,27 @@ impl Subscription {
             self.settle_appeared(root)?;
             // With one channel watched, every message file named is that channel's.
             self.landed = match (&self.watched[..], newest.get()) {
-                ([channel], Some(id)) if self.pending.is_empty() => Some((channel.clone(), id)),
+                ([channel], Some(id)) if self.pending.is_empty() => Some(Landed {
+                    channel: channel.clone(),
+                    id,
+                    epoch_kept: !epoch_named.get(),
+                }),
                 _ => None,
             };
             return Ok(true);
         }
     }
 
-    /// The id of the newest message of `channel` past `after` that the last wait saw land, taken
-    /// once: the first read after a wake may stop there.
-    pub(super) fn take_landed(&mut self, channel: &Channel, after: u64) -> Option<u64> {
+    /// The newest message of `channel` past `after` that the last wait saw land, taken once:
+    /// the first read after a wake may stop there.
+    pub(super) fn take_landed(&mut self, channel: &Channel, after: u64) -> Option<Landing> {
         self.landed
             .take()
-            .filter(|(c, id)| c == channel && *id > after)
-            .map(|(_, id)| id)
+            .filter(|l| l.channel == *channel && l.id > after)
+            .map(|l| Landing {
+                id: l.id,
+                epoch_kept: l.epoch_kept,
+            })
     }
 
     /// True once a wait was made since the last watch.
