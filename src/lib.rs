@@ -12,6 +12,7 @@ pub mod cgi;
 pub mod config;
 pub mod counters;
 pub mod head;
+pub mod hub;
 pub mod name;
 pub mod pacing;
 pub mod program;

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["query"],
     &["cgi"],
     &["config", "counters", "head", "pacing", "slots"],
-    &["transport", "watch"],
+    &["transport", "watch", "hub"],
     &["stream", "rights", "store"],
     &["program"],
     &["source"],
