@@ -6,5 +6,7 @@
 //!
 //! - [`handoff`]: the connection and the stream's description, sent over a Unix packet socket,
 //!   and the check of the sender's user.
+//! - [`place`]: where the user's one hub listens, and how a program reaches it.
 
 pub mod handoff;
+pub mod place;
