@@ -87,20 +87,28 @@ impl FileWatch {
     pub fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
         use std::os::unix::ffi::OsStrExt;
         let name = self.name.as_bytes();
-        wait_for_event(self.fd.as_ref(), &mut self.buf, timeout, |event| {
-            event.file_name().map(|n| n.to_bytes()) == Some(name)
-        })
+        let mut whole = false;
+        wait_for_event(
+            self.fd.as_ref(),
+            &mut self.buf,
+            timeout,
+            |event| event.file_name().map(|n| n.to_bytes()) == Some(name),
+            &mut whole,
+        )
     }
 }
 
 /// Waits up to `timeout` for an event `wanted` accepts (without inotify: a short sleep that
-/// reports a possible change); consumes every queued event.
+/// reports a possible change); consumes every queued event. `whole` is set to whether the read
+/// that woke the caller took everything the kernel had queued (see [`drain`]).
 fn wait_for_event(
     fd: Option<&OwnedFd>,
     buf: &mut [MaybeUninit<u8>],
     timeout: Duration,
     mut wanted: impl FnMut(&inotify::Event<'_>) -> bool,
+    whole: &mut bool,
 ) -> io::Result<bool> {
+    *whole = false;
     let Some(fd) = fd else {
         return Ok(fallback_wait(timeout));
     };
@@ -112,11 +120,17 @@ fn wait_for_event(
         if left.is_zero() || !poll_readable(fd, left)? {
             return Ok(false);
         }
-        if drain(fd, buf, &mut wanted)? {
+        let (hit, all) = drain(fd, buf, &mut wanted)?;
+        if hit {
+            *whole = all;
             return Ok(true);
         }
     }
 }
+
+/// The most bytes one inotify record takes: its header, a name of `NAME_MAX` bytes, its NUL and
+/// the kernel's padding.
+const MAX_EVENT_BYTES: usize = 16 + 256 + 16;
 
 /// Waits on `fd` up to `timeout`; false on timeout.
 fn poll_readable(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
@@ -135,28 +149,38 @@ fn poll_readable(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
 /// Reads the queued events, one read's worth; true if one was `wanted` (or the queue
 /// overflowed, which may have hidden one). Events beyond what one read returns stay queued and
 /// make the next wait return at once, so the read that would only find the queue empty is
-/// spared: a subscriber makes one `read` per wake-up.
+/// spared: a subscriber makes one `read` per wake-up. The second value tells whether that read
+/// took everything queued then: no overflow, and so few records that the buffer had room for
+/// one more of any size (the kernel fills it while the next record fits).
 fn drain(
     fd: &OwnedFd,
     buf: &mut [MaybeUninit<u8>],
     wanted: &mut impl FnMut(&inotify::Event<'_>) -> bool,
-) -> io::Result<bool> {
+) -> io::Result<(bool, bool)> {
+    let room = buf.len();
     let mut hit = false;
+    let mut records = 0usize;
+    let mut overflowed = false;
     let mut reader = inotify::Reader::new(fd, buf);
+    let whole = |records: usize, overflowed: bool| {
+        !overflowed && (records + 1).saturating_mul(MAX_EVENT_BYTES) <= room
+    };
     loop {
         match reader.next() {
             Ok(event) => {
+                records += 1;
                 let overflow = event.events().contains(inotify::ReadFlags::QUEUE_OVERFLOW);
+                overflowed |= overflow;
                 // Every event is offered, even past a hit: a caller may keep what it says.
                 let offered = wanted(&event);
                 hit |= overflow || offered;
             }
-            Err(rustix::io::Errno::AGAIN) => return Ok(hit),
+            Err(rustix::io::Errno::AGAIN) => return Ok((hit, whole(records, overflowed))),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
         if reader.is_buffer_empty() {
-            return Ok(hit);
+            return Ok((hit, whole(records, overflowed)));
         }
     }
 }
@@ -197,6 +221,8 @@ pub struct DirWatch {
     dirs: Vec<Watched>,
     /// Directories whose watch ended since the last [`DirWatch::take_lost`].
     lost: Vec<PathBuf>,
+    /// See [`DirWatch::took_everything`].
+    whole: bool,
 }
 
 /// One watched directory.
@@ -251,6 +277,7 @@ impl DirWatch {
             buf: vec![MaybeUninit::uninit(); 8192],
             dirs: Vec::new(),
             lost: Vec::new(),
+            whole: false,
         };
         for dir in dirs {
             watch.add(dir)?;
@@ -377,27 +404,42 @@ impl DirWatch {
             buf,
             dirs,
             lost,
+            whole,
         } = self;
-        wait_for_event(fd.as_ref(), buf, timeout, |event| {
-            let flags = event.events();
-            let at = dirs.iter().position(|w| w.wd == event.wd());
-            if flags.intersects(inotify::ReadFlags::IGNORED | inotify::ReadFlags::MOVE_SELF) {
-                let Some(at) = at else {
-                    return false;
-                };
-                let watched = dirs.swap_remove(at);
-                if let Some(fd) = fd.as_ref()
-                    && flags.contains(inotify::ReadFlags::MOVE_SELF)
-                {
-                    // Moved away, the directory is not the channel's any more.
-                    let _ = inotify::remove_watch(fd, watched.wd);
+        wait_for_event(
+            fd.as_ref(),
+            buf,
+            timeout,
+            |event| {
+                let flags = event.events();
+                let at = dirs.iter().position(|w| w.wd == event.wd());
+                if flags.intersects(inotify::ReadFlags::IGNORED | inotify::ReadFlags::MOVE_SELF) {
+                    let Some(at) = at else {
+                        return false;
+                    };
+                    let watched = dirs.swap_remove(at);
+                    if let Some(fd) = fd.as_ref()
+                        && flags.contains(inotify::ReadFlags::MOVE_SELF)
+                    {
+                        // Moved away, the directory is not the channel's any more.
+                        let _ = inotify::remove_watch(fd, watched.wd);
+                    }
+                    lost.push(watched.path);
+                    return true;
                 }
-                lost.push(watched.path);
-                return true;
-            }
-            let dir = at.map(|at| dirs[at].path.as_path());
-            event.file_name().is_some_and(|n| wanted(dir, n.to_bytes()))
-        })
+                let dir = at.map(|at| dirs[at].path.as_path());
+                event.file_name().is_some_and(|n| wanted(dir, n.to_bytes()))
+            },
+            whole,
+        )
+    }
+
+    /// True when the last wait that woke was woken by a read that took every event the kernel
+    /// had queued: what it offered is then all that happened in the watched directories until
+    /// that read. False after an overflow, a read that filled the buffer (the rest is still
+    /// queued), or a wait without inotify.
+    pub fn took_everything(&self) -> bool {
+        self.whole
     }
 
     /// The directories whose watch ended (removed or moved away) since the last call.

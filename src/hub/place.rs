@@ -1,8 +1,8 @@
 //! Where a user's hub listens, and how a program reaches it.
 //!
 //! The socket is [`SOCKET`] in the streams directory (`streams_dir`), which
-//! [`own_directory`](crate::regular::own_directory) keeps a directory of the programs' user
-//! alone (mode 0700): no other account can reach the socket. Both ends also check the other's
+//! [`own_directory`](crate::regular::own_directory) makes (mode 0700) when missing and refuses
+//! when it is another user's: no other account can reach the socket. Both ends also check the other's
 //! user (`SO_PEERCRED`), so a directory made open by mistake still lets no other account hand
 //! connections to the hub (and so read its channels), nor pose as the hub.
 //!
@@ -77,8 +77,11 @@ impl Listener {
             .mode(0o600)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(dir.join(LOCK))?;
-        if lock.try_lock().is_err() {
-            return Ok(None);
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            // No locks here (a filesystem without them): no way to be the one hub.
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
         }
         let path = socket_path(dir);
         // Left by a hub that died: nobody listens there, and only the lock's holder removes it.

@@ -108,8 +108,9 @@ impl SpoolStore {
         // one after it: that look, for a name not yet made, waits for the directory's lock, which
         // the publisher still holds while its rename wakes the watchers. A later message wakes
         // the next wait at once. It knows the directory is there too, and, when nothing named
-        // `epoch` landed, that the epoch it read since its watch began still holds: two looks
-        // fewer per delivery.
+        // `epoch` landed (and the wake's read took every queued event, and the channel was not
+        // just made of its waiting place: see `wait::Landed`), that the epoch it read since its
+        // watch began still holds: two looks fewer per delivery.
         let landed = self.subscription.take_landed(channel, after);
         let dir = match landed {
             Some(_) => self.channel_dir(channel),
@@ -624,6 +625,77 @@ mod tests {
         );
         let b = stream.read_after(&ch("a"), 1, 100).unwrap();
         assert_eq!(b.epoch, Some(second));
+    }
+
+    #[test]
+    fn a_stream_looks_again_at_the_epoch_of_a_channel_made_of_its_waiting_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut waiter = store(dir.path(), 1000, 3600);
+        waiter.watch(&[ch("new")], Waiting::Stream).unwrap();
+        // The epoch it read while waiting is not the one the channel is made with (here the
+        // place's epoch written anew in place, which no watch reports; in life, a place made
+        // again after a sweep or the making, read by its name).
+        let epoch = dir.path().join(pending::PENDING_ROOM).join("new/epoch");
+        std::fs::remove_file(&epoch).unwrap();
+        std::fs::write(&epoch, "0other").unwrap();
+        let mut publisher = store(dir.path(), 1000, 3600);
+        let made = publisher.publish(&ch("new"), &text("first")).unwrap().epoch;
+        assert_eq!(made, "0other");
+        assert!(
+            waiter
+                .wait(&[(&ch("new"), 0)], Duration::from_secs(5))
+                .unwrap()
+        );
+        assert_eq!(
+            waiter.read_after(&ch("new"), 0, 100).unwrap().epoch,
+            Some(made)
+        );
+    }
+
+    #[test]
+    fn a_stream_far_behind_takes_the_new_epoch_whatever_its_first_read_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut publisher = store(dir.path(), 1000, 3600);
+        let first = publisher.publish(&ch("a"), &text("m1")).unwrap().epoch;
+        let mut stream = store(dir.path(), 1000, 3600);
+        stream.watch(&[ch("a")], Waiting::Stream).unwrap();
+        assert_eq!(
+            stream.read_after(&ch("a"), 0, 100).unwrap().epoch,
+            Some(first.clone())
+        );
+        // More messages than one read of the watch holds, then the channel emptied and
+        // published again: the wake-up's read names old messages only, the new epoch's rename
+        // still queued behind them.
+        for i in 2..=250 {
+            publisher
+                .publish(&ch("a"), &text(&format!("m{i}")))
+                .unwrap();
+        }
+        for entry in std::fs::read_dir(dir.path().join("a")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+        let mut second = String::new();
+        for i in 1..=3 {
+            second = publisher
+                .publish(&ch("a"), &text(&format!("n{i}")))
+                .unwrap()
+                .epoch;
+        }
+        assert_ne!(first, second);
+        assert!(
+            stream
+                .wait(&[(&ch("a"), 1)], Duration::from_secs(5))
+                .unwrap()
+        );
+        assert_eq!(
+            stream.read_after(&ch("a"), 1, 100).unwrap().epoch,
+            Some(second)
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! channel's directory as before, and the waiters see it appear in the spool's watch. A room
 //! root makes (in a spool that is root's alone) is root's only.
 //!
-//! What a request can make: one empty directory per channel name waited for, and no more than
+//! What a request can make: one directory per channel name waited for (holding the channel's
+//! epoch, a random one its first waiter writes), and no more than
 //! [`MAX_PENDING`] in all, counted by the room's link count (a filesystem whose directories do
 //! not count their subdirectories gets no pending room, and its waiters watch the spool as
 //! before). Publishers sweep the ones nobody has started waiting in for the retention time.
@@ -79,8 +80,17 @@ pub fn prepare(root: &Path, channel: &Channel) -> Option<PathBuf> {
     let _ = rfs::utimensat(CWD, &dir, &now, AtFlags::SYMLINK_NOFOLLOW);
     // The channel's epoch, written by its first waiter (as `adopt` does when there is none):
     // every waiter reads it now, while it connects, and not when the first message wakes the
-    // whole crowd at once. A waiter of another user cannot write here; `adopt` then writes it.
-    let _ = write_epoch(CWD, dir.join("epoch"), &crate::store::new_epoch());
+    // whole crowd at once. Only in a place of this user's, through the directory opened
+    // without following a link (another user's place could be swapped for a link to anywhere);
+    // `O_PATH`, because closing a directory's descriptor walks every watch on it.
+    if let Ok(place) = rfs::open(
+        &dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) && rfs::fstat(&place).is_ok_and(|st| st.st_uid == rustix::process::geteuid().as_raw())
+    {
+        let _ = write_epoch(&place, "epoch", &crate::store::new_epoch());
+    }
     Some(dir)
 }
 
@@ -150,9 +160,11 @@ fn write_epoch(dir: impl rustix::fd::AsFd, path: impl rustix::path::Arg, epoch: 
     }
 }
 
-/// Removes the waiting directories nobody started waiting in since `cutoff` (with the epoch a
-/// failed making may have left). A stream still waiting in one (for longer than the retention
-/// time) loses its watch there and goes on with the spool's.
+/// Removes the waiting directories nobody started waiting in since `cutoff`, with their epoch.
+/// A stream still waiting in one (for longer than the retention time) loses its watch there and
+/// goes on with the spool's. A waiter that came meanwhile keeps the directory (it is not empty:
+/// its epoch is new); a stream that read the old epoch looks at it again when the channel is
+/// made (`wait::Landed::epoch_kept`).
 pub fn sweep(root: &Path, cutoff: SystemTime) {
     let Ok(entries) = fs::read_dir(root.join(PENDING_ROOM)) else {
         return;

@@ -67,10 +67,12 @@ fn absorb_lost(
 struct Landed {
     channel: Channel,
     id: u64,
-    /// True when nothing named `epoch` landed in that wait. A channel's epoch changes only by a
-    /// rename into its directory (the first publish into a wiped one) or with a new directory
-    /// (whose watch is new too, and whose first wake-up is no landing), so an epoch read since
-    /// the watch began still holds.
+    /// True when nothing named `epoch` landed in that wait, and the wait did not find the
+    /// channel made of its waiting place. A channel's epoch changes only by a rename into its
+    /// directory (the first publish into an emptied one), which the watch reports, or with a
+    /// new directory, whose watch is new too (and whose first wake-up is no landing) or which
+    /// was a waiting place (whose epoch is looked at on its first landing): so, when the wake's
+    /// read took every queued event, an epoch read since the watch began still holds.
     epoch_kept: bool,
 }
 
@@ -101,6 +103,9 @@ pub(super) struct Subscription {
     waited: bool,
     /// The waiting place of the one channel watched, when it is not made yet and has one.
     place: Option<(Channel, PathBuf)>,
+    /// True once a waiting place was found made into its channel, until the next wake-up's
+    /// landing: that landing does not vouch for the epoch read while waiting.
+    adopted: bool,
     /// True when the last wait timed out: the next looks for watched directories moved away.
     quiet: bool,
 }
@@ -115,6 +120,7 @@ impl Default for Subscription {
             landed: None,
             waited: false,
             place: None,
+            adopted: false,
             quiet: false,
         }
     }
@@ -132,6 +138,7 @@ impl Subscription {
         self.watched = channels.to_vec();
         self.landed = None;
         self.waited = false;
+        self.adopted = false;
         self.pending.clear();
         for channel in channels {
             match SpoolStore::checked(&root.join(channel)) {
@@ -230,7 +237,9 @@ impl Subscription {
             Some(Waiter::Inotify(watch)) => {
                 for (channel, inode) in &appeared {
                     let dir = root.join(channel);
-                    if !watch.adopt(&dir, *inode) {
+                    if watch.adopt(&dir, *inode) {
+                        self.adopted = true;
+                    } else {
                         watch.add(&dir)?;
                         news = true;
                     }
@@ -273,6 +282,7 @@ impl Subscription {
             let newest = std::cell::Cell::new(None::<u64>);
             let news = std::cell::Cell::new(false);
             let epoch_named = std::cell::Cell::new(false);
+            let whole;
             let pending = &self.pending;
             let woke = match self.waiter.as_mut() {
                 Some(Waiter::Doorbells(bells)) => return Ok(!bells.wait(left)?.is_empty()),
@@ -306,6 +316,7 @@ impl Subscription {
                     if woke && any_lost && !news.get() {
                         continue;
                     }
+                    whole = watch.took_everything();
                     woke
                 }
                 None => return Err(StoreError::Failed("wait before watch".into())),
@@ -316,12 +327,18 @@ impl Subscription {
             }
             // The channel a message landed in may be one made of its waiting place.
             self.settle_appeared(root)?;
-            // With one channel watched, every message file named is that channel's.
+            // Then the epoch read while waiting is looked at again: the place read by its name
+            // may have been another than the one watched (made again after the making, or
+            // after a sweep).
+            let adopted = std::mem::take(&mut self.adopted);
+            // With one channel watched, every message file named is that channel's. A wake
+            // whose read may not have taken every queued event (an overflow, a full buffer: a
+            // stream far behind) tells nothing of what came after: the read looks as before.
             self.landed = match (&self.watched[..], newest.get()) {
-                ([channel], Some(id)) if self.pending.is_empty() => Some(Landed {
+                ([channel], Some(id)) if self.pending.is_empty() && whole => Some(Landed {
                     channel: channel.clone(),
                     id,
-                    epoch_kept: !epoch_named.get(),
+                    epoch_kept: !epoch_named.get() && !adopted,
                 }),
                 _ => None,
             };
