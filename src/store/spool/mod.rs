@@ -511,6 +511,18 @@ mod tests {
         )
     }
 
+    /// Removes everything in the channel directory `dir` and keeps the directory.
+    fn empty(dir: &Path) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+
     fn text(data: &str) -> NewMessage<'_> {
         NewMessage {
             content_type: "text/plain",
@@ -607,14 +619,7 @@ mod tests {
         // Everything in the directory removed, the directory kept: the next publish gives the
         // channel a new epoch and starts its ids again. The stream, woken by a landing whose
         // wake named the epoch too, reads the new epoch rather than the one it knew.
-        for entry in std::fs::read_dir(dir.path().join("a")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path).unwrap();
-            } else {
-                std::fs::remove_file(&path).unwrap();
-            }
-        }
+        empty(&dir.path().join("a"));
         publisher.publish(&ch("a"), &text("n1")).unwrap();
         let second = publisher.publish(&ch("a"), &text("n2")).unwrap().epoch;
         assert_ne!(first, second);
@@ -671,14 +676,7 @@ mod tests {
                 .publish(&ch("a"), &text(&format!("m{i}")))
                 .unwrap();
         }
-        for entry in std::fs::read_dir(dir.path().join("a")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path).unwrap();
-            } else {
-                std::fs::remove_file(&path).unwrap();
-            }
-        }
+        empty(&dir.path().join("a"));
         let mut second = String::new();
         for i in 1..=3 {
             second = publisher
