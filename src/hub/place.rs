@@ -2,9 +2,9 @@
 //!
 //! The socket is [`SOCKET`] in the streams directory (`streams_dir`), which
 //! [`own_directory`](crate::regular::own_directory) makes (mode 0700) when missing and refuses
-//! when it is another user's: no other account can reach the socket. Both ends also check the other's
-//! user (`SO_PEERCRED`), so a directory made open by mistake still lets no other account hand
-//! connections to the hub (and so read its channels), nor pose as the hub.
+//! when it is another user's: no other account can reach the socket. Both ends also check the
+//! other's user (`SO_PEERCRED`), so a directory made open by mistake still lets no other
+//! account hand connections to the hub (and so read its channels), nor pose as the hub.
 //!
 //! One hub per user: a hub holds an exclusive `flock` of [`LOCK`] beside the socket for its
 //! whole life, and only the holder replaces the socket. The kernel drops the lock when the hub

@@ -89,7 +89,7 @@ pub fn prepare(root: &Path, channel: &Channel) -> Option<PathBuf> {
         Mode::empty(),
     ) && rfs::fstat(&place).is_ok_and(|st| st.st_uid == rustix::process::geteuid().as_raw())
     {
-        let _ = write_epoch(&place, "epoch", &crate::store::new_epoch());
+        let _ = write_epoch(&place, &crate::store::new_epoch());
     }
     Some(dir)
 }
@@ -109,9 +109,9 @@ fn make_room(room: &Path) -> io::Result<()> {
 /// when one is there and this process's user made it; true when it did. The channel's `epoch`
 /// is in the place first (its first waiter's, or written here: a new file, not one renamed in,
 /// which the waiters' watches do not report), so nothing the channel's making does wakes its
-/// waiters before its first message. The rename is made between the two directories opened, the room without following
-/// a link, so no name in between can send it elsewhere, and it never replaces a directory made
-/// meanwhile (`RENAME_NOREPLACE`).
+/// waiters before its first message. The rename is made between the two directories opened,
+/// the room without following a link, so no name in between can send it elsewhere, and it
+/// never replaces a directory made meanwhile (`RENAME_NOREPLACE`).
 pub fn adopt(root: &Path, channel: &Channel, epoch: &str) -> bool {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     // The spool's own path is the config's; what is in it is its user's.
@@ -138,19 +138,19 @@ pub fn adopt(root: &Path, channel: &Channel, epoch: &str) -> bool {
     }
     // One its first waiter or a failed attempt wrote is kept: it was never any channel's, and
     // a damaged one is replaced by the first publish, as in a directory that has none.
-    if !write_epoch(&place, "epoch", epoch) {
+    if !write_epoch(&place, epoch) {
         return false;
     }
     rfs::renameat_with(&room, name, &spool, name, RenameFlags::NOREPLACE).is_ok()
 }
 
-/// Writes `epoch` as the `epoch` file `path` (relative to the directory `dir`, or absolute)
-/// unless there is one; false when there is none and it cannot be made. A new file, not one
-/// renamed in, which the waiters' watches do not report.
-fn write_epoch(dir: impl rustix::fd::AsFd, path: impl rustix::path::Arg, epoch: &str) -> bool {
+/// Writes `epoch` as the `epoch` file of the directory opened as `dir` unless it has one; false
+/// when it has none and cannot be given one. A new file, not one renamed in, which the waiters'
+/// watches do not report.
+fn write_epoch(dir: impl rustix::fd::AsFd, epoch: &str) -> bool {
     match rfs::openat(
         dir,
-        path,
+        "epoch",
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
     ) {
