@@ -146,9 +146,36 @@ pub(crate) fn floor_fanout(
     )
 }
 
+/// The protocol's floor: `benches/peers/nph-sse-protocol-floor.c` in the site's `cgi-bin`,
+/// watching the spool's `channel` in `spool`, which `store` publishes into as for ours: the
+/// same events as ours, with none of the rest.
+pub(crate) fn protocol_floor_fanout(
+    port: u16,
+    store: &mut dyn ChannelStore,
+    (spool, channel): (&Path, &str),
+    subscribers: usize,
+    messages: usize,
+    cpu_of: impl Fn() -> u64,
+) -> Fanout {
+    fanout(
+        port,
+        &format!(
+            "/cgi-bin/nph-sse-protocol-floor?{}",
+            spool.join(channel).display()
+        ),
+        subscribers,
+        messages,
+        |m| {
+            store.put(channel, m);
+        },
+        cpu_of,
+    )
+}
+
 /// Scenario 3's rows, by key: `apache_spool`, `apache_redis`, `apache_floor`, `apache_mercure`,
-/// `lighttpd_spool`, `lighttpd_floor`, `nginx_spool`, `nginx_floor`, and with `_new` (Apache's
-/// spool and Redis, lighttpd's spool) the same on a channel its first message makes.
+/// `lighttpd_spool`, `lighttpd_floor`, `nginx_spool`, `nginx_floor`, with `_protocol_floor`
+/// (each server) the protocol's floor, and with `_new` (Apache's spool and Redis, lighttpd's
+/// spool) the same on a channel its first message makes.
 pub(crate) struct FanoutRows(Vec<(&'static str, Fanout)>);
 
 impl FanoutRows {
@@ -182,6 +209,23 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
     let cpu = || program_cpu(&longpoll);
     let floor = sys.site.program("nph-sse-floor");
     let floor_cpu = || program_cpu(&floor);
+    let protocol_floor = sys.site.program("nph-sse-protocol-floor");
+    let protocol_floor_cpu = || program_cpu(&protocol_floor);
+    let spool = serverpush::config::Config::load(Some(&sys.site.config))
+        .unwrap()
+        .spool_dir;
+    let protocol_floor_at = |port: u16, store: &mut dyn ChannelStore| {
+        let fan = protocol_floor_fanout(
+            port,
+            store,
+            (&spool, "fan"),
+            subscribers,
+            messages,
+            protocol_floor_cpu,
+        );
+        reap(&sys.site.cgi_bin.display().to_string());
+        fan
+    };
     let redis_longpoll = sys.site_redis.program("nph-longpoll");
     // The channel exists before its subscribers come, as on a site that has published before;
     // the `_new` rows' channels are made by their first message, with the crowd waiting.
@@ -246,6 +290,7 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
         floor_cpu,
     );
     reap(&sys.site.cgi_bin.display().to_string());
+    let fan_protocol_floor = protocol_floor_at(sys.apache.port, stores.spool.as_mut());
     let l = sys.lighttpd.port;
     let fan_l = ours_fanout(l, stores.spool.as_mut(), "fan", subscribers, messages, cpu);
     reap(&sys.site.cgi_bin.display().to_string());
@@ -253,11 +298,13 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
     reap(&sys.site.cgi_bin.display().to_string());
     let fan_l_floor = floor_fanout(l, &sys.floor_dir, subscribers, messages, floor_cpu);
     reap(&sys.site.cgi_bin.display().to_string());
+    let fan_l_protocol_floor = protocol_floor_at(l, stores.spool.as_mut());
     let n = sys.nginx.port;
     let fan_n = ours_fanout(n, stores.spool.as_mut(), "fan", subscribers, messages, cpu);
     reap(&sys.site.cgi_bin.display().to_string());
     let fan_n_floor = floor_fanout(n, &sys.floor_dir, subscribers, messages, floor_cpu);
     reap(&sys.site.cgi_bin.display().to_string());
+    let fan_n_protocol_floor = protocol_floor_at(n, stores.spool.as_mut());
 
     FanoutRows(vec![
         ("apache_spool", fan),
@@ -266,10 +313,13 @@ pub(crate) fn run(sys: &Systems, plan: &Plan, stores: &mut Stores) -> FanoutRows
         ("apache_redis", fan_redis),
         ("apache_redis_new", fan_redis_new),
         ("apache_floor", fan_floor),
+        ("apache_protocol_floor", fan_protocol_floor),
         ("lighttpd_spool", fan_l),
         ("lighttpd_spool_new", fan_l_new),
         ("lighttpd_floor", fan_l_floor),
+        ("lighttpd_protocol_floor", fan_l_protocol_floor),
         ("nginx_spool", fan_n),
         ("nginx_floor", fan_n_floor),
+        ("nginx_protocol_floor", fan_n_protocol_floor),
     ])
 }

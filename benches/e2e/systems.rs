@@ -100,7 +100,12 @@ impl Stores {
 /// Builds the fan-out floor into the programs' own cgi-bin, so that Apache and lighttpd serve
 /// it as they serve ours; returns the directory it watches, readable by the server's user.
 pub(crate) fn install_floor(site: &Site) -> PathBuf {
-    for floor in ["nph-sse-floor", "nph-mjpeg-floor", "nph-publish-floor"] {
+    for floor in [
+        "nph-sse-floor",
+        "nph-sse-protocol-floor",
+        "nph-mjpeg-floor",
+        "nph-publish-floor",
+    ] {
         sh(&format!(
             "gcc -O2 -o {}/{floor} {}/benches/peers/{floor}.c",
             site.cgi_bin.display(),
