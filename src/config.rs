@@ -145,6 +145,13 @@ pub struct Config {
     /// as `join` and `leave` messages on the channel `NAME.presence`, which subscribers of the
     /// channel may follow.
     pub presence_events: Vec<String>,
+    /// Hub mode: a channel stream, once started, is handed to one long-lived process of the
+    /// programs' user (started by the first stream that finds none, ended after a minute
+    /// without a stream), which serves every handed stream from one loop; the programs exit.
+    /// Under lighttpd and nginx only (see `serverpush check`); off by default.
+    pub hub: bool,
+    /// Seconds a hub without a stream stays before it leaves.
+    pub hub_idle_secs: u64,
 }
 
 impl Default for Config {
@@ -196,6 +203,8 @@ impl Default for Config {
             metrics_users: Vec::new(),
             metrics_counters: false,
             presence_events: Vec::new(),
+            hub: false,
+            hub_idle_secs: 60,
         }
     }
 }
@@ -344,6 +353,9 @@ impl Config {
         }
         if !(1..=30 * 24 * 3600).contains(&self.max_lifetime_secs) {
             return Err(("max_lifetime_secs", "must be from 1 to 2592000".into()));
+        }
+        if !(1..=86400).contains(&self.hub_idle_secs) {
+            return Err(("hub_idle_secs", "must be from 1 to 86400".into()));
         }
         if self.chunked_padding_bytes > 65536 {
             return Err(("chunked_padding_bytes", "must be at most 65536".into()));

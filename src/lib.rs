@@ -11,6 +11,7 @@
 pub mod cgi;
 pub mod config;
 pub mod counters;
+pub mod handoff;
 pub mod head;
 pub mod hub;
 pub mod name;
@@ -30,3 +31,28 @@ pub mod watch;
 
 #[cfg(test)]
 mod testing;
+
+/// Defines `main` for a program's binary: the binary reads its arguments, environment and
+/// standard streams and hands them, with the sources' announcer and what starts the hub, to
+/// [`crate::program::run_process`], so the library itself never touches them. Started as the
+/// hub (by a program of hub mode: its `argv[0]`, which no request sets), it is the hub.
+#[macro_export]
+macro_rules! cgi_main {
+    ($program:expr) => {
+        fn main() -> std::process::ExitCode {
+            if let Some(exit) = $crate::hub::main_if_hub(std::env::args_os()) {
+                return exit;
+            }
+            let exit = $crate::program::run_process(
+                &$program,
+                ($crate::source::presence::announce, $crate::hub::start),
+                std::env::args_os(),
+                std::env::vars_os(),
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+                std::io::stderr().lock(),
+            );
+            std::process::ExitCode::from(exit.code())
+        }
+    };
+}

@@ -41,6 +41,11 @@ pub trait Program {
         false
     }
 
+    /// True when `plan` is a stream that hub mode hands to the hub (`hub = true`).
+    fn may_hand_over(&self, _plan: &Self::Plan) -> bool {
+        false
+    }
+
     /// What a held answer serves, written into its slot for presence ([`crate::slots`]).
     fn presence(&self, _plan: &Self::Plan) -> Presence {
         Presence::default()
@@ -107,6 +112,10 @@ pub struct Response<W: Write> {
     /// This stream's entry in a store several hosts share, when the envelope made one: its id
     /// and record, which the stream renews ([`Upkeep`]).
     pub shared: Option<(String, String)>,
+    /// Hub mode (`hub = true`): where the stream may be handed to the hub.
+    pub hub: Option<crate::handoff::Door<'static>>,
+    /// True once the hub took the stream: the connection is the hub's.
+    pub handed: bool,
 }
 
 impl<W: Write> Response<W> {
@@ -141,6 +150,8 @@ pub enum Exit {
     Refused(StatusCode),
     /// The program could not do its work (bad config, I/O failure).
     Failed,
+    /// The stream was handed to the hub, which serves it from now on.
+    Handed,
 }
 
 impl Exit {
@@ -165,6 +176,8 @@ pub struct Invocation {
     pub server: Server,
     /// What publishes a stream's joins and leaves.
     pub announce: Announcer,
+    /// The client's connection (standard output) and what starts the user's hub, for hub mode.
+    pub hub: Option<(rustix::fd::BorrowedFd<'static>, crate::handoff::StartHub)>,
 }
 
 /// Runs `program` for one request read from `vars` and `body`, writing to `out` and logging to
@@ -197,6 +210,8 @@ where
         boundary: crate::transport::multipart::random_boundary(),
         notes: Vec::new(),
         shared: None,
+        hub: None,
+        handed: false,
     };
 
     let request = match Request::from_vars(vars) {
@@ -381,6 +396,33 @@ where
             let _ = writeln!(log, "{name}: {note}");
         }
     }
+    // Hub mode, for a stream that owes nothing at its end (which only its own process would
+    // know to tell), under a server that never signals a program's pid once it has exited.
+    if response.config.hub && _slot.is_some() && owed.is_none() && program.may_hand_over(&plan) {
+        let refusal = match response.config.store {
+            crate::config::StoreKind::Spool => invocation.server.hub_refusal(),
+            crate::config::StoreKind::Redis => Some("the hub serves streams of the spool store"),
+        };
+        match (refusal, invocation.hub) {
+            (None, Some((connection, start))) => {
+                response.hub = Some(crate::handoff::Door {
+                    connection,
+                    slot: _slot.as_ref().and_then(|slot| slot.descriptor().ok()),
+                    dir: response.config.streams_path(),
+                    start,
+                    config_path: invocation.config_path.clone(),
+                });
+            }
+            (Some(reason), _) => {
+                let _ = writeln!(
+                    log,
+                    "{name}: hub = true is not used here (each stream keeps its process): \
+                     {reason}"
+                );
+            }
+            (None, None) => {}
+        }
+    }
     let result = program.respond(plan, &mut response, time);
     // A stream that ends by itself (its lifetime, a store's failure) says its own leave; one
     // whose client left ends in its signal handler, and the next sweep says it.
@@ -395,6 +437,7 @@ where
         let _ = writeln!(log, "{name}: {note}");
     }
     match result {
+        Ok(()) if response.handed => Exit::Handed,
         Ok(()) => Exit::Served,
         Err(error) if is_client_gone(&error) => Exit::ClientGone,
         Err(error) => {
@@ -579,7 +622,7 @@ fn refuse<W: Write, L: Write, T: Time>(
 /// what the search from the program's place finds, the program name from the first argument.
 pub fn run_process<P, A, V, R, W, L>(
     program: &P,
-    announce: Announcer,
+    (announce, start_hub): (Announcer, crate::handoff::StartHub),
     args: A,
     vars: V,
     mut stdin: R,
@@ -626,6 +669,7 @@ where
         config_path,
         server,
         announce,
+        hub: Some((rustix::stdio::stdout(), start_hub)),
     };
     let mut time = crate::pacing::RealTime::new();
     // One write per log line: fcgiwrap (nginx) passes each write on as a record of its own,
@@ -642,7 +686,8 @@ where
     );
     let _ = log.flush();
     drop(log);
-    if server.output_may_end_early() {
+    // A handed connection is the hub's: shutting it down would end the hub's stream.
+    if server.output_may_end_early() && exit != Exit::Handed {
         end_output();
     }
     exit

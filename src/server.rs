@@ -52,6 +52,29 @@ impl Server {
         self == Server::Lighttpd
     }
 
+    /// Why a stream is not handed to the hub (hub mode) under this server, `None` where it may
+    /// be. A handed stream's program exits while the server still holds its response, so the
+    /// mode is offered only where the server never signals that program's pid afterwards, which
+    /// by then another process of the same user may hold (`tests/hub.rs` shows each case).
+    pub fn hub_refusal(self) -> Option<&'static str> {
+        match self {
+            // nginx signals no CGI program, and fcgiwrap's one `kill` (on an error) passes its
+            // arguments swapped, so it signals nothing either.
+            Server::Nginx => None,
+            Server::Apache => Some(
+                "Apache signals a program's recorded pid at the end of its request (SIGTERM, \
+                 then SIGKILL), which another process of the user may hold once the program \
+                 has handed its stream over and exited",
+            ),
+            Server::Lighttpd => Some(
+                "lighttpd 1.4.69 loses track of reaped CGI programs when their lives overlap \
+                 and signals their pids when their responses end, which another process of \
+                 the user may hold by then",
+            ),
+            Server::Other => Some("the server is not one whose handling of pids is known"),
+        }
+    }
+
     /// True when the server reads a program's own HTTP head (NPH output). nginx does not: its
     /// FastCGI bridge passes the bytes on, and nginx drops the status line and reads the rest
     /// as CGI headers, so every status would become 200 and a chunked body would be framed

@@ -97,6 +97,13 @@ impl Slot {
         self.file.write_all_at(&line, 0)
     }
 
+    /// A descriptor of the slot's file, for the hub: its lock lasts while any descriptor of it
+    /// lives, so the hub holds the slot of a stream it was handed.
+    pub fn descriptor(&self) -> std::io::Result<rustix::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        self.file.as_fd().try_clone_to_owned()
+    }
+
     /// Empties the record: the stream has published its own leave.
     pub fn clear(&self) -> std::io::Result<()> {
         self.file.set_len(0)

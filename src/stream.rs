@@ -97,6 +97,18 @@ pub enum Writer<W: Write> {
     Sse(SseWriter<W>),
 }
 
+impl<W: Write> Writer<W> {
+    /// What it writes to.
+    pub fn get_mut(&mut self) -> &mut W {
+        match self {
+            Writer::Multipart(w) => w.get_mut(),
+            Writer::Chunked(w) => w.get_mut(),
+            Writer::Iframe(w) => w.get_mut(),
+            Writer::Sse(w) => w.get_mut(),
+        }
+    }
+}
+
 impl<W: Write> Output for Writer<W> {
     fn unit(&mut self, unit: &dyn Unit) -> io::Result<()> {
         match self {

@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -440,6 +440,12 @@ impl DirWatch {
     /// queued), or a wait without inotify.
     pub fn took_everything(&self) -> bool {
         self.whole
+    }
+
+    /// The inotify instance, for an event loop to wait on beside others (`None` without one:
+    /// the caller then looks by the clock).
+    pub fn descriptor(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(|fd| fd.as_fd())
     }
 
     /// The directories whose watch ended (removed or moved away) since the last call.

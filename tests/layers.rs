@@ -13,10 +13,11 @@ const LAYERS: &[&[&str]] = &[
     &["query"],
     &["cgi"],
     &["config", "counters", "head", "pacing", "slots"],
-    &["transport", "watch", "hub"],
+    &["transport", "watch", "handoff"],
     &["stream", "rights", "store"],
     &["program"],
     &["source"],
+    &["hub"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -43,6 +43,7 @@ mod heartbeat;
 mod hostile;
 mod hosting;
 mod http2;
+mod hub;
 mod layers;
 mod lighttpd;
 mod longpoll;

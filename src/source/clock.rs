@@ -536,6 +536,8 @@ mod tests {
             boundary: "BOUNDARY".into(),
             notes: Vec::new(),
             shared: None,
+            hub: None,
+            handed: false,
         };
         let mut time = FakeTime::new(fixed_now());
         assert!(Clock.respond(plan, &mut response, &mut time).is_ok());

@@ -224,6 +224,13 @@ pub trait ChannelStore: std::fmt::Debug {
     /// the CGI programs never list.
     fn channels(&mut self) -> Result<Vec<Channel>, StoreError>;
 
+    /// What becomes readable when [`ChannelStore::wait`] would wake at once, after a watch, for
+    /// an event loop that waits on many stores (the hub); `None` when the store has no such
+    /// descriptor, and is then looked at by the clock.
+    fn wake_fd(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        None
+    }
+
     /// Called when the program has answered and will exit: a store may leave to the process
     /// exit what would make the client wait (closing an inotify instance takes ~10 ms).
     fn leave_open(&mut self) {}

@@ -37,6 +37,11 @@ pub struct ChunkedWriter<W: Write> {
 }
 
 impl<W: Write> ChunkedWriter<W> {
+    /// What it writes to: the hub drains it into a client's connection.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// A writer with the given framing.
     pub fn new(out: W, framing: Framing) -> Self {
         ChunkedWriter { out, framing }

@@ -77,6 +77,11 @@ pub struct IframeWriter<W: Write> {
 }
 
 impl<W: Write> IframeWriter<W> {
+    /// What it writes to: the hub drains it into a client's connection.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// A writer whose units call `callback` on the parent window.
     pub fn new(out: W, callback: Callback) -> Self {
         IframeWriter { out, callback }

@@ -57,6 +57,11 @@ pub struct MultipartWriter<W: Write> {
 }
 
 impl<W: Write> MultipartWriter<W> {
+    /// What it writes to: the hub drains it into a client's connection.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// A writer with `boundary`, which must not occur in any part (a random token ensures that).
     pub fn new(out: W, boundary: String, style: Style) -> Self {
         MultipartWriter {

@@ -14,6 +14,11 @@ pub struct SseWriter<W: Write> {
 }
 
 impl<W: Write> SseWriter<W> {
+    /// What it writes to: the hub drains it into a client's connection.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// A writer over `out`.
     pub fn new(out: W) -> Self {
         SseWriter { out }

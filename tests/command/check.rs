@@ -574,3 +574,45 @@ fn check_warns_when_nginx_runs_no_program() {
         text(&output)
     );
 }
+
+/// `hub = true` is explained under each installed server: a warning where it has no effect
+/// (Apache, lighttpd: why), a note where it applies (nginx), and a warning with Redis.
+#[test]
+fn check_says_where_hub_mode_applies() {
+    let layout = Layout::good();
+    layout.write_config("hub = true\n");
+    let output = layout.check(50);
+    assert!(output.status.success(), "{}", text(&output));
+    let place = format!("{} key hub", layout.config().display());
+    let warnings = warnings_at(&output, &place);
+    assert!(
+        warnings.iter().any(|w| w.contains("under apache")
+            && w.contains("recorded pid")
+            && w.contains("fix: ")),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("under lighttpd") && w.contains("1.4.69")),
+        "{}",
+        text(&output)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("note: {place}: under nginx"))),
+        "{}",
+        text(&output)
+    );
+    layout.write_config("hub = true\nstore = \"redis\"\n");
+    let output = layout.check(50);
+    let warnings = warnings_at(&output, &place);
+    assert!(
+        warnings.iter().any(|w| w.contains("spool store only")),
+        "{}",
+        text(&output)
+    );
+}

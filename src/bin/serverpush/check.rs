@@ -9,6 +9,7 @@ mod access;
 mod apache;
 mod fcgiwrap;
 mod hosting;
+mod hub;
 mod lighttpd;
 mod nginx;
 mod secrets;
@@ -117,6 +118,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode> {
         );
     }
     if let Some(config) = &config {
+        hub::check(&mut report, config, config_path.as_deref(), args);
         secrets::check(
             &mut report,
             config,

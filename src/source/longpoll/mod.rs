@@ -17,6 +17,7 @@
 
 pub mod cursor;
 pub mod file;
+pub mod handed;
 pub mod publish;
 pub mod subscribe;
 
@@ -401,6 +402,11 @@ impl Program for LongPoll {
                 _ => true,
             },
         }
+    }
+
+    fn may_hand_over(&self, plan: &LongPollPlan) -> bool {
+        matches!(plan, LongPollPlan::Subscribe { delivery, .. }
+            if !matches!(delivery, Delivery::LongPoll { .. }))
     }
 
     fn allow(&self) -> &'static str {

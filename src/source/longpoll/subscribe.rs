@@ -14,6 +14,7 @@ use http::header::{CONTENT_TYPE, TRANSFER_ENCODING};
 use serde_json::{Value, json};
 
 use super::cursor::{Cursor, Position};
+use super::handed::{Handed, HandedTransport};
 use super::{Delivery, READ_LIMIT, json_response, refuse_late};
 use crate::head::Head;
 use crate::name::Channel;
@@ -212,6 +213,7 @@ fn stream<W: Write, T: Time>(
     time: &mut T,
 ) -> io::Result<()> {
     let config = response.config.clone();
+    let door = response.hub.take();
     let framing = Framing::for_response(response.mode, response.protocol);
     let content_type = match delivery {
         Delivery::Sse { .. } => "text/event-stream; charset=utf-8".to_owned(),
@@ -255,10 +257,8 @@ fn stream<W: Write, T: Time>(
                 Writer::Iframe(w)
             }
             Delivery::Mixed => {
-                // A part is a message: a repeat would deliver it twice, so the heartbeat is a
-                // part of its own that readers pass over.
-                let mut w = MultipartWriter::new(out, boundary, Style::Standard)
-                    .with_heartbeat("application/json", b"{\"heartbeat\":true}")?;
+                let mut w = MultipartWriter::new(out, boundary.clone(), Style::Standard)
+                    .with_heartbeat(MIXED_HEARTBEAT.0, MIXED_HEARTBEAT.1)?;
                 w.start()?;
                 Writer::Multipart(w)
             }
@@ -270,11 +270,42 @@ fn stream<W: Write, T: Time>(
                 Writer::Chunked(w)
             }
         };
-        let mut pacing = Pacing::new(
-            Duration::from_secs(config.heartbeat_secs),
-            Duration::from_secs(config.max_lifetime_secs),
-            time.elapsed(),
-        );
+        let heartbeat = Duration::from_secs(config.heartbeat_secs);
+        let lifetime = Duration::from_secs(config.max_lifetime_secs);
+        // Hub mode: the stream goes on in the hub, where the program's rounds would have.
+        if let Some(door) = &door
+            && source.upkeep.is_none()
+            && config.store == crate::config::StoreKind::Spool
+        {
+            let transport = match &delivery {
+                Delivery::Sse { .. } => HandedTransport::Sse,
+                Delivery::Iframe(callback) => HandedTransport::Iframe {
+                    callback: callback.as_str().to_owned(),
+                },
+                Delivery::Mixed => HandedTransport::Mixed { boundary },
+                _ => HandedTransport::Chunked {
+                    chunked: framing == Framing::Chunked,
+                },
+            };
+            let handed = Handed::new(
+                &config.spool_dir,
+                transport,
+                &source.cursor,
+                (heartbeat, lifetime.saturating_sub(time.elapsed())),
+                config.max_answer_bytes,
+            );
+            writer.get_mut().flush()?;
+            let description = serde_json::to_vec(&handed).map_err(io::Error::other)?;
+            match door.hand(&description) {
+                Ok(true) => {
+                    response.handed = true;
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => source.notes.push(format!("not handed to the hub: {e}")),
+            }
+        }
+        let mut pacing = Pacing::new(heartbeat, lifetime, time.elapsed());
         stream::run(&mut writer, &mut source, &mut pacing, time)
     };
     response.notes.append(&mut source.notes);
@@ -306,47 +337,23 @@ impl Source for Subscription<'_> {
         time: &mut T,
     ) -> io::Result<Flow> {
         if self.read_next {
-            let Round {
-                messages,
-                missed,
-                more,
-                unreadable,
-            } = match collect(self.store, &mut self.cursor, self.max_answer_bytes) {
-                Ok(found) => found,
+            let sent = match send_round(
+                self.store,
+                &mut self.cursor,
+                self.max_answer_bytes,
+                out,
+                &mut self.notes,
+            )? {
+                Ok(sent) => sent,
                 Err(e) => return Ok(Flow::Failed(io::Error::other(e))),
             };
-            self.notes.extend(unreadable);
-            // Each message carries the cursor just past it, so a client that resumes from any
-            // event's id gets exactly the messages after that event; the position before this
-            // round's messages is where a client told of a gap resumes without losing them.
-            let mut position = self.cursor.clone();
-            for p in position.0.iter_mut() {
-                if let Some(first) = messages.iter().find(|m| m.channel == p.channel) {
-                    p.id = first.id - 1;
-                }
-            }
-            if !missed.is_empty() {
-                out.unit(&Missed {
-                    channels: &missed,
-                    cursor: position.render(),
-                })?;
-            }
-            for m in &messages {
-                if let Some(p) = position.0.iter_mut().find(|p| p.channel == m.channel) {
-                    p.id = m.id;
-                }
-                out.unit(&Delivered {
-                    message: m,
-                    cursor: position.render(),
-                })?;
-            }
             // A round cut by its budget reads on at once: what is left is already there. One
             // that sent something waits next, with a budget counted from now.
-            self.read_next = more;
-            if !messages.is_empty() || !missed.is_empty() {
+            self.read_next = sent.more;
+            if sent.wrote {
                 return Ok(Flow::Wrote);
             }
-            if more {
+            if sent.more {
                 return Ok(Flow::Quiet);
             }
         }
@@ -358,6 +365,68 @@ impl Source for Subscription<'_> {
         self.read_next = true;
         Ok(Flow::Quiet)
     }
+}
+
+/// The part a `multipart/x-mixed-replace` channel stream sends as its heartbeat: a message
+/// repeated would be delivered twice, so it is a part of its own that readers pass over.
+pub(super) const MIXED_HEARTBEAT: (&str, &[u8]) = ("application/json", b"{\"heartbeat\":true}");
+
+/// What one round sent.
+pub(super) struct Sent {
+    /// It wrote something.
+    pub(super) wrote: bool,
+    /// Its budget or read limit stopped it: more is waiting.
+    pub(super) more: bool,
+}
+
+/// One round of a stream: reads every channel after `cursor` within `max_answer_bytes`, writes
+/// what it found to `out` and moves the cursor past it. The outer error is a failed write (the
+/// client left), the inner one the store's.
+pub(super) fn send_round<O: Output + ?Sized>(
+    store: &mut dyn ChannelStore,
+    cursor: &mut Cursor,
+    max_answer_bytes: usize,
+    out: &mut O,
+    notes: &mut Vec<String>,
+) -> io::Result<Result<Sent, StoreError>> {
+    let Round {
+        messages,
+        missed,
+        more,
+        unreadable,
+    } = match collect(store, cursor, max_answer_bytes) {
+        Ok(found) => found,
+        Err(e) => return Ok(Err(e)),
+    };
+    notes.extend(unreadable);
+    // Each message carries the cursor just past it, so a client that resumes from any event's
+    // id gets exactly the messages after that event; the position before this round's
+    // messages is where a client told of a gap resumes without losing them.
+    let mut position = cursor.clone();
+    for p in position.0.iter_mut() {
+        if let Some(first) = messages.iter().find(|m| m.channel == p.channel) {
+            p.id = first.id - 1;
+        }
+    }
+    if !missed.is_empty() {
+        out.unit(&Missed {
+            channels: &missed,
+            cursor: position.render(),
+        })?;
+    }
+    for m in &messages {
+        if let Some(p) = position.0.iter_mut().find(|p| p.channel == m.channel) {
+            p.id = m.id;
+        }
+        out.unit(&Delivered {
+            message: m,
+            cursor: position.render(),
+        })?;
+    }
+    Ok(Ok(Sent {
+        wrote: !messages.is_empty() || !missed.is_empty(),
+        more,
+    }))
 }
 
 /// A message as a stream sends it, with the cursor just past it.

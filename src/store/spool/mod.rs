@@ -490,6 +490,10 @@ impl ChannelStore for SpoolStore {
     fn leave_open(&mut self) {
         self.subscription.leave_open();
     }
+
+    fn wake_fd(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        self.subscription.wake_fd()
+    }
 }
 
 #[cfg(test)]

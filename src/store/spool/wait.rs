@@ -363,6 +363,14 @@ impl Subscription {
         self.waited
     }
 
+    /// What becomes readable when a wait would wake: the inotify instance of a stream's watch.
+    pub(super) fn wake_fd(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        match &self.waiter {
+            Some(Waiter::Inotify(watch)) => watch.descriptor(),
+            _ => None,
+        }
+    }
+
     /// Leaves an inotify instance open at exit (see [`LeaveOpen`]).
     pub(super) fn leave_open(&mut self) {
         if let Some(Waiter::Inotify(watch)) = self.waiter.take() {

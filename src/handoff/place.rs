@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
-use super::handoff::peer_uid;
+use super::peer_uid;
 
 /// The hub's socket, in the streams directory.
 pub const SOCKET: &str = "hub.sock";
@@ -62,6 +62,7 @@ fn same_user(socket: impl AsFd) -> io::Result<()> {
 pub struct Listener {
     socket: OwnedFd,
     _lock: File,
+    dir: PathBuf,
 }
 
 impl Listener {
@@ -96,7 +97,28 @@ impl Listener {
         Ok(Some(Listener {
             socket,
             _lock: lock,
+            dir: dir.to_owned(),
         }))
+    }
+
+    /// The socket and the lock, for the hub's process to inherit.
+    pub fn into_parts(self) -> (OwnedFd, File) {
+        (self.socket, self._lock)
+    }
+
+    /// The place in the streams directory `dir` that a hub's process inherited from the
+    /// program that started it.
+    pub fn from_parts(socket: OwnedFd, lock: File, dir: &Path) -> Listener {
+        Listener {
+            socket,
+            _lock: lock,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The streams directory it is in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The listening socket, for the hub's event loop.
@@ -128,7 +150,7 @@ pub fn connect(dir: &Path) -> io::Result<Option<OwnedFd>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::handoff;
+    use crate::handoff;
 
     #[test]
     fn a_program_reaches_the_one_hub_and_hands_it_a_connection() {
@@ -141,7 +163,7 @@ mod tests {
         let program = connect(&dir).unwrap().unwrap();
         let from_program = hub.accept().unwrap();
         let (_reader, writer) = std::io::pipe().unwrap();
-        handoff::send(&program, writer.as_fd(), b"{}").unwrap();
+        handoff::send(&program, writer.as_fd(), None, b"{}").unwrap();
         assert_eq!(handoff::receive(&from_program).unwrap().description, b"{}");
         // A hub that died (its socket left behind, its lock dropped): nobody answers there, and
         // the next hub takes the place.
