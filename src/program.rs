@@ -400,6 +400,7 @@ where
     // know to tell), under a server that never signals a program's pid once it has exited.
     if response.config.hub && _slot.is_some() && owed.is_none() && program.may_hand_over(&plan) {
         let refusal = match response.config.store {
+            _ if rustix::process::geteuid().is_root() => Some("the hub never runs as root"),
             crate::config::StoreKind::Spool => invocation.server.hub_refusal(),
             crate::config::StoreKind::Redis => Some("the hub serves streams of the spool store"),
         };

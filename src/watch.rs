@@ -117,13 +117,18 @@ fn wait_for_event(
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() || !poll_readable(fd, left)? {
+        // A wait of no time still takes what is queued (an event loop's look, the hub's), so
+        // that a readable instance does not stay readable.
+        if !poll_readable(fd, left)? {
             return Ok(false);
         }
         let (hit, all) = drain(fd, buf, &mut wanted)?;
         if hit {
             *whole = all;
             return Ok(true);
+        }
+        if left.is_zero() {
+            return Ok(false);
         }
     }
 }

@@ -30,6 +30,9 @@ pub(crate) struct Crowd {
     pub(crate) kib_per_client: f64,
     /// The server's own share (the tree without the programs), per client.
     pub(crate) server_kib_per_client: f64,
+    /// Kernel memory PSS does not show (`/proc/meminfo`: kernel stacks, page tables,
+    /// unreclaimable slab), its growth from before the crowd to the crowd connected, per client.
+    pub(crate) kernel_kib_per_client: f64,
     pub(crate) idle_percent: f64,
     pub(crate) delivered: usize,
     pub(crate) of: usize,
@@ -170,6 +173,35 @@ impl Clients {
     }
 }
 
+/// The kernel's memory that no process's PSS shows, in KiB: kernel stacks, page tables and
+/// unreclaimable slab (each process's task, descriptor table, sockets and pipes).
+fn kernel_kib() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("KernelStack:")
+                || l.starts_with("PageTables:")
+                || l.starts_with("SUnreclaim:")
+        })
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The live hub processes (hub mode), by the name they run under.
+fn hub_pids() -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).next() == Some(serverpush::hub::PROCESS_NAME.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 /// How long a crowd waits for its clients to connect.
 const CONNECT_WAIT_SECS: u64 = 300;
 
@@ -187,6 +219,8 @@ pub(crate) fn crowd(
     http_publish: Option<&str>,
 ) -> Crowd {
     eprintln!("e2e: crowd: {what} under {server}, {n} clients");
+    settle();
+    let kernel_before = kernel_kib();
     let mut clients = Clients::new();
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(CONNECT_WAIT_SECS);
@@ -215,8 +249,18 @@ pub(crate) fn crowd(
     eprintln!("e2e: crowd: {connected} connected in {connect_secs:.1} s");
 
     settle();
-    let trees_pss = || server_pids.iter().map(|&p| tree_pss(p)).sum::<u64>();
-    let trees_cpu = || server_pids.iter().map(|&p| tree_cpu(p)).sum::<u64>();
+    let kernel_kib_per_client =
+        kernel_kib().saturating_sub(kernel_before) as f64 / connected.max(1) as f64;
+    // The hub, in hub mode, is in a session of its own, outside the server's tree.
+    let hubs = hub_pids();
+    let trees_pss = || {
+        server_pids.iter().map(|&p| tree_pss(p)).sum::<u64>()
+            + hubs.iter().map(|&p| pss_kib(p)).sum::<u64>()
+    };
+    let trees_cpu = || {
+        server_pids.iter().map(|&p| tree_cpu(p)).sum::<u64>()
+            + hubs.iter().map(|&p| tree_cpu(p)).sum::<u64>()
+    };
     let tree_kib = trees_pss() as f64;
     let programs_kib: f64 = pids_matching(program)
         .into_iter()
@@ -339,6 +383,7 @@ pub(crate) fn crowd(
         connect_secs,
         tree_mib: tree_kib / 1024.0,
         server_kib_per_client: (tree_kib - programs_kib) / connected.max(1) as f64,
+        kernel_kib_per_client,
         kib_per_client: tree_kib / connected.max(1) as f64,
         idle_percent,
         delivered,
@@ -446,6 +491,25 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
             &floor_target,
             &publish_floor,
         ));
+        // Hub mode, under the one server that offers it: the same crowd, each stream handed to
+        // the hub. The programs read the config at each request (keys go before its tables).
+        let config = std::fs::read_to_string(&site.config).unwrap();
+        std::fs::write(
+            &site.config,
+            format!("hub = true\nhub_idle_secs = 5\n{config}"),
+        )
+        .unwrap();
+        out.push(crowd(
+            ("nginx + fcgiwrap", OURS_HUB),
+            &pids,
+            nginx.port,
+            "/cgi-bin/nph-longpoll/crowd?transport=sse",
+            &ours,
+            n,
+            |i| publish("crowd", &format!("h{i}")),
+            None,
+        ));
+        std::fs::write(&site.config, config).unwrap();
     }
     out
 }
@@ -454,6 +518,9 @@ pub(crate) fn run_crowds(n: usize, under: Option<&str>) -> Vec<Crowd> {
 const OURS: &str = "serverpush nph-longpoll (SSE)";
 /// The program's label for a crowd that waits for a channel its first message makes.
 const OURS_NEW: &str = "serverpush nph-longpoll (SSE), channel made by the first message";
+
+/// The program's label in hub mode (`hub = true`): each stream handed to the hub.
+const OURS_HUB: &str = "serverpush nph-longpoll (SSE), hub mode";
 
 /// The label of the program built without PIE, and its name in the site's `cgi-bin`.
 const OURS_NO_PIE: &str = "serverpush nph-longpoll (SSE), built without PIE";
@@ -607,13 +674,13 @@ pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
     let mut w = String::new();
     writeln!(w, "## 8. Ten thousand clients\n").unwrap();
     writeln!(w, "Measured by `scripts/bench.sh --crowd {}` on {date}, in {secs:.0} s (apart from the default run). {} SSE clients on one channel, each its own CGI process, held by one epoll client; Apache (mpm_event + mod_cgid), lighttpd, and nginx with fcgiwrap (a worker per stream) set up with `apache-conf/many-clients/` (README, \"How many clients one host holds\"). Memory is the PSS of the server's whole process tree (server, workers, programs; under nginx with fcgiwrap's tree) with every client connected; idle CPU is that tree's over 10 s with every client waiting; {MESSAGES} messages are published 2 s apart (locally, for ours into the store, for the floor by renaming its file) and each client's receipt is timed; then every client leaves at once and the time until the last program process is gone is taken (heartbeat {CROWD_HEARTBEAT_SECS} s).\n", crowds.first().map_or(0, |c| c.clients), crowds.first().map_or(0, |c| c.clients)).unwrap();
-    writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | of which the server's | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | first message p50 / p99 ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    writeln!(w, "| server | program | connected | connect s | tree MiB | KiB per client | of which the server's | kernel KiB per client | idle % of a core | delivered | of | p50 ms | p99 ms | max ms | first message p50 / p99 ms | gone after s | left |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for c in crowds {
         writeln!(
             w,
-            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {:.1} | {} |",
+            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} / {:.0} | {:.1} | {} |",
             c.server, c.program, c.connected, c.connect_secs, c.tree_mib, c.kib_per_client, c.server_kib_per_client,
-            c.idle_percent, c.delivered, c.of, c.p50, c.p99, c.max, c.first.0, c.first.1, c.gone_secs, c.left
+            c.kernel_kib_per_client, c.idle_percent, c.delivered, c.of, c.p50, c.p99, c.max, c.first.0, c.first.1, c.gone_secs, c.left
         )
         .unwrap();
     }
@@ -651,6 +718,18 @@ pub(crate) fn crowd_report(crowds: &[Crowd], date: &str, secs: f64) -> String {
                 no_pie.kib_per_client,
                 ours.kib_per_client,
                 no_pie.p99 / floor.p99,
+            )
+            .unwrap();
+        }
+        if let Some(hub) = of(OURS_HUB) {
+            write!(
+                v,
+                ", hub mode: {:.0} KiB per client (PSS) and {:.0} KiB of kernel memory against {:.0} and {:.0}, p99 {:.2}× the default mode's",
+                hub.kib_per_client,
+                hub.kernel_kib_per_client,
+                ours.kib_per_client,
+                ours.kernel_kib_per_client,
+                hub.p99 / ours.p99,
             )
             .unwrap();
         }

@@ -4,11 +4,14 @@
 //! - A channel is watched once, however many streams follow it: a store of its own watches it
 //!   ([`ChannelStore::watch`], as one stream's would), and its wake descriptor is in the loop.
 //!   When it wakes, each stream that follows the channel reads its round from its own cursor.
+//!   A watch no stream follows stays for [`LINGER`]: closing an inotify instance takes the
+//!   kernel about 10 ms, during which the loop waits, so a channel coming and going is not
+//!   closed each time.
 //! - A client's connection is written without blocking: what it has not taken waits in its
 //!   stream's pending bytes, and its rounds stop once an answer's worth waits
-//!   (`max_answer_bytes`), so a slow client never holds the others, and holds at most about
-//!   twice that in the hub. One that lets more than that pile up (heartbeats to a reader that
-//!   never reads) is dropped; it reconnects and resumes from its cursor.
+//!   (`max_answer_bytes`), so a slow client never holds the others, and holds at most about an
+//!   answer and a message in the hub. One whose connection takes nothing for [`STALLED`] is
+//!   dropped; it reconnects and resumes from its cursor.
 //! - Once a second, the clock's due is looked at for every stream (a heartbeat, its end), and
 //!   channels whose store has no wake descriptor are read.
 
@@ -39,8 +42,20 @@ const CLIENT: u64 = 3 << 62;
 /// How often the clock is looked at.
 const TICK: Duration = Duration::from_secs(1);
 
-/// A client whose pending bytes pass this beyond two answers' worth is dropped.
-const SLACK_BYTES: usize = 64 * 1024;
+/// How long a program that connected may take to send its handoff.
+const HANDOFF_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a client's connection may take nothing before the client is dropped.
+const STALLED: Duration = Duration::from_secs(60);
+
+/// How long an ended stream's last bytes may take to go before its connection is closed.
+const ENDING: Duration = Duration::from_secs(5);
+
+/// How long a channel's watch stays once no stream follows it.
+const LINGER: Duration = Duration::from_secs(60);
+
+/// How many rounds one client may read in a row before the others' turn.
+const ROUNDS_IN_A_ROW: usize = 16;
 
 /// A stream the hub serves.
 #[derive(Debug)]
@@ -51,6 +66,10 @@ struct Client {
     stream: HandedStream,
     /// True while the loop waits for its connection to take more.
     waiting_to_write: bool,
+    /// Since when its connection has taken nothing of its pending bytes.
+    stalled_since: Option<Duration>,
+    /// When its end was written: the connection closes once it has gone, or at [`ENDING`].
+    ended_at: Option<Duration>,
 }
 
 /// One channel's watch, shared by the streams that follow it.
@@ -59,6 +78,8 @@ struct Watch {
     store: Box<dyn ChannelStore>,
     key: u64,
     clients: Vec<u64>,
+    /// Since when no stream follows it.
+    empty_since: Option<Duration>,
 }
 
 /// The hub's state.
@@ -70,8 +91,12 @@ struct Hub<'c, L: Write> {
     watches: HashMap<Channel, Watch>,
     /// The channel each watch's key names.
     keyed: HashMap<u64, Channel>,
-    /// Programs connected, whose handoff has not come yet.
-    programs: HashMap<u64, OwnedFd>,
+    /// Programs connected, whose handoff has not come yet, and when they connected.
+    programs: HashMap<u64, (OwnedFd, Duration)>,
+    /// Clients whose round was cut short and whose bytes have gone: they read on in turn.
+    backlog: Vec<u64>,
+    /// False while the hub takes no program (out of descriptors), until the next tick.
+    listening: bool,
     next_key: u64,
     started: Instant,
 }
@@ -102,6 +127,8 @@ pub fn serve(
         watches: HashMap::new(),
         keyed: HashMap::new(),
         programs: HashMap::new(),
+        backlog: Vec::new(),
+        listening: true,
         next_key: 1,
         started: Instant::now(),
     };
@@ -131,8 +158,13 @@ pub fn serve(
             idle_since = None;
         }
         events.clear();
+        let wait = if hub.backlog.is_empty() {
+            TICK
+        } else {
+            Duration::ZERO
+        };
         let timeout = rustix::event::Timespec {
-            tv_sec: TICK.as_secs() as i64,
+            tv_sec: wait.as_secs() as i64,
             tv_nsec: 0,
         };
         match epoll::wait(&hub.epoll, spare_capacity(&mut events), Some(&timeout)) {
@@ -150,10 +182,13 @@ pub fn serve(
                 _ => hub.client_event(key, flags),
             }
         }
+        for id in std::mem::take(&mut hub.backlog) {
+            hub.deliver(id);
+        }
         let now = hub.now();
         if now.saturating_sub(last_tick) >= TICK {
             last_tick = now;
-            hub.tick(now);
+            hub.tick(now, listener);
         }
         match (
             hub.clients.is_empty() && hub.programs.is_empty(),
@@ -186,9 +221,16 @@ impl<L: Write> Hub<'_, L> {
         let _ = writeln!(self.log, "{}: {line}", super::PROCESS_NAME);
     }
 
+    /// Closes a descriptor that is in the loop. Taken out of the loop first: the loop drops it
+    /// only once every descriptor of its file is closed, and a program may still hold one.
+    fn close(&self, fd: OwnedFd) {
+        let _ = epoll::delete(&self.epoll, &fd);
+        drop(fd);
+    }
+
     /// Takes every program waiting to connect; each one's handoff is read when it comes.
     fn accept(&mut self, listener: &Listener) {
-        loop {
+        while self.listening {
             match listener.accept() {
                 Ok(program) => {
                     let key = self.key(PROGRAM);
@@ -203,45 +245,64 @@ impl<L: Write> Hub<'_, L> {
                     });
                     match added {
                         Ok(()) => {
-                            self.programs.insert(key, program);
+                            let now = self.now();
+                            self.programs.insert(key, (program, now));
                         }
                         Err(e) => self.note(format_args!("a program not taken: {e}")),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Another user's program (refused and closed), or a connection that went.
-                Err(e) => self.note(format_args!("a program refused: {e}")),
+                // Another user's program (refused and closed), or one that went meanwhile.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::PermissionDenied | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    self.note(format_args!("a program refused: {e}"));
+                }
+                // Out of descriptors: the connection stays queued, so taking it again at once
+                // would fail again. The hub stops listening until its next tick; programs that
+                // find no answer meanwhile serve their streams themselves.
+                Err(e) => {
+                    self.note(format_args!("no program taken for a second: {e}"));
+                    let _ = epoll::delete(&self.epoll, listener.socket());
+                    self.listening = false;
+                }
             }
         }
     }
 
     /// A program's handoff: its stream joins the loop, or the program is told to serve it.
     fn take(&mut self, key: u64) {
-        let Some(program) = self.programs.remove(&key) else {
+        let Some((program, since)) = self.programs.remove(&key) else {
             return;
         };
         let received = match handoff::receive(&program) {
             Ok(received) => received,
             Err(handoff::HandoffError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.programs.insert(key, program);
+                self.programs.insert(key, (program, since));
                 return;
             }
             Err(e) => {
                 self.note(e);
+                self.close(program);
                 return;
             }
         };
         let now = self.now();
-        let stream = match HandedStream::open(&received.description, &self.config.spool_dir, now) {
+        let stream = match HandedStream::open(&received.description, self.config, now) {
             Ok(stream) => stream,
             Err(e) => {
                 self.note(&e);
                 let _ = rustix::io::write(&program, &[NOT_TAKEN]);
+                self.close(program);
                 return;
             }
         };
         let id = self.key(CLIENT);
+        let channels: Vec<Channel> = stream.channels().cloned().collect();
         let joined = set_nonblocking(&received.connection)
             .and_then(|()| {
                 // No events asked: an error or hang-up (the server closed its end) is always
@@ -255,18 +316,20 @@ impl<L: Write> Hub<'_, L> {
                 .map_err(io::Error::from)
             })
             .and_then(|()| {
-                let channels: Vec<Channel> = stream.channels().cloned().collect();
                 channels
                     .iter()
                     .try_for_each(|channel| self.follow(channel, id))
             });
         if let Err(e) = joined {
             self.note(format_args!("a stream not taken: {e}"));
-            self.unfollow(id, &stream);
+            self.unfollow(id, &channels);
+            let _ = epoll::delete(&self.epoll, &received.connection);
             let _ = rustix::io::write(&program, &[NOT_TAKEN]);
+            self.close(program);
             return;
         }
         let _ = rustix::io::write(&program, &[TAKEN]);
+        self.close(program);
         self.clients.insert(
             id,
             Client {
@@ -274,6 +337,8 @@ impl<L: Write> Hub<'_, L> {
                 _slot: received.slot,
                 stream,
                 waiting_to_write: false,
+                stalled_since: None,
+                ended_at: None,
             },
         );
         // Watched first, read then: a message stored before the watch began is read now, one
@@ -284,7 +349,10 @@ impl<L: Write> Hub<'_, L> {
     /// Adds the stream `id` to the channel's watch, starting one when it has none.
     fn follow(&mut self, channel: &Channel, id: u64) -> io::Result<()> {
         if let Some(watch) = self.watches.get_mut(channel) {
-            watch.clients.push(id);
+            if !watch.clients.contains(&id) {
+                watch.clients.push(id);
+            }
+            watch.empty_since = None;
             return Ok(());
         }
         let mut store = crate::store::open(self.config).map_err(io::Error::other)?;
@@ -302,22 +370,21 @@ impl<L: Write> Hub<'_, L> {
                 store,
                 key,
                 clients: vec![id],
+                empty_since: None,
             },
         );
         Ok(())
     }
 
-    /// Takes the stream `id` out of its channels' watches, ending a watch no stream follows.
-    fn unfollow(&mut self, id: u64, stream: &HandedStream) {
-        for channel in stream.channels() {
-            let Some(watch) = self.watches.get_mut(channel) else {
-                continue;
-            };
-            watch.clients.retain(|c| *c != id);
-            if watch.clients.is_empty()
-                && let Some(watch) = self.watches.remove(channel)
-            {
-                self.keyed.remove(&watch.key);
+    /// Takes the stream `id` out of its channels' watches; a watch no stream follows lingers.
+    fn unfollow(&mut self, id: u64, channels: &[Channel]) {
+        let now = self.now();
+        for channel in channels {
+            if let Some(watch) = self.watches.get_mut(channel) {
+                watch.clients.retain(|c| *c != id);
+                if watch.clients.is_empty() {
+                    watch.empty_since = Some(now);
+                }
             }
         }
     }
@@ -334,66 +401,76 @@ impl<L: Write> Hub<'_, L> {
         let Some(watch) = self.watches.get_mut(channel) else {
             return;
         };
-        if let Err(e) = watch.store.wait(&[], Duration::ZERO) {
-            let ids = watch.clients.clone();
+        let woke = watch.store.wait(&[], Duration::ZERO);
+        // What the wait learnt of the message that woke it is one stream's shortcut; here
+        // several streams read after one wait, each from its own cursor.
+        watch.store.forget_wake();
+        let ids = watch.clients.clone();
+        if let Err(e) = woke {
             self.note(format_args!("channel {channel}: {e}; its streams end"));
             for id in ids {
                 self.end(id);
             }
             return;
         }
-        for id in watch.clients.clone() {
+        for id in ids {
             self.deliver(id);
         }
     }
 
-    /// Reads the stream's rounds into its pending bytes, and sends them.
+    /// Reads the stream's rounds into its pending bytes, and sends them; a client that caught
+    /// up with its pending bytes reads on, a few rounds in a row, then waits its turn.
     fn deliver(&mut self, id: u64) {
-        let now = self.now();
-        let Some(client) = self.clients.get_mut(&id) else {
-            return;
-        };
-        let Some(first) = client.stream.channels().next().cloned() else {
-            return;
-        };
-        let Some(watch) = self.watches.get_mut(&first) else {
-            return;
-        };
-        let read = client.stream.deliver(watch.store.as_mut(), now);
-        let notes = std::mem::take(&mut client.stream.notes);
-        for line in notes {
-            self.note(line);
+        for _ in 0..ROUNDS_IN_A_ROW {
+            let now = self.now();
+            let Some(client) = self.clients.get_mut(&id) else {
+                return;
+            };
+            let Some(first) = client.stream.channels().next().cloned() else {
+                return;
+            };
+            let Some(watch) = self.watches.get_mut(&first) else {
+                return;
+            };
+            let read = client.stream.deliver(watch.store.as_mut(), now);
+            let notes = std::mem::take(&mut client.stream.notes);
+            for line in notes {
+                self.note(line);
+            }
+            if let Err(e) = read {
+                self.note(format_args!("a stream ends: {e}"));
+                self.end(id);
+                return;
+            }
+            if !self.send(id) {
+                return;
+            }
         }
-        if let Err(e) = read {
-            self.note(format_args!("a stream ends: {e}"));
-            self.end(id);
-            return;
-        }
-        self.send(id);
+        self.backlog.push(id);
     }
 
     /// Writes what the stream has pending, as much as its connection takes now; drops a client
-    /// gone, or one that lets too much pile up.
-    fn send(&mut self, id: u64) {
+    /// gone. True when everything went and the stream has more to read at once.
+    fn send(&mut self, id: u64) -> bool {
+        let now = self.now();
         let Some(client) = self.clients.get_mut(&id) else {
-            return;
+            return false;
         };
-        let limit = 2 * self.config.max_answer_bytes + SLACK_BYTES;
+        let mut gone = false;
         loop {
             let pending = client.stream.pending();
             if pending.is_empty() {
+                client.stalled_since = None;
                 break;
             }
             match rustix::io::write(&client.connection, pending) {
                 Ok(n) => {
                     pending.drain(..n);
+                    client.stalled_since = None;
                 }
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => {
-                    if pending.len() > limit {
-                        self.drop_client(id);
-                        return;
-                    }
+                    client.stalled_since.get_or_insert(now);
                     if !client.waiting_to_write {
                         client.waiting_to_write = true;
                         let _ = epoll::modify(
@@ -403,13 +480,17 @@ impl<L: Write> Hub<'_, L> {
                             EventFlags::OUT,
                         );
                     }
-                    return;
+                    return false;
                 }
                 Err(_) => {
-                    self.drop_client(id);
-                    return;
+                    gone = true;
+                    break;
                 }
             }
+        }
+        if gone || client.stream.has_ended() {
+            self.drop_client(id);
+            return false;
         }
         if client.waiting_to_write {
             client.waiting_to_write = false;
@@ -420,45 +501,98 @@ impl<L: Write> Hub<'_, L> {
                 EventFlags::empty(),
             );
         }
-        // A round cut short reads on once what it sent has gone.
-        if client.stream.has_more() {
-            self.deliver(id);
-        }
+        client.stream.has_more()
     }
 
     fn client_event(&mut self, id: u64, flags: EventFlags) {
         if flags.intersects(EventFlags::ERR | EventFlags::HUP) {
             self.drop_client(id);
-        } else if flags.contains(EventFlags::OUT) {
-            self.send(id);
+        } else if flags.contains(EventFlags::OUT) && self.send(id) {
+            self.deliver(id);
         }
     }
 
-    /// Looks at the clock for every stream, and reads the channels that have no wake
-    /// descriptor.
-    fn tick(&mut self, now: Duration) {
+    /// Looks at the clock for every stream (heartbeats, ends, stalled connections), for
+    /// programs slow to hand over, for watches no stream follows, and reads the channels that
+    /// have no wake descriptor; listens again if it had stopped.
+    fn tick(&mut self, now: Duration, listener: &Listener) {
         let ids: Vec<u64> = self.clients.keys().copied().collect();
         for id in ids {
             let Some(client) = self.clients.get_mut(&id) else {
                 continue;
             };
+            if client
+                .stalled_since
+                .is_some_and(|since| now.saturating_sub(since) >= STALLED)
+                || client
+                    .ended_at
+                    .is_some_and(|at| now.saturating_sub(at) >= ENDING)
+            {
+                self.drop_client(id);
+                continue;
+            }
             match client.stream.tend(now) {
                 Owed::Nothing => {}
-                Owed::Wrote => self.send(id),
-                Owed::Ended => {
+                Owed::Wrote => {
                     self.send(id);
-                    self.drop_client(id);
                 }
+                Owed::Ended => {
+                    client.ended_at = Some(now);
+                    self.send(id);
+                }
+            }
+        }
+        let late: Vec<u64> = self
+            .programs
+            .iter()
+            .filter(|(_, (_, since))| now.saturating_sub(*since) >= HANDOFF_WAIT)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in late {
+            if let Some((program, _)) = self.programs.remove(&key) {
+                self.note("a program connected and handed nothing over");
+                self.close(program);
+            }
+        }
+        let unused: Vec<Channel> = self
+            .watches
+            .iter()
+            .filter(|(_, w)| {
+                w.empty_since
+                    .is_some_and(|since| now.saturating_sub(since) >= LINGER)
+            })
+            .map(|(c, _)| c.clone())
+            .collect();
+        for channel in unused {
+            if let Some(watch) = self.watches.remove(&channel) {
+                self.keyed.remove(&watch.key);
+                if let Some(fd) = watch.store.wake_fd() {
+                    let _ = epoll::delete(&self.epoll, fd);
+                }
+                // Closing its inotify instance waits for the kernel (about 10 ms): lingering
+                // makes it rare, for a channel no one has followed for a minute.
+                drop(watch);
             }
         }
         let unwatched: Vec<Channel> = self
             .watches
             .iter()
-            .filter(|(_, w)| w.store.wake_fd().is_none())
+            .filter(|(_, w)| w.store.wake_fd().is_none() && !w.clients.is_empty())
             .map(|(c, _)| c.clone())
             .collect();
         for channel in unwatched {
             self.read_channel(&channel);
+        }
+        if !self.listening
+            && epoll::add(
+                &self.epoll,
+                listener.socket(),
+                EventData::new_u64(LISTENER),
+                EventFlags::IN,
+            )
+            .is_ok()
+        {
+            self.listening = true;
         }
     }
 
@@ -484,7 +618,9 @@ impl<L: Write> Hub<'_, L> {
     /// Closes the client's connection (the server ends the response) and frees its slot.
     fn drop_client(&mut self, id: u64) {
         if let Some(client) = self.clients.remove(&id) {
-            self.unfollow(id, &client.stream);
+            let channels: Vec<Channel> = client.stream.channels().cloned().collect();
+            self.unfollow(id, &channels);
+            self.close(client.connection);
         }
     }
 }
@@ -603,6 +739,73 @@ mod tests {
         hub.join().unwrap().unwrap();
         // Its place is free for the next hub.
         assert!(Listener::take(&dir).unwrap().is_some());
+    }
+
+    /// A look of no time at a woken channel takes its queued events: otherwise its descriptor
+    /// stays readable and the loop spins.
+    #[test]
+    fn a_look_at_a_woken_channel_takes_its_events() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config {
+            spool_dir: tmp.path().join("spool"),
+            ..Config::default()
+        };
+        std::fs::create_dir(&config.spool_dir).unwrap();
+        let channel = Channel::parse("news").unwrap();
+        publish(&config, &channel, "made");
+        let mut store = crate::store::open(&config).unwrap();
+        store
+            .watch(std::slice::from_ref(&channel), Waiting::Stream)
+            .unwrap();
+        publish(&config, &channel, "one");
+        let readable = |store: &dyn ChannelStore| {
+            let fd = store.wake_fd().unwrap();
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())).unwrap() > 0
+        };
+        assert!(readable(store.as_ref()));
+        assert!(store.wait(&[], Duration::ZERO).unwrap());
+        assert!(!readable(store.as_ref()));
+        assert!(!store.wait(&[], Duration::ZERO).unwrap());
+    }
+
+    /// Nothing is written after a stream's end, however much its channel still holds.
+    #[test]
+    fn nothing_follows_a_streams_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config {
+            spool_dir: tmp.path().join("spool"),
+            ..Config::default()
+        };
+        std::fs::create_dir(&config.spool_dir).unwrap();
+        let channel = Channel::parse("news").unwrap();
+        publish(&config, &channel, "one");
+        let cursor = Cursor(vec![Position {
+            channel: channel.clone(),
+            id: 0,
+            epoch: None,
+        }]);
+        let handed = Handed::new(
+            &config.spool_dir,
+            HandedTransport::Mixed {
+                boundary: "B".into(),
+            },
+            &cursor,
+            (Duration::from_secs(1), Duration::from_secs(60)),
+            config.max_answer_bytes,
+        );
+        let description = serde_json::to_vec(&handed).unwrap();
+        let mut stream = HandedStream::open(&description, &config, Duration::ZERO).unwrap();
+        stream.finish();
+        let ended = stream.pending().clone();
+        assert!(String::from_utf8_lossy(&ended).contains("--B--"));
+        let mut store = crate::store::open(&config).unwrap();
+        assert!(!stream.deliver(store.as_mut(), Duration::ZERO).unwrap());
+        assert_eq!(stream.pending(), &ended);
+        assert_eq!(stream.tend(Duration::from_secs(3600)), Owed::Nothing);
     }
 
     #[test]

@@ -231,6 +231,10 @@ pub trait ChannelStore: std::fmt::Debug {
         None
     }
 
+    /// Forgets what the last wait learnt of the messages that woke it, for a store read by
+    /// several streams after one wait (the hub): the next read looks for itself.
+    fn forget_wake(&mut self) {}
+
     /// Called when the program has answered and will exit: a store may leave to the process
     /// exit what would make the client wait (closing an inotify instance takes ~10 ms).
     fn leave_open(&mut self) {}

@@ -123,6 +123,8 @@ pub struct HandedStream {
     pacing: Pacing,
     /// True when the last round was cut by its budget: more is waiting.
     more: bool,
+    /// True once its end was written: nothing is written after it.
+    ended: bool,
     /// Lines for the hub's log (messages passed over).
     pub notes: Vec<String>,
 }
@@ -139,9 +141,15 @@ pub enum Owed {
 }
 
 impl HandedStream {
-    /// The stream `description` tells of, in the hub whose spool is `spool`, received at `now`
-    /// by the hub's clock.
-    pub fn open(description: &[u8], spool: &Path, now: Duration) -> Result<Self, NotServed> {
+    /// The stream `description` tells of, in the hub whose config is `config`, received at
+    /// `now` by the hub's clock. The hub's own limits hold: a description's heartbeat and round
+    /// size are its config's, and its lifetime is at most the config's.
+    pub fn open(
+        description: &[u8],
+        config: &crate::config::Config,
+        now: Duration,
+    ) -> Result<Self, NotServed> {
+        let spool = config.spool_dir.as_path();
         let handed: Handed = serde_json::from_slice(description)
             .map_err(|e| NotServed(format!("its description cannot be read: {e}")))?;
         if handed.spool != spool {
@@ -186,17 +194,20 @@ impl HandedStream {
                     .map_err(|e| NotServed(e.to_string()))?,
             ),
         };
+        let lifetime = Duration::from_millis(handed.lifetime_ms)
+            .min(Duration::from_secs(config.max_lifetime_secs));
         Ok(HandedStream {
             writer,
             cursor: Cursor(positions),
-            max_answer_bytes: handed.max_answer_bytes,
+            max_answer_bytes: config.max_answer_bytes,
             // The pacing's end is on the hub's clock.
             pacing: Pacing::new(
-                Duration::from_millis(handed.heartbeat_ms),
-                now.saturating_add(Duration::from_millis(handed.lifetime_ms)),
+                Duration::from_secs(config.heartbeat_secs),
+                now.saturating_add(lifetime),
                 now,
             ),
             more: false,
+            ended: false,
             notes: Vec::new(),
         })
     }
@@ -217,6 +228,10 @@ impl HandedStream {
     ) -> Result<bool, crate::store::StoreError> {
         let mut wrote = false;
         loop {
+            if self.ended {
+                self.more = false;
+                break;
+            }
             if self.writer.get_mut().len() >= self.max_answer_bytes {
                 self.more = true;
                 break;
@@ -249,25 +264,41 @@ impl HandedStream {
         self.more
     }
 
-    /// Writes what the clock says is due: a heartbeat, or the end.
+    /// Writes what the clock says is due: a heartbeat (unless bytes still wait to be sent,
+    /// which will show the stream alive), or the end.
     pub fn tend(&mut self, now: Duration) -> Owed {
+        if self.ended {
+            return Owed::Nothing;
+        }
         match self.pacing.due(now) {
             Some(Due::End) => {
-                let _ = self.writer.finish();
+                self.finish();
                 Owed::Ended
             }
             Some(Due::Heartbeat) => {
-                let _ = self.writer.heartbeat();
                 self.pacing.wrote(now);
+                if !self.writer.get_mut().is_empty() {
+                    return Owed::Nothing;
+                }
+                let _ = self.writer.heartbeat();
                 Owed::Wrote
             }
             None => Owed::Nothing,
         }
     }
 
-    /// Ends the stream normally now (the hub is leaving): its end is written.
+    /// Ends the stream normally now (its lifetime is over, or the hub is leaving): its end is
+    /// written, and nothing after it.
     pub fn finish(&mut self) {
-        let _ = self.writer.finish();
+        if !std::mem::replace(&mut self.ended, true) {
+            let _ = self.writer.finish();
+        }
+        self.more = false;
+    }
+
+    /// True once its end was written.
+    pub fn has_ended(&self) -> bool {
+        self.ended
     }
 
     /// The bytes written and not yet sent to the client.

@@ -494,6 +494,10 @@ impl ChannelStore for SpoolStore {
     fn wake_fd(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
         self.subscription.wake_fd()
     }
+
+    fn forget_wake(&mut self) {
+        self.subscription.forget_wake();
+    }
 }
 
 #[cfg(test)]

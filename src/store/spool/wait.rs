@@ -363,6 +363,11 @@ impl Subscription {
         self.waited
     }
 
+    /// Forgets the last wait's landing: a read after it looks at the directory and the epoch.
+    pub(super) fn forget_wake(&mut self) {
+        self.landed = None;
+    }
+
     /// What becomes readable when a wait would wake: the inotify instance of a stream's watch.
     pub(super) fn wake_fd(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
         match &self.waiter {
