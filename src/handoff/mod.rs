@@ -33,6 +33,9 @@ use rustix::net::{
 /// The largest stream description a handoff carries.
 pub const MAX_DESCRIPTION: usize = 16 * 1024;
 
+/// A handoff starts with its deadline: nanoseconds of the monotonic clock, little-endian.
+const DEADLINE_BYTES: usize = 8;
+
 /// Why a handoff was not sent or not taken.
 #[derive(Debug)]
 pub enum HandoffError {
@@ -72,17 +75,31 @@ impl From<io::Error> for HandoffError {
     }
 }
 
+/// The time on the system's monotonic clock, which every process of the host shares: what a
+/// handoff's deadline is told in.
+pub fn monotonic_now() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
 /// Sends `connection`, the stream's `slot` when it holds one, and `description` to the hub over
-/// `socket`.
+/// `socket`, to be taken before `deadline` ([`monotonic_now`]) or not at all.
 pub fn send(
     socket: impl AsFd,
     connection: BorrowedFd<'_>,
     slot: Option<BorrowedFd<'_>>,
+    deadline: Duration,
     description: &[u8],
 ) -> Result<(), HandoffError> {
     if description.len() > MAX_DESCRIPTION {
         return Err(HandoffError::TooLarge);
     }
+    let deadline = u64::try_from(deadline.as_nanos())
+        .unwrap_or(u64::MAX)
+        .to_le_bytes();
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut ancillary = SendAncillaryBuffer::new(&mut space);
     let both = [connection, slot.unwrap_or(connection)];
@@ -94,12 +111,12 @@ pub fn send(
     ancillary.push(SendAncillaryMessage::ScmRights(fds));
     let sent = sendmsg(
         socket,
-        &[IoSlice::new(description)],
+        &[IoSlice::new(&deadline), IoSlice::new(description)],
         &mut ancillary,
         SendFlags::NOSIGNAL,
     )
     .map_err(io::Error::from)?;
-    if sent != description.len() {
+    if sent != deadline.len() + description.len() {
         return Err(HandoffError::Io(io::Error::new(
             io::ErrorKind::WriteZero,
             "handoff sent in part",
@@ -115,6 +132,9 @@ pub struct Received {
     pub connection: OwnedFd,
     /// The stream's slot, locked: the hub holds it while it serves the stream.
     pub slot: Option<OwnedFd>,
+    /// When the program stops waiting for the hub's answer and serves the stream itself
+    /// ([`monotonic_now`]): the hub takes the stream only before.
+    pub deadline: Duration,
     /// What the program says of the stream, as it sent it.
     pub description: Vec<u8>,
 }
@@ -123,7 +143,7 @@ pub struct Received {
 pub fn receive(socket: impl AsFd) -> Result<Received, HandoffError> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut ancillary = RecvAncillaryBuffer::new(&mut space);
-    let mut description = vec![0u8; MAX_DESCRIPTION + 1];
+    let mut description = vec![0u8; DEADLINE_BYTES + MAX_DESCRIPTION + 1];
     let got = recvmsg(
         socket,
         &mut [IoSliceMut::new(&mut description)],
@@ -140,7 +160,7 @@ pub fn receive(socket: impl AsFd) -> Result<Received, HandoffError> {
     if got.bytes == 0 && fds.is_empty() {
         return Err(HandoffError::Closed);
     }
-    if got.flags.contains(ReturnFlags::TRUNC) || got.bytes > MAX_DESCRIPTION {
+    if got.flags.contains(ReturnFlags::TRUNC) || got.bytes > DEADLINE_BYTES + MAX_DESCRIPTION {
         return Err(HandoffError::TooLarge);
     }
     if got.flags.contains(ReturnFlags::CTRUNC) || fds.len() > 2 {
@@ -148,10 +168,17 @@ pub fn receive(socket: impl AsFd) -> Result<Received, HandoffError> {
     }
     let mut fds = fds.into_iter();
     let connection = fds.next().ok_or(HandoffError::NoConnection)?;
+    if got.bytes < DEADLINE_BYTES {
+        return Err(HandoffError::NoConnection);
+    }
     description.truncate(got.bytes);
+    let mut deadline = [0u8; DEADLINE_BYTES];
+    deadline.copy_from_slice(&description[..DEADLINE_BYTES]);
+    description.drain(..DEADLINE_BYTES);
     Ok(Received {
         connection,
         slot: fds.next(),
+        deadline: Duration::from_nanos(u64::from_le_bytes(deadline)),
         description,
     })
 }
@@ -163,9 +190,13 @@ pub const TAKEN: u8 = b'y';
 /// read): the program serves the stream itself.
 pub const NOT_TAKEN: u8 = b'n';
 
-/// How long a program waits for the hub's answer: the hub answers once it has the stream in
-/// its loop, at once unless it is swamped.
-const ANSWER_WAIT: Duration = Duration::from_secs(5);
+/// How long the hub has to take a stream: the hub answers once it has the stream in its loop, at
+/// once unless it is swamped (or out of descriptors, when it takes nothing).
+const TAKE_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long after that deadline a program still waits for an answer the hub may have been
+/// writing: the hub takes a stream only before the deadline, and answers in the same step.
+const ANSWER_SLACK: Duration = Duration::from_secs(1);
 
 /// How many times a program that found another program starting the hub looks for it.
 const STARTING_LOOKS: u32 = 50;
@@ -199,23 +230,24 @@ impl Door<'_> {
             return Ok(false);
         };
         let slot = self.slot.as_ref().map(|slot| slot.as_fd());
-        send(&socket, self.connection, slot, description)?;
+        let deadline = monotonic_now() + TAKE_WITHIN;
+        send(&socket, self.connection, slot, deadline, description)?;
+        let wait = (deadline + ANSWER_SLACK).saturating_sub(monotonic_now());
         let ready = rustix::event::poll(
             &mut [rustix::event::PollFd::new(
                 &socket,
                 rustix::event::PollFlags::IN,
             )],
             Some(&rustix::event::Timespec {
-                tv_sec: ANSWER_WAIT.as_secs() as i64,
-                tv_nsec: 0,
+                tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(wait.subsec_nanos()),
             }),
         )
         .map_err(io::Error::from)?;
         let mut answer = [0u8; 1];
         if ready == 0 {
-            // The hub has the connection and is slow to say so: it serves it, or ends it if
-            // it dies; the program must not write beside it.
-            return Ok(true);
+            // Past its deadline the hub takes the stream no more: the program serves it.
+            return Ok(false);
         }
         let read = rustix::io::read(&socket, &mut answer).map_err(io::Error::from)?;
         if read == 1 && answer[0] == TAKEN {
@@ -286,6 +318,7 @@ mod tests {
             &program,
             writer.as_fd(),
             Some(slot.as_fd()),
+            Duration::from_secs(7),
             b"{\"channel\":\"a\"}",
         )
         .unwrap();
@@ -294,6 +327,7 @@ mod tests {
         let got = receive(&hub).unwrap();
         assert_eq!(got.description, b"{\"channel\":\"a\"}");
         assert!(got.slot.is_some());
+        assert_eq!(got.deadline, Duration::from_secs(7));
         let mut to_client = std::fs::File::from(got.connection);
         to_client.write_all(b"data: x\n\n").unwrap();
         drop(to_client);
@@ -306,12 +340,12 @@ mod tests {
     #[test]
     fn a_handoff_without_a_connection_or_too_large_is_refused() {
         let (program, hub) = pair();
-        rustix::net::send(&program, b"{}", SendFlags::empty()).unwrap();
+        rustix::net::send(&program, b"01234567{}", SendFlags::empty()).unwrap();
         assert!(matches!(receive(&hub), Err(HandoffError::NoConnection)));
         let (_reader, writer) = std::io::pipe().unwrap();
         let large = vec![b' '; MAX_DESCRIPTION + 1];
         assert!(matches!(
-            send(&program, writer.as_fd(), None, &large),
+            send(&program, writer.as_fd(), None, Duration::ZERO, &large),
             Err(HandoffError::TooLarge)
         ));
         // Three descriptors: refused, and all closed (the pipe's reader sees its end).
@@ -324,7 +358,7 @@ mod tests {
         assert!(ancillary.push(SendAncillaryMessage::ScmRights(&fds)));
         sendmsg(
             &program,
-            &[IoSlice::new(b"{}")],
+            &[IoSlice::new(b"01234567{}")],
             &mut ancillary,
             SendFlags::empty(),
         )

@@ -135,12 +135,22 @@ impl Listener {
 }
 
 /// Connects to the hub of this user in the streams directory `dir`: `None` when no hub listens
-/// there (none was started, or it died), an error when the one there is another user's.
+/// there (none was started, or it died) or it takes no more programs now, an error when the one
+/// there is another user's. The socket does not block.
 pub fn connect(dir: &Path) -> io::Result<Option<OwnedFd>> {
-    let socket = packet_socket()?;
+    // Without blocking: a hub whose queue of programs is full (swamped, or out of descriptors)
+    // is as good as none, and the program serves its stream itself.
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
     match rustix::net::connect(&socket, &SocketAddrUnix::new(socket_path(dir))?) {
         Ok(()) => {}
-        Err(rustix::io::Errno::NOENT | rustix::io::Errno::CONNREFUSED) => return Ok(None),
+        Err(
+            rustix::io::Errno::NOENT | rustix::io::Errno::CONNREFUSED | rustix::io::Errno::AGAIN,
+        ) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
     same_user(&socket)?;
@@ -163,7 +173,14 @@ mod tests {
         let program = connect(&dir).unwrap().unwrap();
         let from_program = hub.accept().unwrap();
         let (_reader, writer) = std::io::pipe().unwrap();
-        handoff::send(&program, writer.as_fd(), None, b"{}").unwrap();
+        handoff::send(
+            &program,
+            writer.as_fd(),
+            None,
+            std::time::Duration::ZERO,
+            b"{}",
+        )
+        .unwrap();
         assert_eq!(handoff::receive(&from_program).unwrap().description, b"{}");
         // A hub that died (its socket left behind, its lock dropped): nobody answers there, and
         // the next hub takes the place.

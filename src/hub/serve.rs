@@ -54,6 +54,9 @@ const ENDING: Duration = Duration::from_secs(5);
 /// How long a channel's watch stays once no stream follows it.
 const LINGER: Duration = Duration::from_secs(60);
 
+/// Descriptors the loop keeps free beside two per stream and one per watch.
+const FD_SPARE: usize = 32;
+
 /// How many rounds one client may read in a row before the others' turn.
 const ROUNDS_IN_A_ROW: usize = 16;
 
@@ -97,6 +100,8 @@ struct Hub<'c, L: Write> {
     backlog: Vec<u64>,
     /// False while the hub takes no program (out of descriptors), until the next tick.
     listening: bool,
+    /// How many descriptors the process may hold.
+    fd_limit: usize,
     next_key: u64,
     started: Instant,
 }
@@ -129,6 +134,10 @@ pub fn serve(
         programs: HashMap::new(),
         backlog: Vec::new(),
         listening: true,
+        fd_limit: rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(usize::MAX),
         next_key: 1,
         started: Instant::now(),
     };
@@ -291,6 +300,23 @@ impl<L: Write> Hub<'_, L> {
                 return;
             }
         };
+        // Past its deadline, the program serves the stream itself (or will at once): not taken.
+        if handoff::monotonic_now() >= received.deadline {
+            self.note("a stream handed over too late to be taken");
+            let _ = rustix::io::write(&program, &[NOT_TAKEN]);
+            self.close(program);
+            return;
+        }
+        // Descriptors to spare for what the loop needs beside its streams (its watches, the next
+        // program's connection): a stream it could not keep is left to its program.
+        if self.clients.len() * 2 + self.watches.len() + self.programs.len() + FD_SPARE
+            >= self.fd_limit
+        {
+            self.note("a stream not taken: the hub is at its descriptor limit");
+            let _ = rustix::io::write(&program, &[NOT_TAKEN]);
+            self.close(program);
+            return;
+        }
         let now = self.now();
         let stream = match HandedStream::open(&received.description, self.config, now) {
             Ok(stream) => stream,
@@ -322,6 +348,14 @@ impl<L: Write> Hub<'_, L> {
             });
         if let Err(e) = joined {
             self.note(format_args!("a stream not taken: {e}"));
+            self.unfollow(id, &channels);
+            let _ = epoll::delete(&self.epoll, &received.connection);
+            let _ = rustix::io::write(&program, &[NOT_TAKEN]);
+            self.close(program);
+            return;
+        }
+        // Taken only before the program's deadline, checked again as it is answered.
+        if handoff::monotonic_now() >= received.deadline {
             self.unfollow(id, &channels);
             let _ = epoll::delete(&self.epoll, &received.connection);
             let _ = rustix::io::write(&program, &[NOT_TAKEN]);
@@ -709,10 +743,12 @@ mod tests {
             &program,
             connection.as_fd(),
             Some(slot.as_fd()),
+            handoff::monotonic_now() + Duration::from_secs(5),
             &serde_json::to_vec(&handed).unwrap(),
         )
         .unwrap();
         let mut answer = [0u8; 1];
+        wait_readable(&program);
         rustix::io::read(&program, &mut answer).unwrap();
         assert_eq!(answer, [TAKEN]);
         // The program exits: only the hub holds the connection and the slot now.
@@ -845,13 +881,44 @@ mod tests {
             &program,
             connection.as_fd(),
             None,
+            handoff::monotonic_now() + Duration::from_secs(5),
             &serde_json::to_vec(&handed).unwrap(),
         )
         .unwrap();
         let mut answer = [0u8; 1];
+        wait_readable(&program);
+        rustix::io::read(&program, &mut answer).unwrap();
+        assert_eq!(answer, [NOT_TAKEN]);
+        drop(program);
+        // Nor a stream handed over past its deadline: its program serves it by then.
+        let mut handed = handed;
+        handed.spool = config.spool_dir.clone();
+        let program = handoff::place::connect(&dir).unwrap().unwrap();
+        handoff::send(
+            &program,
+            connection.as_fd(),
+            None,
+            handoff::monotonic_now(),
+            &serde_json::to_vec(&handed).unwrap(),
+        )
+        .unwrap();
+        wait_readable(&program);
         rustix::io::read(&program, &mut answer).unwrap();
         assert_eq!(answer, [NOT_TAKEN]);
         drop(program);
         hub.join().unwrap().unwrap();
+    }
+
+    /// Waits (up to 10 s) for the hub's answer on a program's socket, which does not block.
+    fn wait_readable(socket: &OwnedFd) {
+        let mut fds = [rustix::event::PollFd::new(
+            socket,
+            rustix::event::PollFlags::IN,
+        )];
+        let timeout = rustix::event::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        assert_eq!(rustix::event::poll(&mut fds, Some(&timeout)).unwrap(), 1);
     }
 }
