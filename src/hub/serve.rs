@@ -667,6 +667,18 @@ mod tests {
     use crate::store::NewMessage;
     use std::io::Read;
 
+    /// A config whose spool is in a new temporary folder (heartbeats every second).
+    fn spool() -> (tempfile::TempDir, Config) {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config {
+            spool_dir: tmp.path().join("spool"),
+            heartbeat_secs: 1,
+            ..Config::default()
+        };
+        std::fs::create_dir(&config.spool_dir).unwrap();
+        (tmp, config)
+    }
+
     fn publish(config: &Config, channel: &Channel, data: &str) -> u64 {
         let mut store = crate::store::open(config).unwrap();
         let message = NewMessage {
@@ -702,13 +714,7 @@ mod tests {
 
     #[test]
     fn a_handed_stream_gets_each_message_until_its_client_goes_and_the_idle_hub_leaves() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config {
-            spool_dir: tmp.path().join("spool"),
-            heartbeat_secs: 1,
-            ..Config::default()
-        };
-        std::fs::create_dir(&config.spool_dir).unwrap();
+        let (_tmp, config) = spool();
         let channel = Channel::parse("news").unwrap();
         publish(&config, &channel, "before");
         let dir = config.streams_path();
@@ -781,12 +787,7 @@ mod tests {
     /// stays readable and the loop spins.
     #[test]
     fn a_look_at_a_woken_channel_takes_its_events() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config {
-            spool_dir: tmp.path().join("spool"),
-            ..Config::default()
-        };
-        std::fs::create_dir(&config.spool_dir).unwrap();
+        let (_tmp, config) = spool();
         let channel = Channel::parse("news").unwrap();
         publish(&config, &channel, "made");
         let mut store = crate::store::open(&config).unwrap();
@@ -811,12 +812,7 @@ mod tests {
     /// Nothing is written after a stream's end, however much its channel still holds.
     #[test]
     fn nothing_follows_a_streams_end() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config {
-            spool_dir: tmp.path().join("spool"),
-            ..Config::default()
-        };
-        std::fs::create_dir(&config.spool_dir).unwrap();
+        let (_tmp, config) = spool();
         let channel = Channel::parse("news").unwrap();
         publish(&config, &channel, "one");
         let cursor = Cursor(vec![Position {
@@ -846,12 +842,7 @@ mod tests {
 
     #[test]
     fn a_stream_of_another_spool_is_not_taken() {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = Config {
-            spool_dir: tmp.path().join("spool"),
-            ..Config::default()
-        };
-        std::fs::create_dir(&config.spool_dir).unwrap();
+        let (tmp, config) = spool();
         let dir = config.streams_path();
         let listener = Listener::take(&dir).unwrap().unwrap();
         let hub_config = config.clone();
