@@ -4,13 +4,13 @@
 //! - A channel is watched once, however many streams follow it: a store of its own watches it
 //!   ([`ChannelStore::watch`], as one stream's would), and its wake descriptor is in the loop.
 //!   When it wakes, each stream that follows the channel reads its round from its own cursor.
-//!   A watch no stream follows stays for [`LINGER`]: closing an inotify instance takes the
+//!   A watch no stream follows stays a minute: closing an inotify instance takes the
 //!   kernel about 10 ms, during which the loop waits, so a channel coming and going is not
 //!   closed each time.
 //! - A client's connection is written without blocking: what it has not taken waits in its
 //!   stream's pending bytes, and its rounds stop once an answer's worth waits
 //!   (`max_answer_bytes`), so a slow client never holds the others, and holds at most about an
-//!   answer and a message in the hub. One whose connection takes nothing for [`STALLED`] is
+//!   answer and a message in the hub. One whose connection takes nothing for a minute is
 //!   dropped; it reconnects and resumes from its cursor.
 //! - Once a second, the clock's due is looked at for every stream (a heartbeat, its end), and
 //!   channels whose store has no wake descriptor are read.
