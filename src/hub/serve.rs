@@ -237,6 +237,12 @@ impl<L: Write> Hub<'_, L> {
         drop(fd);
     }
 
+    /// Answers a program's handoff (taken or not) and closes its socket.
+    fn answer(&self, program: OwnedFd, answer: u8) {
+        let _ = rustix::io::write(&program, &[answer]);
+        self.close(program);
+    }
+
     /// Takes every program waiting to connect; each one's handoff is read when it comes.
     fn accept(&mut self, listener: &Listener) {
         while self.listening {
@@ -303,8 +309,7 @@ impl<L: Write> Hub<'_, L> {
         // Past its deadline, the program serves the stream itself (or will at once): not taken.
         if handoff::monotonic_now() >= received.deadline {
             self.note("a stream handed over too late to be taken");
-            let _ = rustix::io::write(&program, &[NOT_TAKEN]);
-            self.close(program);
+            self.answer(program, NOT_TAKEN);
             return;
         }
         // Descriptors to spare for what the loop needs beside its streams (its watches, the next
@@ -313,8 +318,7 @@ impl<L: Write> Hub<'_, L> {
             >= self.fd_limit
         {
             self.note("a stream not taken: the hub is at its descriptor limit");
-            let _ = rustix::io::write(&program, &[NOT_TAKEN]);
-            self.close(program);
+            self.answer(program, NOT_TAKEN);
             return;
         }
         let now = self.now();
@@ -322,8 +326,7 @@ impl<L: Write> Hub<'_, L> {
             Ok(stream) => stream,
             Err(e) => {
                 self.note(&e);
-                let _ = rustix::io::write(&program, &[NOT_TAKEN]);
-                self.close(program);
+                self.answer(program, NOT_TAKEN);
                 return;
             }
         };
@@ -345,25 +348,26 @@ impl<L: Write> Hub<'_, L> {
                 channels
                     .iter()
                     .try_for_each(|channel| self.follow(channel, id))
+            })
+            // Taken only before the program's deadline, checked again as it is answered.
+            .and_then(|()| {
+                if handoff::monotonic_now() < received.deadline {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "its program's deadline passed",
+                    ))
+                }
             });
         if let Err(e) = joined {
             self.note(format_args!("a stream not taken: {e}"));
             self.unfollow(id, &channels);
             let _ = epoll::delete(&self.epoll, &received.connection);
-            let _ = rustix::io::write(&program, &[NOT_TAKEN]);
-            self.close(program);
+            self.answer(program, NOT_TAKEN);
             return;
         }
-        // Taken only before the program's deadline, checked again as it is answered.
-        if handoff::monotonic_now() >= received.deadline {
-            self.unfollow(id, &channels);
-            let _ = epoll::delete(&self.epoll, &received.connection);
-            let _ = rustix::io::write(&program, &[NOT_TAKEN]);
-            self.close(program);
-            return;
-        }
-        let _ = rustix::io::write(&program, &[TAKEN]);
-        self.close(program);
+        self.answer(program, TAKEN);
         self.clients.insert(
             id,
             Client {
@@ -744,21 +748,11 @@ mod tests {
             (Duration::from_secs(1), Duration::from_secs(60)),
             config.max_answer_bytes,
         );
-        let program = handoff::place::connect(&dir).unwrap().unwrap();
-        handoff::send(
-            &program,
-            connection.as_fd(),
-            Some(slot.as_fd()),
-            handoff::monotonic_now() + Duration::from_secs(5),
-            &serde_json::to_vec(&handed).unwrap(),
-        )
-        .unwrap();
-        let mut answer = [0u8; 1];
-        wait_readable(&program);
-        rustix::io::read(&program, &mut answer).unwrap();
-        assert_eq!(answer, [TAKEN]);
+        let within = handoff::monotonic_now() + Duration::from_secs(5);
+        let answer = hand(&dir, &handed, (&connection, Some(&slot)), within);
+        assert_eq!(answer, TAKEN);
         // The program exits: only the hub holds the connection and the slot now.
-        drop((program, connection, slot));
+        drop((connection, slot));
 
         publish(&config, &channel, "one");
         let text = read_until(&mut client, "\"data\":\"one\"", Duration::from_secs(10));
@@ -867,37 +861,34 @@ mod tests {
             config.max_answer_bytes,
         );
         let (_client, connection) = std::io::pipe().unwrap();
-        let program = handoff::place::connect(&dir).unwrap().unwrap();
-        handoff::send(
-            &program,
-            connection.as_fd(),
-            None,
-            handoff::monotonic_now() + Duration::from_secs(5),
-            &serde_json::to_vec(&handed).unwrap(),
-        )
-        .unwrap();
-        let mut answer = [0u8; 1];
-        wait_readable(&program);
-        rustix::io::read(&program, &mut answer).unwrap();
-        assert_eq!(answer, [NOT_TAKEN]);
-        drop(program);
+        let within = handoff::monotonic_now() + Duration::from_secs(5);
+        let answer = hand(&dir, &handed, (&connection, None), within);
+        assert_eq!(answer, NOT_TAKEN);
         // Nor a stream handed over past its deadline: its program serves it by then.
         let mut handed = handed;
         handed.spool = config.spool_dir.clone();
-        let program = handoff::place::connect(&dir).unwrap().unwrap();
-        handoff::send(
-            &program,
-            connection.as_fd(),
-            None,
-            handoff::monotonic_now(),
-            &serde_json::to_vec(&handed).unwrap(),
-        )
-        .unwrap();
-        wait_readable(&program);
-        rustix::io::read(&program, &mut answer).unwrap();
-        assert_eq!(answer, [NOT_TAKEN]);
-        drop(program);
+        let late = handoff::monotonic_now();
+        let answer = hand(&dir, &handed, (&connection, None), late);
+        assert_eq!(answer, NOT_TAKEN);
         hub.join().unwrap().unwrap();
+    }
+
+    /// Hands `handed` over as a program does, its `connection` and `slot`, to be taken before
+    /// `deadline`; the hub's answer.
+    fn hand(
+        dir: &std::path::Path,
+        handed: &Handed,
+        (connection, slot): (&std::io::PipeWriter, Option<&std::io::PipeWriter>),
+        deadline: Duration,
+    ) -> u8 {
+        let program = handoff::place::connect(dir).unwrap().unwrap();
+        let description = serde_json::to_vec(handed).unwrap();
+        let slot = slot.map(|slot| slot.as_fd());
+        handoff::send(&program, connection.as_fd(), slot, deadline, &description).unwrap();
+        wait_readable(&program);
+        let mut answer = [0u8; 1];
+        rustix::io::read(&program, &mut answer).unwrap();
+        answer[0]
     }
 
     /// Waits (up to 10 s) for the hub's answer on a program's socket, which does not block.
